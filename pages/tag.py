@@ -1,0 +1,243 @@
+"""Tag page: pick an image, get tags, tune the threshold, edit within the whitelist, save feedback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import PurePosixPath
+
+import streamlit as st
+
+from tagging.backends import (
+    EMBEDDED,
+    IMAGGA,
+    IMAGGA_MODES,
+    LABELS,
+    MODE_UPLOAD,
+    TagRequest,
+)
+from tagging.errors import SelectionError, TaggingError
+from tagging.images import LoadedImage
+from tagging.parse import parse_tags
+from tagging.rules import auto_select, validate_selection
+from tagging.samples import sample_bytes, sample_names
+from tagging.store import FeedbackItem
+from tagging.urlfetch import check_url, filename_from_url
+from ui import resources, state
+from ui.charts import confidence_chart
+
+SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+
+
+def _on_selection_edit() -> None:
+    st.session_state["selection_edited"] = True
+    st.session_state["selection"] = list(st.session_state["tag_selection"])
+
+
+def _follow_rule() -> None:
+    st.session_state["selection_edited"] = False
+
+
+def _fail(message: str) -> None:
+    st.error(message)
+    st.stop()
+
+
+config = resources.settings()
+try:
+    store = resources.store(str(config.db_path))
+except (sqlite3.Error, OSError, RuntimeError) as exc:
+    _fail(f"Cannot open the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a writable path.")
+state.init(store.get_setting("default_threshold"))
+
+st.title("Tag an image")
+for problem in config.problems:
+    st.warning(problem)
+
+# --- backend -------------------------------------------------------------------------
+backends = [IMAGGA, EMBEDDED] if config.imagga_configured else [EMBEDDED]
+if st.session_state.get("tag_backend") not in backends:
+    st.session_state["tag_backend"] = backends[0]
+with st.sidebar:
+    backend_name = st.radio(
+        "Tagging backend",
+        backends,
+        format_func=LABELS.__getitem__,
+        key="tag_backend",
+        disabled=len(backends) == 1,
+        help="Imagga is offered when IMAGGA_API_KEY and IMAGGA_API_SECRET are set.",
+    )
+    if backend_name == IMAGGA:
+        backend = resources.imagga_backend(config)
+        language = st.selectbox("Tag language", backend.languages, key="tag_language")
+        mode = st.selectbox(
+            "Imagga request", list(IMAGGA_MODES), format_func=IMAGGA_MODES.__getitem__, key="tag_mode"
+        )
+        downscale_to = st.number_input(
+            "Downscale before upload (long side, px; 0 = off)",
+            min_value=0, max_value=8192, value=0, step=256, key="tag_downscale",
+        )
+        request = TagRequest(language=language, mode=mode, downscale_to=int(downscale_to) or None)
+    else:
+        backend = resources.embedded_backend()
+        language = "en"
+        request = TagRequest(language=language, mode=MODE_UPLOAD)
+backend_key = resources.backend_id(backend_name, config)
+
+# --- input -----------------------------------------------------------------------------
+source = st.radio(
+    "Image source", [SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL], horizontal=True, key="tag_source"
+)
+image: LoadedImage | None = None
+image_url: str | None = None
+data: bytes | None = None  # stays None only when Imagga fetches a URL itself
+try:
+    if source == SOURCE_SAMPLE:
+        names = sample_names()
+        if not names:
+            _fail("No sample photos were found in the samples/ folder of this checkout.")
+        name = st.selectbox("Sample photo", names, key="tag_sample")
+        data = sample_bytes(name)
+        filename = name
+    elif source == SOURCE_UPLOAD:
+        upload = st.file_uploader(
+            "Upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF)", type=UPLOAD_TYPES, key="tag_upload"
+        )
+        if upload is None:
+            st.info("Choose an image file to tag.")
+            st.stop()
+        data = upload.getvalue()
+        filename = upload.name
+    else:
+        raw_url = st.text_input("Image URL (http or https)", key="tag_url", placeholder="https://…")
+        if not raw_url.strip():
+            st.info("Enter the address of an image and press Enter.")
+            st.stop()
+        image_url = check_url(raw_url, resolve=False) if backend_name == IMAGGA else raw_url.strip()
+        filename = filename_from_url(image_url)
+        if backend_name != IMAGGA:
+            data = resources.fetch_url_cached(image_url, config.max_upload_bytes)
+    if data is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        image = resources.load_image_cached(
+            digest, filename, config.max_upload_bytes, config.max_pixels, data
+        )
+except TaggingError as exc:
+    _fail(str(exc))
+
+if image is not None:
+    image_key = image.sha256
+else:
+    assert image_url is not None
+    image_key = "url:" + hashlib.sha256(image_url.encode()).hexdigest()
+
+col_image, col_tags = st.columns([2, 3], gap="large")
+with col_image:
+    if image is not None:
+        st.image(resources.display_jpeg(image.sha256, image), caption=f"{image.filename} · "
+                 f"{image.width}×{image.height} {image.format}", width="stretch")
+    else:
+        st.image(image_url, caption=filename, width="stretch")
+
+
+# --- tags ----------------------------------------------------------------------------
+def _tag() -> dict:
+    payload = backend.tag_image(image, request) if image is not None else backend.tag_url(image_url, request)
+    parse_tags(payload, language)  # only well-formed answers are cached
+    return payload
+
+
+try:
+    with st.spinner(f"Tagging with the {LABELS[backend_name]}…"):
+        payload = resources.tag_cached(backend_key, image_key, request.cache_key(), _tag)
+    tags = parse_tags(payload, language)
+except TaggingError as exc:
+    _fail(f"{LABELS[backend_name]}: {exc}")
+
+with col_image:
+    st.caption(f"Tagged by **{LABELS[backend_name]}** · {len(tags)} tags · language `{language}`")
+    with st.expander("Raw JSON response"):
+        raw = json.dumps(payload, indent=2, ensure_ascii=False)
+        st.download_button(
+            "Download JSON", raw, file_name=f"{PurePosixPath(filename).stem}-tags.json",
+            mime="application/json", key="tag_download_json",
+        )
+        st.json(payload, expanded=1)
+
+if not tags:
+    with col_tags:
+        st.warning("The backend returned no tags for this image; there is nothing to select.")
+    st.stop()
+
+with col_tags:
+    state.bind("tag_threshold", "threshold")
+    state.bind("tag_min_tags", "min_tags")
+    c1, c2 = st.columns([3, 1])
+    threshold = c1.slider(
+        "Confidence threshold", 0, 100, key="tag_threshold",
+        on_change=state.keep, args=("tag_threshold", "threshold"),
+        help="Tags at or above this confidence are selected.",
+    )
+    min_tags = c2.number_input(
+        "At least", min_value=0, max_value=50, step=1, key="tag_min_tags",
+        on_change=state.keep, args=("tag_min_tags", "min_tags"),
+        help="Never select fewer than this many top tags.",
+    )
+    suggestions = [t.name for t in tags]
+    auto = auto_select(tags, threshold, int(min_tags))
+
+    context = (image_key, backend_key, language)
+    if st.session_state["selection_context"] != context:
+        st.session_state["selection_context"] = context
+        st.session_state["selection_edited"] = False
+        st.session_state.pop("tag_selection", None)
+    if not st.session_state["selection_edited"]:
+        st.session_state["tag_selection"] = auto
+    elif "tag_selection" not in st.session_state:  # coming back from another page
+        st.session_state["tag_selection"] = [t for t in st.session_state["selection"] if t in suggestions]
+
+    selection = st.multiselect(
+        "Accepted tags (only suggested tags can be added)",
+        options=suggestions,
+        key="tag_selection",
+        on_change=_on_selection_edit,
+    )
+    edited = st.session_state["selection_edited"]
+    st.caption(
+        f"{len(selection)} of {len(tags)} tags accepted · "
+        + ("edited by hand" if edited else f"following the rule: ≥ {threshold} or the top {int(min_tags)}")
+    )
+    b1, b2 = st.columns(2)
+    b1.button("Follow the rule again", key="tag_follow_rule", on_click=_follow_rule, disabled=not edited)
+    save = b2.button("Save feedback", key="tag_save", type="primary")
+
+    if save:
+        try:
+            accepted = set(validate_selection(selection, suggestions))
+            result = store.save_feedback(
+                image_key=image_key,
+                filename=filename,
+                source=source if image_url is None else image_url,
+                backend=backend_name,
+                language=language,
+                threshold=float(threshold),
+                min_tags=int(min_tags),
+                items=[FeedbackItem(t.name, t.confidence, t.name in accepted, t.parent) for t in tags],
+                width=image.width if image else None,
+                height=image.height if image else None,
+                thumbnail=image.thumbnail_bytes() if image else None,
+            )
+        except SelectionError as exc:
+            st.error(str(exc))
+        except sqlite3.Error as exc:
+            st.error(f"Could not save the feedback ({exc}). Your selection is kept: try again.")
+        else:
+            verb = "Updated" if result.replaced else "Saved"
+            st.toast(f"{verb} feedback on {result.items} tags ({result.accepted} accepted).", icon="✅")
+            st.session_state["last_saved"] = image_key
+
+    images_n, items_n = store.counts()
+    st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")
+    st.altair_chart(confidence_chart(tags, selection, threshold), width="stretch")

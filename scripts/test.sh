@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run the whole suite (lint, unit, AppTest, HTTP, browser).
+# Extra arguments go to pytest. Needs no network beyond the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/_venv.sh
+
+# Debian's Chromium drives the browser tests (Playwright never downloads a browser here), and
+# WordNet's plain-text data lets a test rebuild the committed hypernym table.
+if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/wordnet/data.noun ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
+    chromium wordnet-base >/dev/null
+fi
+
+ensure_venv requirements-dev.txt
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

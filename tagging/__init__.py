@@ -1,0 +1,1 @@
+"""Image-tagging logic for the dashboard. Nothing in this package imports Streamlit."""

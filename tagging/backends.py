@@ -1,0 +1,147 @@
+"""Tagging backends behind one small interface that returns Imagga-shaped JSON.
+
+- ``EmbeddedBackend``: the offline EfficientNet-Lite0 tagger shipped with the project.
+- ``ImaggaBackend``: Imagga's v2 API through ``tagging.imagga.ImaggaClient``.
+
+Both return the body of a v2 ``/tags`` response (a dict), so every view works the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tagging.images import LoadedImage, downscale, encode_jpeg
+
+EMBEDDED = "embedded"
+IMAGGA = "imagga"
+LABELS = {EMBEDDED: "Embedded tagger (offline)", IMAGGA: "Imagga API"}
+
+# Languages Imagga's tagger answers in (its documented list, most used first).
+IMAGGA_LANGUAGES: tuple[str, ...] = (
+    "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "uk", "bg", "cs", "sk", "sl", "hr",
+    "sr_latn", "sr_cyrl", "bs", "ro", "hu", "el", "tr", "sv", "no", "da", "fi", "et", "lv", "lt",
+    "ca", "cy", "mt", "ar", "he", "fa", "ur", "hi", "th", "vi", "id", "ms", "ja", "ko",
+    "zh_chs", "zh_cht",
+)
+
+# How Imagga is asked to tag uploaded bytes.
+MODE_UPLOAD = "upload"  # POST /v2/tags with the bytes: one request
+MODE_TWO_STEP = "two_step"  # POST /v2/uploads, GET /v2/tags?image_upload_id=, DELETE the upload
+IMAGGA_MODES = {
+    MODE_UPLOAD: "Upload and tag in one request",
+    MODE_TWO_STEP: "Upload, tag, delete (two steps)",
+}
+
+
+@dataclass(frozen=True)
+class TagRequest:
+    """What the analyst asked for; part of the cache key of every result."""
+
+    language: str = "en"
+    mode: str = MODE_UPLOAD
+    downscale_to: int | None = None  # long side in pixels before upload, None = send as is
+    limit: int | None = None
+    threshold: float | None = None
+    decrease_parents: bool | None = None
+    verbose: bool | None = None
+    tagger_id: str | None = None
+    extra_languages: tuple[str, ...] = field(default_factory=tuple)
+
+    def cache_key(self) -> str:
+        return repr(self)
+
+
+class Backend(Protocol):
+    """What a page needs from a backend."""
+
+    name: str
+    languages: tuple[str, ...]
+
+    def tag_image(self, image: LoadedImage, request: TagRequest) -> dict[str, Any]: ...
+
+
+class EmbeddedBackend:
+    """The offline tagger; the model is loaded on first use and kept for the process."""
+
+    name = EMBEDDED
+    languages: tuple[str, ...] = ("en",)
+
+    def __init__(self, tagger: Any | None = None) -> None:
+        self._tagger = tagger
+
+    @property
+    def tagger(self) -> Any:
+        if self._tagger is None:
+            from tagging.embedded import EmbeddedTagger  # torch is heavy: import on first use
+
+            self._tagger = EmbeddedTagger()
+        return self._tagger
+
+    def tag_image(self, image: LoadedImage, request: TagRequest) -> dict[str, Any]:
+        """Tag a decoded image offline; ``request`` options other than language are ignored."""
+        return self.tagger.tag(image.image)
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """The bytes that will be sent for an image, and how many were saved by downscaling."""
+
+    data: bytes
+    filename: str
+    original_bytes: int
+
+    @property
+    def saved_bytes(self) -> int:
+        return max(0, self.original_bytes - len(self.data))
+
+
+def plan_upload(image: LoadedImage, downscale_to: int | None) -> UploadPlan:
+    """The original bytes, or a JPEG re-encoding with the long side at most ``downscale_to``.
+
+    The original is kept when it is already small enough or when re-encoding would not
+    make it smaller.
+    """
+    original = len(image.data)
+    if downscale_to and max(image.width, image.height) > downscale_to:
+        data = encode_jpeg(downscale(image.image, downscale_to))
+        if len(data) < original:
+            stem = image.filename.rsplit(".", 1)[0] or "image"
+            return UploadPlan(data=data, filename=f"{stem}.jpg", original_bytes=original)
+    return UploadPlan(data=image.data, filename=image.filename, original_bytes=original)
+
+
+class ImaggaBackend:
+    """Imagga's v2 API. Every call can raise the client's BackendError subclasses."""
+
+    name = IMAGGA
+    languages = IMAGGA_LANGUAGES
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def _params(self, request: TagRequest) -> Any:
+        from tagging.imagga import TagParams
+
+        extra = [lang for lang in request.extra_languages if lang != request.language]
+        languages = (request.language, *extra)
+        return TagParams(
+            languages=languages,
+            limit=request.limit,
+            threshold=request.threshold,
+            decrease_parents=request.decrease_parents,
+            verbose=request.verbose,
+            tagger_id=request.tagger_id,
+        )
+
+    def tag_image(self, image: LoadedImage, request: TagRequest) -> dict[str, Any]:
+        """Send the image's bytes (downscaled if asked) and return the response body."""
+        plan = plan_upload(image, request.downscale_to)
+        params = self._params(request)
+        if request.mode == MODE_TWO_STEP:
+            return self.client.tag_two_step(plan.data, plan.filename, params=params).raw
+        return self.client.tag_image(plan.data, plan.filename, params=params).raw
+
+    def tag_url(self, url: str, request: TagRequest) -> dict[str, Any]:
+        """Let Imagga fetch ``url`` itself and return the response body."""
+        return self.client.tag_url(url, params=self._params(request)).raw

@@ -1,0 +1,76 @@
+"""Settings from environment variables and Streamlit secrets (passed in as a plain mapping).
+
+Environment variables win over ``.streamlit/secrets.toml``. Credentials are kept in an
+``ImaggaCredentials`` value whose ``repr`` masks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+from tagging.imagga import DEFAULT_BASE_URL, ImaggaCredentials
+from tagging.store import DEFAULT_DB_PATH
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment."""
+
+    imagga: ImaggaCredentials | None
+    imagga_url: str
+    db_path: Path
+    max_upload_bytes: int
+    max_pixels: int
+    problems: tuple[str, ...] = ()
+
+    @property
+    def imagga_configured(self) -> bool:
+        return self.imagga is not None
+
+
+def _lookup(name: str, env: Mapping[str, str], secrets: Mapping[str, Any]) -> str | None:
+    value = env.get(name)
+    if value is None or not str(value).strip():
+        value = secrets.get(name)
+    if value is None:
+        return None
+    value = str(value).strip()
+    return value or None
+
+
+def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = None) -> Settings:
+    """Read the settings; problems (a half-configured key, a bad number) are collected, not raised."""
+    secrets = secrets or {}
+    problems: list[str] = []
+    key = _lookup("IMAGGA_API_KEY", env, secrets)
+    secret = _lookup("IMAGGA_API_SECRET", env, secrets)
+    credentials = None
+    if key and secret:
+        credentials = ImaggaCredentials(api_key=key, api_secret=secret)
+    elif key or secret:
+        missing = "IMAGGA_API_SECRET" if key else "IMAGGA_API_KEY"
+        problems.append(f"Imagga is half-configured: {missing} is not set, so the embedded tagger is used.")
+    url = (_lookup("IMAGGA_API_URL", env, secrets) or DEFAULT_BASE_URL).rstrip("/")
+    db_path = Path(_lookup("TAGGING_DB", env, secrets) or DEFAULT_DB_PATH)
+    max_bytes = DEFAULT_MAX_BYTES
+    raw_mb = _lookup("TAGGING_MAX_UPLOAD_MB", env, secrets)
+    if raw_mb is not None:
+        try:
+            max_bytes = int(float(raw_mb) * 1024 * 1024)
+            if max_bytes <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"TAGGING_MAX_UPLOAD_MB={raw_mb!r} is not a positive number; using 25 MB.")
+            max_bytes = DEFAULT_MAX_BYTES
+    return Settings(
+        imagga=credentials,
+        imagga_url=url,
+        db_path=db_path,
+        max_upload_bytes=max_bytes,
+        max_pixels=DEFAULT_MAX_PIXELS,
+        problems=tuple(problems),
+    )

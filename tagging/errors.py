@@ -1,0 +1,74 @@
+"""Specific exceptions raised by the tagging package.
+
+Every message is written for the analyst using the dashboard: pages show ``str(exc)``
+in an ``st.error`` as it is. Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+
+class TaggingError(Exception):
+    """Base class of every error the package raises on purpose."""
+
+
+# --- image intake -----------------------------------------------------------------
+class BadImageError(TaggingError):
+    """The bytes are not an image we can read (not an image, truncated, unsupported)."""
+
+
+class ImageTooLargeError(BadImageError):
+    """The file is larger than the configured byte limit."""
+
+
+class DecompressionBombError(BadImageError):
+    """The image declares more pixels than the configured pixel limit."""
+
+
+# --- image URLs -------------------------------------------------------------------
+class URLRejectedError(TaggingError):
+    """The URL is not allowed (scheme, host, private or loopback address)."""
+
+
+class FetchError(TaggingError):
+    """Fetching an image URL failed (timeout, HTTP error, too large)."""
+
+
+# --- backend responses ------------------------------------------------------------
+class MalformedResponseError(TaggingError):
+    """A backend answered with a body that is not the documented JSON shape."""
+
+
+class BackendError(TaggingError):
+    """A tagging backend failed; subclasses say how."""
+
+
+class AuthError(BackendError):
+    """The backend rejected the credentials (HTTP 401/403)."""
+
+
+class RateLimitError(BackendError):
+    """The backend kept answering 429 after the bounded retries."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ServerError(BackendError):
+    """The backend kept answering 5xx after the bounded retries."""
+
+
+class BackendTimeoutError(BackendError):
+    """The backend did not answer within the timeout."""
+
+
+class BackendConnectionError(BackendError):
+    """The backend could not be reached (refused connection, DNS failure)."""
+
+
+class ApiError(BackendError):
+    """The backend answered ``status.type == "error"``; the message is its own text."""
+
+
+class SelectionError(TaggingError):
+    """An edited tag selection contains tags that were not suggested."""

@@ -1,0 +1,319 @@
+"""Local SQLite store for images, tag feedback, the remote-feedback outbox and settings.
+
+One short connection per operation (Streamlit runs each session in its own thread), WAL
+mode so readers never block the writer, and ``BEGIN IMMEDIATE`` around every write so two
+sessions saving at once queue up instead of failing. The schema is versioned with
+``PRAGMA user_version``; migrations run in order at start-up and never drop data.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DB_PATH = Path("data") / "tagging.db"
+# How long a writer waits for another session's transaction before giving up. Writes are a
+# few milliseconds each, so 10 s only runs out when something is badly wrong.
+BUSY_TIMEOUT_SECONDS = 10.0
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: images and per-tag feedback
+    """
+    CREATE TABLE images (
+        image_key TEXT PRIMARY KEY,
+        filename TEXT NOT NULL,
+        source TEXT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        thumbnail BLOB,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        image_key TEXT NOT NULL REFERENCES images(image_key) ON DELETE CASCADE,
+        backend TEXT NOT NULL,
+        language TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        parent TEXT,
+        confidence REAL NOT NULL,
+        accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+        threshold REAL NOT NULL,
+        min_tags INTEGER NOT NULL,
+        saved_at TEXT NOT NULL,
+        UNIQUE (image_key, backend, language, tag)
+    );
+    CREATE INDEX feedback_tag ON feedback(tag);
+    """,
+    # 2: outbox of feedback to send to a remote backend, and key/value settings
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        image_key TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        response TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT
+    );
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One suggested tag and whether the analyst accepted it."""
+
+    tag: str
+    confidence: float
+    accepted: bool
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What ``save_feedback`` did: ``replaced`` is True when the image had feedback before."""
+
+    items: int
+    accepted: int
+    replaced: bool
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One remote-feedback message waiting to be sent (or sent)."""
+
+    id: int
+    idempotency_key: str
+    image_key: str
+    backend: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+class Store:
+    """The dashboard's SQLite database. Creating one runs pending migrations."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB_PATH) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.migrate()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # --- schema ------------------------------------------------------------------
+    def schema_version(self) -> int:
+        """The database's current schema version."""
+        with self._connect() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> int:
+        """Apply every migration newer than the database; return the version reached."""
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if version > SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"The database {self.path} has schema version {version}, newer than "
+                        f"this app's {SCHEMA_VERSION}; update the app."
+                    )
+                for number in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[number - 1].split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {number}")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return SCHEMA_VERSION
+
+    # --- feedback ----------------------------------------------------------------
+    def save_feedback(
+        self,
+        *,
+        image_key: str,
+        filename: str,
+        source: str,
+        backend: str,
+        language: str,
+        threshold: float,
+        min_tags: int,
+        items: Sequence[FeedbackItem],
+        width: int | None = None,
+        height: int | None = None,
+        thumbnail: bytes | None = None,
+    ) -> SaveResult:
+        """Record the analyst's verdict on every suggested tag of one image.
+
+        Saving the same image (same backend and language) again replaces its earlier
+        feedback instead of adding to it.
+        """
+        now = _now()
+        with self._write() as conn:
+            replaced = conn.execute(
+                "SELECT 1 FROM feedback WHERE image_key = ? AND backend = ? AND language = ? LIMIT 1",
+                (image_key, backend, language),
+            ).fetchone() is not None
+            conn.execute(
+                """INSERT INTO images (image_key, filename, source, width, height, thumbnail,
+                                       created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (image_key) DO UPDATE SET
+                       filename = excluded.filename, source = excluded.source,
+                       width = COALESCE(excluded.width, width),
+                       height = COALESCE(excluded.height, height),
+                       thumbnail = COALESCE(excluded.thumbnail, thumbnail),
+                       updated_at = excluded.updated_at""",
+                (image_key, filename, source, width, height, thumbnail, now, now),
+            )
+            conn.execute(
+                "DELETE FROM feedback WHERE image_key = ? AND backend = ? AND language = ?",
+                (image_key, backend, language),
+            )
+            conn.executemany(
+                """INSERT INTO feedback (image_key, backend, language, tag, parent, confidence,
+                                         accepted, threshold, min_tags, saved_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (image_key, backend, language, it.tag, it.parent, it.confidence,
+                     int(it.accepted), threshold, min_tags, now)
+                    for it in items
+                ],
+            )
+        return SaveResult(
+            items=len(items), accepted=sum(it.accepted for it in items), replaced=replaced
+        )
+
+    def feedback_for(self, image_key: str, backend: str, language: str) -> list[FeedbackItem]:
+        """The stored feedback of one image, highest confidence first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """SELECT tag, confidence, accepted, parent FROM feedback
+                   WHERE image_key = ? AND backend = ? AND language = ?
+                   ORDER BY confidence DESC, id""",
+                (image_key, backend, language),
+            ).fetchall()
+        return [FeedbackItem(r["tag"], r["confidence"], bool(r["accepted"]), r["parent"]) for r in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """(number of images with feedback, number of feedback items)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT COUNT(DISTINCT image_key), COUNT(*) FROM feedback"
+            ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # --- outbox ------------------------------------------------------------------
+    def enqueue(self, *, image_key: str, backend: str, payload: dict[str, Any]) -> str:
+        """Queue a remote-feedback message; return its idempotency key.
+
+        An unsent message for the same image and backend is replaced (the newest verdict
+        wins); one already sent stays as the record of what was sent.
+        """
+        key = uuid.uuid4().hex
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM outbox WHERE image_key = ? AND backend = ? AND status = 'pending'",
+                (image_key, backend),
+            )
+            conn.execute(
+                """INSERT INTO outbox (idempotency_key, image_key, backend, payload, created_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                (key, image_key, backend, json.dumps(payload, sort_keys=True), _now()),
+            )
+        return key
+
+    def pending(self, backend: str | None = None) -> list[OutboxEntry]:
+        """Messages not yet sent, oldest first."""
+        query = "SELECT * FROM outbox WHERE status = 'pending'"
+        args: tuple[Any, ...] = ()
+        if backend is not None:
+            query += " AND backend = ?"
+            args = (backend,)
+        with self._connect() as conn:
+            rows = conn.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            OutboxEntry(r["id"], r["idempotency_key"], r["image_key"], r["backend"],
+                        json.loads(r["payload"]), r["status"], r["attempts"], r["last_error"])
+            for r in rows
+        ]
+
+    def mark_sent(self, idempotency_key: str, response: dict[str, Any]) -> None:
+        """Record that a message was delivered, with the service's answer."""
+        with self._write() as conn:
+            conn.execute(
+                """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
+                          response = ?, last_error = NULL WHERE idempotency_key = ?""",
+                (_now(), json.dumps(response, sort_keys=True), idempotency_key),
+            )
+
+    def mark_failed(self, idempotency_key: str, error: str) -> None:
+        """Record a failed attempt; the message stays queued."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE idempotency_key = ?",
+                (error, idempotency_key),
+            )
+
+    # --- settings ----------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """A JSON setting, or ``default`` when unset."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a JSON setting."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_MAX_UPLOAD_MB", "TAGGING_DB")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No developer key, secrets file or database leaks into a test; each test gets its own DB."""
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "tagging.db"
+    monkeypatch.setenv("TAGGING_DB", str(db))
+    return db
+
+
+@pytest.fixture
+def clear_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def app(clear_caches):
+    """An AppTest of the whole dashboard, isolated from any real .streamlit/secrets.toml."""
+
+    def make(secrets: dict[str, str] | None = None) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
+        # A non-empty secrets dict makes AppTest replace st.secrets, so no file on disk is read.
+        at.secrets["TAGGING_TEST"] = "isolated"
+        at.secrets.update(secrets or {})
+        return at
+
+    return make

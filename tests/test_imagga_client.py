@@ -1,0 +1,576 @@
+"""ImaggaClient against a real loopback HTTP server (pytest-httpserver + the stand-in)."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import logging
+import socket
+import time
+
+import pytest
+import requests
+from pytest_httpserver import HTTPServer
+from werkzeug.wrappers import Response
+
+from tagging.errors import (
+    ApiError,
+    AuthError,
+    BackendConnectionError,
+    BackendTimeoutError,
+    MalformedResponseError,
+    RateLimitError,
+    ServerError,
+    TaggingError,
+)
+from tagging.imagga import (
+    DEFAULT_BASE_URL,
+    Categorizer,
+    ImaggaClient,
+    ImaggaCredentials,
+    TagParams,
+    Usage,
+    build_feedback_payload,
+    retry_after_seconds,
+)
+from tests.imagga_standin import (
+    TEST_API_KEY,
+    TEST_API_SECRET,
+    ImaggaStandin,
+    standin_categories,
+    standin_tags,
+)
+
+CREDS = ImaggaCredentials(TEST_API_KEY, TEST_API_SECRET)
+TOKEN = base64.b64encode(f"{TEST_API_KEY}:{TEST_API_SECRET}".encode()).decode()
+SECRETS = (TEST_API_KEY, TEST_API_SECRET, TOKEN)
+IMAGE = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00fake-jpeg-bytes\xff\xd9"
+
+
+def assert_clean(*texts: object) -> None:
+    """None of the credentials (nor the Basic token) appears in any of the texts."""
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in str(text)
+
+
+def assert_clean_exc(exc: BaseException) -> None:
+    """The exception, and every exception chained to it, says nothing secret."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        assert_clean(str(seen), repr(seen), *seen.args)
+        seen = seen.__cause__ or seen.__context__
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs(caplog: pytest.LogCaptureFixture):
+    """Every test runs with DEBUG logging (urllib3's too) and must log nothing secret."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert_clean(caplog.text, *(r.getMessage() for r in caplog.records))
+
+
+@pytest.fixture
+def standin(httpserver: HTTPServer) -> ImaggaStandin:
+    stand = ImaggaStandin()
+    stand.base_url = stand.install(httpserver)  # type: ignore[attr-defined]
+    return stand
+
+
+def make_client(base_url: str, creds: ImaggaCredentials = CREDS, **kwargs) -> ImaggaClient:
+    """A client with tiny waits so failure tests stay fast."""
+    kwargs.setdefault("retries", 2)
+    kwargs.setdefault("backoff_factor", 0.01)
+    kwargs.setdefault("max_retry_after", 1.0)
+    return ImaggaClient(creds, base_url=base_url, **kwargs)
+
+
+@pytest.fixture
+def client(standin: ImaggaStandin) -> ImaggaClient:
+    return make_client(standin.base_url)  # type: ignore[attr-defined]
+
+
+def raw_requests(httpserver: HTTPServer):
+    return [request for request, _ in httpserver.log]
+
+
+# --- values -------------------------------------------------------------------------
+def test_credentials_and_client_repr_mask_secrets() -> None:
+    client = ImaggaClient(CREDS)
+    for text in (repr(CREDS), str(CREDS), f"{CREDS}", repr(client), str(client)):
+        assert_clean(text)
+    assert repr(CREDS) == "ImaggaCredentials(api_key='***', api_secret='***')"
+    assert repr(client) == f"ImaggaClient(base_url={DEFAULT_BASE_URL!r})"
+
+
+def test_missing_credentials_are_an_auth_error() -> None:
+    with pytest.raises(AuthError, match="IMAGGA_API_KEY and IMAGGA_API_SECRET"):
+        ImaggaCredentials("", "x")
+    with pytest.raises(AuthError):
+        ImaggaCredentials("key", "  ")
+
+
+def test_tag_params_query() -> None:
+    assert TagParams().to_query() == {"language": "en"}
+    assert TagParams().path == "/tags"
+    params = TagParams(languages=("en", "de"), limit=5, threshold=30.5, decrease_parents=True,
+                       verbose=False, tagger_id="my tagger")
+    assert params.to_query() == {"language": "en,de", "limit": "5", "threshold": "30.5",
+                                 "decrease_parents": "1", "verbose": "0"}
+    assert params.path == "/tags/my%20tagger"
+    assert TagParams(threshold=60.0).to_query()["threshold"] == "60"
+    assert TagParams(languages="de").languages == ("de",)  # type: ignore[arg-type]
+    for bad in ({"languages": ()}, {"limit": 0}, {"threshold": 101}, {"threshold": -1}):
+        with pytest.raises(ValueError):
+            TagParams(**bad)
+
+
+# --- exact requests -----------------------------------------------------------------
+def test_tag_image_sends_basic_auth_multipart_and_query(
+    standin: ImaggaStandin, client: ImaggaClient, httpserver: HTTPServer
+) -> None:
+    params = TagParams(languages=("en", "de"), limit=5, threshold=30.5, decrease_parents=True,
+                       verbose=False)
+    result = client.tag_image(IMAGE, "cat.jpg", params=params)
+
+    (request,) = raw_requests(httpserver)
+    assert request.method == "POST" and request.path == "/v2/tags"
+    assert request.headers["Authorization"] == f"Basic {TOKEN}"
+    assert request.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    assert list(request.files) == ["image"]
+    assert dict(request.args) == {"language": "en,de", "limit": "5", "threshold": "30.5",
+                                  "decrease_parents": "1", "verbose": "0"}
+    (seen,) = standin.requests
+    assert seen.files == {"image": ("cat.jpg", IMAGE)}
+
+    expected = standin_tags(IMAGE, ("en", "de"), limit=5, threshold=30.5)
+    assert result.tags == expected
+    assert result.raw == {"result": {"tags": expected}, "status": {"text": "", "type": "success"}}
+    assert set(result.tags[0]["tag"]) == {"en", "de"}
+
+
+def test_tag_url_and_custom_tagger(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    url = "https://example.com/pics/cat.jpg?size=large&x=1"
+    result = client.tag_url(url, params=TagParams(tagger_id="my_tagger", verbose=True))
+    (seen,) = standin.requests
+    assert (seen.method, seen.path) == ("GET", "/v2/tags/my_tagger")
+    assert seen.query == {"image_url": url, "language": "en", "verbose": "1"}
+    assert result.tags == standin_tags(url, verbose=True, tagger_id="my_tagger")
+    assert {"origin", "synset_id"} <= set(result.tags[0])
+
+
+def test_tag_url_imagga_cannot_download(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    with pytest.raises(ApiError, match="HTTP 400.*Could not download the image") as info:
+        client.tag_url("https://nowhere.invalid/cat.jpg")
+    assert standin.count() == 1  # a 4xx is not retried
+    assert_clean_exc(info.value)
+
+
+def test_two_step_uploads_tags_and_deletes(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    result = client.tag_two_step(IMAGE, "cat.png", params=TagParams(limit=3))
+    upload, tag, delete = standin.requests
+    assert (upload.method, upload.path) == ("POST", "/v2/uploads")
+    assert upload.files == {"image": ("cat.png", IMAGE)}
+    (upload_id,) = standin.deleted_uploads
+    assert (tag.method, tag.path) == ("GET", "/v2/tags")
+    assert tag.query == {"image_upload_id": upload_id, "language": "en", "limit": "3"}
+    assert (delete.method, delete.path) == ("DELETE", f"/v2/uploads/{upload_id}")
+    assert standin.uploads == {}
+    assert result.tags == standin_tags(IMAGE, limit=3)
+
+
+def test_two_step_deletes_even_when_tagging_fails(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("api_error", status=400, path="/v2/tags", text="Unsupported image type.")
+    with pytest.raises(ApiError, match="Unsupported image type"):
+        client.tag_two_step(IMAGE)
+    assert [(r.method, r.path.split("/")[2]) for r in standin.requests] == [
+        ("POST", "uploads"), ("GET", "tags"), ("DELETE", "uploads")]
+    assert standin.uploads == {} and len(standin.deleted_uploads) == 1
+
+
+def test_two_step_failed_delete_does_not_hide_tags(
+    standin: ImaggaStandin, client: ImaggaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    standin.fail("server_error", status=503, method="DELETE")
+    result = client.tag_two_step(IMAGE)
+    assert result.tags == standin_tags(IMAGE)
+    assert standin.count("DELETE") == 3  # retried, then given up quietly
+    assert "DELETE /uploads failed (ServerError)" in caplog.text
+
+
+def test_two_step_failed_tag_and_delete_raise_the_tag_error(
+    standin: ImaggaStandin, client: ImaggaClient
+) -> None:
+    standin.fail("auth", status=403, path="/v2/tags")
+    standin.fail("html", status=404, method="DELETE")
+    with pytest.raises(AuthError):
+        client.tag_two_step(IMAGE)
+    assert standin.count("DELETE") == 1
+
+
+def test_upload_without_upload_id_is_malformed(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v2/uploads").respond_with_json({"result": {}, "status": {"type": "success"}})
+    with pytest.raises(MalformedResponseError, match="no upload id"):
+        make_client(httpserver.url_for("/v2")).upload(IMAGE, "a.jpg")
+
+
+def test_injected_session_is_used_and_only_mounted_for_the_api(
+    standin: ImaggaStandin, httpserver: HTTPServer
+) -> None:
+    session = requests.Session()
+    session.headers["X-Trace"] = "t-1"
+    client = make_client(standin.base_url, session=session)  # type: ignore[attr-defined]
+    client.usage()
+    assert standin.requests[0].headers["X-Trace"] == "t-1"
+    assert session.get_adapter("https://example.org/") is not session.get_adapter(standin.base_url)  # type: ignore[attr-defined]
+    assert "Authorization" not in session.headers and session.auth is None
+
+
+def test_requests_are_logged_without_query_or_secrets(
+    standin: ImaggaStandin, client: ImaggaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    client.tag_url("https://example.com/a.jpg")
+    mine = [r.getMessage() for r in caplog.records if r.name == "tagging.imagga"]
+    assert mine == ["Imagga GET /tags -> 200"]
+
+
+# --- failure modes ------------------------------------------------------------------
+def test_wrong_credentials_are_an_auth_error(standin: ImaggaStandin) -> None:
+    client = make_client(standin.base_url, ImaggaCredentials("acc_wrong", "wrong-secret"))  # type: ignore[attr-defined]
+    with pytest.raises(AuthError) as info:
+        client.tag_image(IMAGE)
+    message = str(info.value)
+    assert message.startswith("Imagga rejected the API key/secret (HTTP 401)")
+    assert "check IMAGGA_API_KEY and IMAGGA_API_SECRET" in message
+    assert "acc_wrong" not in message and "wrong-secret" not in message
+    assert standin.count() == 1  # never retried
+    assert_clean_exc(info.value)
+
+
+def test_403_is_an_auth_error(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("auth", status=403)
+    with pytest.raises(AuthError, match="HTTP 403") as info:
+        client.usage()
+    assert_clean_exc(info.value)
+
+
+def test_429_with_retry_after_then_success(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("rate_limit", times=2, retry_after="0.1")
+    start = time.monotonic()
+    result = client.tag_image(IMAGE)
+    waited = time.monotonic() - start
+    assert result.tags == standin_tags(IMAGE)
+    assert standin.count("POST", "/v2/tags") == 3
+    assert waited >= 0.2  # Retry-After was honoured twice
+
+
+def test_429_forever_gives_up_after_bounded_tries(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("rate_limit", retry_after="0.05")
+    with pytest.raises(RateLimitError) as info:
+        client.tag_url("https://example.com/a.jpg")
+    assert standin.count() == 3  # 1 + retries=2
+    assert info.value.retry_after == pytest.approx(0.05)
+    assert "HTTP 429" in str(info.value) and "try again in about 1 s" in str(info.value)
+    assert_clean_exc(info.value)
+
+
+def test_429_without_retry_after_uses_backoff(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("rate_limit")
+    with pytest.raises(RateLimitError, match="try again in a minute") as info:
+        client.usage()
+    assert info.value.retry_after is None
+    assert standin.count() == 3
+
+
+def test_retry_after_too_large_gives_up_at_once(standin: ImaggaStandin) -> None:
+    standin.fail("rate_limit", retry_after=3600)
+    client = make_client(standin.base_url, retries=5, max_retry_after=10)  # type: ignore[attr-defined]
+    start = time.monotonic()
+    with pytest.raises(RateLimitError, match="wait about 1 h, longer than this app waits") as info:
+        client.tag_image(IMAGE)
+    assert time.monotonic() - start < 1.0
+    assert standin.count() == 1
+    assert info.value.retry_after == 3600
+
+
+def test_retry_after_http_date_too_large_gives_up_at_once(standin: ImaggaStandin) -> None:
+    standin.fail("rate_limit", retry_after=email.utils.formatdate(time.time() + 600, usegmt=True))
+    with pytest.raises(RateLimitError, match="about 10 min") as info:
+        make_client(standin.base_url).usage()  # type: ignore[attr-defined]
+    assert standin.count() == 1
+    assert 590 < info.value.retry_after <= 600
+
+
+def test_total_wait_is_capped_by_max_retry_after(standin: ImaggaStandin) -> None:
+    standin.fail("rate_limit", retry_after="0.3")
+    client = make_client(standin.base_url, retries=10, max_retry_after=0.5)  # type: ignore[attr-defined]
+    start = time.monotonic()
+    with pytest.raises(RateLimitError):
+        client.usage()
+    assert standin.count() == 2  # a 2nd wait of 0.3 s would overrun the 0.5 s budget
+    assert time.monotonic() - start < 0.6
+
+
+def test_500_then_success(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("server_error", times=1)
+    assert client.usage().monthly_limit == 1000
+    assert standin.count("GET", "/v2/usage") == 2
+
+
+def test_503_forever_is_a_server_error(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("server_error", status=503, text="Service temporarily unavailable.")
+    with pytest.raises(ServerError, match="HTTP 503.*Service temporarily unavailable") as info:
+        client.tag_image(IMAGE)
+    assert standin.count() == 3
+    assert_clean_exc(info.value)
+
+
+def test_502_html_page_is_a_server_error(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("server_error", status=502)
+    with pytest.raises(ServerError, match="HTTP 502"):
+        client.list_categorizers()
+
+
+def test_read_timeout(standin: ImaggaStandin) -> None:
+    standin.fail("slow", delay=0.3)
+    client = make_client(standin.base_url, read_timeout=0.1)  # type: ignore[attr-defined]
+    start = time.monotonic()
+    with pytest.raises(BackendTimeoutError, match="did not answer within 0.1 s") as info:
+        client.tag_url("https://example.com/a.jpg")
+    assert time.monotonic() - start < 0.28
+    assert standin.count() == 1  # a read timeout is not retried
+    assert_clean_exc(info.value)
+
+
+def test_upload_uses_its_own_read_timeout(standin: ImaggaStandin) -> None:
+    standin.fail("slow", delay=0.2, times=1)
+    client = make_client(standin.base_url, read_timeout=0.05, upload_read_timeout=2.0)  # type: ignore[attr-defined]
+    assert client.tag_image(IMAGE).tags == standin_tags(IMAGE)
+
+
+def test_connection_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}/v2")
+    with pytest.raises(BackendConnectionError, match=f"Could not reach Imagga at 127.0.0.1:{port}") as info:
+        client.tag_image(IMAGE)
+    assert "IMAGGA_API_URL" in str(info.value)
+    assert_clean_exc(info.value)
+
+
+def test_html_body_with_200_is_malformed(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("html")
+    with pytest.raises(MalformedResponseError, match=r"not JSON \(HTTP 200, text/html\)") as info:
+        client.tag_image(IMAGE)
+    assert_clean_exc(info.value)
+
+
+def test_json_without_result_is_malformed(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("no_result")
+    with pytest.raises(MalformedResponseError, match="has no result"):
+        client.tag_url("https://example.com/a.jpg")
+
+
+def test_result_without_tags_is_malformed(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v2/tags").respond_with_json({"result": {"tagz": []}, "status": {}})
+    with pytest.raises(MalformedResponseError, match="no list of tags"):
+        make_client(httpserver.url_for("/v2")).tag_url("https://example.com/a.jpg")
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_status_type_error_is_an_api_error(standin: ImaggaStandin, client: ImaggaClient, status: int) -> None:
+    standin.fail("api_error", status=status, text="Unsupported image type.")
+    with pytest.raises(ApiError, match="Unsupported image type") as info:
+        client.tag_image(IMAGE)
+    assert standin.count() == 1
+    assert_clean_exc(info.value)
+
+
+def test_other_4xx_without_text(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("html", status=404)
+    with pytest.raises(ApiError, match=r"HTTP 404\). It gave no reason"):
+        client.usage()
+
+
+def test_redirect_is_not_followed(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v2/usage").respond_with_response(
+        Response(status=301, headers={"Location": "https://elsewhere.example/v2/usage"}))
+    with pytest.raises(ApiError, match="redirect.*IMAGGA_API_URL"):
+        make_client(httpserver.url_for("/v2")).usage()
+    assert len(httpserver.log) == 1
+
+
+def test_echoed_credentials_are_scrubbed_from_messages(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    standin.fail("api_error", status=400,
+                 text=f"Bad key {TEST_API_KEY} / {TEST_API_SECRET} / Basic {TOKEN}")
+    with pytest.raises(ApiError) as info:
+        client.usage()
+    assert "Bad key *** / *** / Basic ***" in str(info.value)
+    assert_clean_exc(info.value)
+
+
+@pytest.mark.parametrize(
+    ("rule", "error"),
+    [
+        ({"mode": "auth"}, AuthError),
+        ({"mode": "auth", "status": 403}, AuthError),
+        ({"mode": "rate_limit", "retry_after": "0.01"}, RateLimitError),
+        ({"mode": "rate_limit", "retry_after": "99999"}, RateLimitError),
+        ({"mode": "server_error", "status": 500}, ServerError),
+        ({"mode": "server_error", "status": 502}, ServerError),
+        ({"mode": "server_error", "status": 504}, ServerError),
+        ({"mode": "html"}, MalformedResponseError),
+        ({"mode": "no_result"}, MalformedResponseError),
+        ({"mode": "api_error"}, ApiError),
+        ({"mode": "api_error", "status": 422}, ApiError),
+    ],
+)
+@pytest.mark.parametrize("call", ["tag_image", "tag_two_step", "tag_url", "usage", "categorize_image"])
+def test_no_failure_reveals_credentials(
+    standin: ImaggaStandin, client: ImaggaClient, rule: dict, error: type[TaggingError], call: str
+) -> None:
+    standin.fail(**rule)
+    calls = {
+        "tag_image": lambda: client.tag_image(IMAGE),
+        "tag_two_step": lambda: client.tag_two_step(IMAGE),
+        "tag_url": lambda: client.tag_url("https://example.com/a.jpg"),
+        "usage": client.usage,
+        "categorize_image": lambda: client.categorize_image("personal_photos", IMAGE),
+    }
+    with pytest.raises(error) as info:
+        calls[call]()
+    assert str(info.value).strip()
+    assert_clean_exc(info.value)
+
+
+# --- usage --------------------------------------------------------------------------
+def test_usage_from_the_standin(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    client.tag_image(IMAGE)
+    usage = client.usage()
+    assert usage.monthly_limit == 1000 and usage.monthly_processed == 251
+    assert usage.monthly_requests == 252 and usage.daily_processed == 1
+    assert (usage.concurrency_max, usage.concurrency_now) == (3, 1)
+    assert usage.billing_period_start == "2026-11-01 00:00:00"
+    assert usage.billing_period_end == "2026-12-01 00:00:00"
+    assert usage.quota_fraction == pytest.approx(0.251)
+    assert usage.raw["result"]["total_processed"] == 251
+
+
+def test_usage_is_tolerant() -> None:
+    empty = Usage.from_result({}, {})
+    assert empty == Usage() and empty.quota_fraction is None
+    old = Usage.from_result({"limits": {"concurrency": 3, "monthly": 70000}, "monthly_processed": "700",
+                             "concurrency": "n/a", "something_new": [1]}, {"raw": 1})
+    assert (old.monthly_limit, old.concurrency_max, old.monthly_processed) == (70000, 3, 700)
+    assert old.quota_fraction == pytest.approx(0.01) and old.raw == {"raw": 1}
+    assert Usage(monthly_limit=0, monthly_processed=5).quota_fraction is None
+
+
+def test_usage_with_partial_answer(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/v2/usage").respond_with_json(
+        {"result": {"monthly_limit": 2000, "billing_period_end": 1767225600, "x": True},
+         "status": {"text": "", "type": "success"}})
+    usage = make_client(httpserver.url_for("/v2")).usage()
+    assert usage.monthly_limit == 2000 and usage.monthly_processed is None
+    assert usage.billing_period_end == "1767225600" and usage.concurrency_now is None
+
+
+# --- categories ---------------------------------------------------------------------
+def test_list_categorizers(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    categorizers = client.list_categorizers()
+    assert [c.id for c in categorizers] == ["personal_photos", "nsfw_beta"]
+    assert categorizers[1] == Categorizer("nsfw_beta", "NSFW Beta", ("nsfw", "safe", "underwear"))
+    assert standin.requests[0].path == "/v2/categorizers"
+
+
+def test_categorize_by_url(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    url = "https://example.com/beach.jpg"
+    categories = client.categorize("personal_photos", image_url=url, language="de")
+    (seen,) = standin.requests
+    assert (seen.path, seen.query) == ("/v2/categories/personal_photos", {"language": "de", "image_url": url})
+    expected = standin_categories(url.encode(), "personal_photos", "de")
+    assert [c.name for c in categories] == [e["name"]["de"] for e in expected]
+    assert [c.confidence for c in categories] == sorted((c.confidence for c in categories), reverse=True)
+    assert categories[0].names == {"de": categories[0].name}
+
+
+def test_categorize_image_uploads_and_deletes(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    categories = client.categorize_image("nsfw_beta", IMAGE, "x.jpg")
+    assert {c.name for c in categories} == {"nsfw", "safe", "underwear"}
+    upload, categorize, delete = standin.requests
+    (upload_id,) = standin.deleted_uploads
+    assert categorize.query["image_upload_id"] == upload_id
+    assert (delete.method, delete.path) == ("DELETE", f"/v2/uploads/{upload_id}")
+
+
+def test_categorize_needs_one_reference_and_a_known_categorizer(
+    standin: ImaggaStandin, client: ImaggaClient
+) -> None:
+    with pytest.raises(ValueError):
+        client.categorize("nsfw_beta")
+    with pytest.raises(ValueError):
+        client.categorize("nsfw_beta", image_url="https://e.com/a.jpg", upload_id="i1")
+    with pytest.raises(ApiError, match="HTTP 404.*does not exist"):
+        client.categorize("nope", image_url="https://example.com/a.jpg")
+
+
+# --- feedback -----------------------------------------------------------------------
+def test_build_feedback_payload() -> None:
+    payload = build_feedback_payload({"image_sha256": "ab" * 32}, [" cat", "pet", "cat"], ["dog"], "de")
+    assert payload == {
+        "image_sha256": "ab" * 32,
+        "language": "de",
+        "tags": [{"tag": "cat", "feedback": "positive"}, {"tag": "pet", "feedback": "positive"},
+                 {"tag": "dog", "feedback": "negative"}],
+    }
+    for ref in ({}, {"image_url": "u", "image_upload_id": "i"}, {"image_path": "p"}, {"image_url": ""}):
+        with pytest.raises(ValueError):
+            build_feedback_payload(ref, ["a"], [])
+    with pytest.raises(ValueError, match="both accepted and rejected: cat"):
+        build_feedback_payload({"image_url": "u"}, ["cat"], ["cat"])
+
+
+def test_send_feedback_posts_json_with_idempotency_key(
+    standin: ImaggaStandin, client: ImaggaClient, httpserver: HTTPServer
+) -> None:
+    payload = build_feedback_payload({"image_url": "https://example.com/a.jpg"}, ["cat"], ["dog"])
+    answer = client.send_feedback(payload, idempotency_key="fb-123")
+    (request,) = raw_requests(httpserver)
+    assert (request.method, request.path) == ("POST", "/v2/tags/feedback")
+    assert request.headers["Idempotency-Key"] == "fb-123"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Authorization"] == f"Basic {TOKEN}"
+    assert json.loads(request.get_data()) == payload
+    assert answer["status"]["type"] == "success" and answer["result"]["received"] == 2
+    assert standin.feedback == [{"idempotency_key": "fb-123", "payload": payload}]
+
+
+def test_send_feedback_retry_keeps_the_key(standin: ImaggaStandin, client: ImaggaClient) -> None:
+    payload = build_feedback_payload({"image_upload_id": "i1"}, ["cat"], [])
+    standin.fail("server_error", status=503, times=1)
+    client.send_feedback(payload, idempotency_key="k1")
+    client.send_feedback(payload, idempotency_key="k1")  # the analyst clicked twice
+    assert [r.headers["Idempotency-Key"] for r in standin.requests] == ["k1"] * 3
+    assert len(standin.feedback) == 1 and standin.feedback_replays == 1
+    with pytest.raises(ValueError):
+        client.send_feedback(payload, idempotency_key=" ")
+
+
+# --- helpers ------------------------------------------------------------------------
+def test_retry_after_seconds() -> None:
+    assert retry_after_seconds(None) is None and retry_after_seconds("") is None
+    assert retry_after_seconds("120") == 120 and retry_after_seconds(" 1.5 ") == 1.5
+    assert retry_after_seconds("-3") == 0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0
+    assert retry_after_seconds("soon") is None
+
+
+def test_short_credentials_do_not_garble_messages() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}/v2", ImaggaCredentials("k", "s"), retries=0)
+    with pytest.raises(BackendConnectionError, match="check the network connection"):
+        client.usage()

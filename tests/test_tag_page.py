@@ -1,0 +1,170 @@
+"""AppTest tests of the Tag page on the embedded tagger."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from tagging.embedded import EmbeddedTagger
+from tagging.store import Store
+from tests.conftest import SAMPLES
+
+
+@pytest.fixture
+def tag_calls(monkeypatch):
+    calls: list[tuple[int, int]] = []
+    original = EmbeddedTagger.tag
+
+    def counting(self, image):
+        calls.append(image.size)
+        return original(self, image)
+
+    monkeypatch.setattr(EmbeddedTagger, "tag", counting)
+    return calls
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_cat_sample_is_tagged_offline_with_cat_selected(app, tag_calls):
+    at = app().run()
+    assert not at.exception
+    assert not at.error
+    assert at.selectbox(key="tag_sample").value == "astronaut.jpg"  # first sample, alphabetical
+    at.selectbox(key="tag_sample").set_value("cat.jpg").run()
+    selection = at.multiselect(key="tag_selection")
+    assert "cat" in selection.value
+    assert set(selection.value) <= set(selection.options)
+    assert "Tagged by **Embedded tagger (offline)**" in texts(at.caption)
+    charts = at.get("vega_lite_chart")
+    assert charts and '"threshold"' in charts[0].proto.spec
+    raw = json.loads(at.json[0].proto.body)
+    assert raw["status"]["type"] == "success" and raw["result"]["tags"]
+    assert len(tag_calls) == 2  # astronaut, then cat
+
+
+def test_slider_and_floor_change_selection_without_calling_backend(app, tag_calls):
+    at = app().run()
+    at.selectbox(key="tag_sample").set_value("cat.jpg").run()
+    calls = len(tag_calls)
+    default = at.multiselect(key="tag_selection").value
+    at.slider(key="tag_threshold").set_value(100).run()
+    assert len(at.multiselect(key="tag_selection").value) == 3  # the floor
+    at.number_input(key="tag_min_tags").set_value(1).run()
+    assert len(at.multiselect(key="tag_selection").value) == 1
+    at.slider(key="tag_threshold").set_value(0).run()
+    everything = at.multiselect(key="tag_selection").value
+    assert everything == at.multiselect(key="tag_selection").options
+    for value in (10, 30, 50, 70, 90):
+        at.slider(key="tag_threshold").set_value(value).run()
+    at.slider(key="tag_threshold").set_value(60).run()
+    at.number_input(key="tag_min_tags").set_value(3).run()
+    assert at.multiselect(key="tag_selection").value == default
+    assert len(tag_calls) == calls  # eleven reruns, no new backend call
+    assert not at.exception
+
+
+def test_edited_selection_sticks_until_follow_rule(app):
+    at = app().run()
+    at.selectbox(key="tag_sample").set_value("cat.jpg").run()
+    options = at.multiselect(key="tag_selection").options
+    at.multiselect(key="tag_selection").set_value(["cat", options[-1]]).run()
+    assert "edited by hand" in texts(at.caption)
+    at.slider(key="tag_threshold").set_value(5).run()
+    assert at.multiselect(key="tag_selection").value == ["cat", options[-1]]
+    at.button(key="tag_follow_rule").click().run()
+    assert len(at.multiselect(key="tag_selection").value) > 2  # the rule at threshold 5 again
+    assert "following the rule" in texts(at.caption)
+
+
+def test_multiselect_offers_only_suggestions(app):
+    at = app().run()
+    ms = at.multiselect(key="tag_selection")
+    raw = json.loads(at.json[0].proto.body)
+    assert set(ms.options) == {t["tag"]["en"] for t in raw["result"]["tags"]}
+    assert ms.proto.accept_new_options is False
+
+
+def test_feedback_saved_and_saving_again_updates(app, isolated_env):
+    at = app().run()
+    at.selectbox(key="tag_sample").set_value("cat.jpg").run()
+    options = at.multiselect(key="tag_selection").options
+    accepted = at.multiselect(key="tag_selection").value
+    at.button(key="tag_save").click().run()
+    assert not at.exception and not at.error
+    assert "Saved feedback" in texts(at.toast)
+    store = Store(isolated_env)
+    assert store.counts() == (1, len(options))
+    key = at.session_state["last_saved"]
+    rows = store.feedback_for(key, "embedded", "en")
+    assert {r.tag for r in rows if r.accepted} == set(accepted)
+    assert {r.tag for r in rows if not r.accepted} == set(options) - set(accepted)
+    assert f"{len(options)} tag verdicts on 1 images" in texts(at.caption)
+
+    at.multiselect(key="tag_selection").set_value(["cat"]).run()
+    at.button(key="tag_save").click().run()
+    assert "Updated feedback" in texts(at.toast)
+    assert store.counts() == (1, len(options))
+    assert [r.tag for r in store.feedback_for(key, "embedded", "en") if r.accepted] == ["cat"]
+
+
+def _png(size=(64, 48), color=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_upload_valid_image_is_tagged(app):
+    at = app().run()
+    at.radio(key="tag_source").set_value("Upload").run()
+    assert "Choose an image file" in texts(at.info)
+    at.file_uploader(key="tag_upload").upload("cat.jpg", (SAMPLES / "cat.jpg").read_bytes(), "image/jpeg").run()
+    assert not at.exception and not at.error
+    assert "cat" in at.multiselect(key="tag_selection").value
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("notes.jpg", b"this is not an image at all", "not an image"),
+        ("half.jpg", (SAMPLES / "cat.jpg").read_bytes()[:4000], "incomplete"),
+        ("empty.png", b"", "empty"),
+    ],
+)
+def test_bad_upload_gets_clear_message_and_no_traceback(app, name, data, expected):
+    at = app().run()
+    at.radio(key="tag_source").set_value("Upload").run()
+    at.file_uploader(key="tag_upload").upload(name, data, "image/jpeg").run()
+    assert not at.exception
+    assert expected in texts(at.error).lower()
+    assert not at.multiselect  # nothing to select from a bad file
+
+
+def test_oversized_upload_is_rejected_with_the_limit(app, monkeypatch):
+    monkeypatch.setenv("TAGGING_MAX_UPLOAD_MB", "0.01")
+    at = app().run()
+    at.radio(key="tag_source").set_value("Upload").run()
+    at.file_uploader(key="tag_upload").upload("cat.jpg", (SAMPLES / "cat.jpg").read_bytes(), "image/jpeg").run()
+    assert not at.exception
+    message = texts(at.error)
+    assert "cat.jpg" in message and "the limit is 10.2 KB" in message
+
+
+def test_url_to_private_address_is_refused_on_embedded(app):
+    at = app().run()
+    at.radio(key="tag_source").set_value("Image URL").run()
+    at.text_input(key="tag_url").input("http://127.0.0.1:9/cat.jpg").run()
+    assert not at.exception
+    assert "127.0.0.1" in texts(at.error) or "loopback" in texts(at.error).lower()
+    at.text_input(key="tag_url").input("ftp://example.com/cat.jpg").run()
+    assert "http" in texts(at.error).lower()
+
+
+def test_saved_threshold_default_is_used(app, isolated_env):
+    Store(isolated_env).set_setting("default_threshold", 35)
+    at = app().run()
+    assert at.slider(key="tag_threshold").value == 35

@@ -1,0 +1,1 @@
+"""The Streamlit layer shared by the pages: cached resources, session state, charts."""
