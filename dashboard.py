@@ -13,6 +13,7 @@ st.set_page_config(page_title="Image tagging dashboard", page_icon="🏷️", la
 page = st.navigation(
     [
         st.Page(HERE / "pages" / "tag.py", title="Tag", icon="🏷️", default=True),
+        st.Page(HERE / "pages" / "settings.py", title="Settings", icon="⚙️"),
     ]
 )
 page.run()

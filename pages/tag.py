@@ -16,9 +16,12 @@ from tagging.backends import (
     LABELS,
     MODE_UPLOAD,
     TagRequest,
+    plan_upload,
 )
 from tagging.errors import SelectionError, TaggingError
-from tagging.images import LoadedImage
+from tagging.images import LoadedImage, format_size
+from tagging.imagga import build_feedback_payload
+from tagging.outbox import deliver_pending
 from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
 from tagging.samples import sample_bytes, sample_names
@@ -38,6 +41,26 @@ def _on_selection_edit() -> None:
 
 def _follow_rule() -> None:
     st.session_state["selection_edited"] = False
+
+
+def _send_remote_feedback(accepted: set[str]) -> None:
+    """Queue the verdict for Imagga (stored first, so nothing is lost), then try to send it."""
+    reference = {"image_url": image_url} if image_url else {"image_sha256": image_key}
+    payload = build_feedback_payload(
+        reference,
+        accepted=[t.name for t in tags if t.name in accepted],
+        rejected=[t.name for t in tags if t.name not in accepted],
+        language=language,
+    )
+    store.enqueue(image_key=image_key, backend=IMAGGA, payload=payload)
+    report = deliver_pending(store, client, IMAGGA)
+    if report.remaining:
+        st.warning(
+            f"Saved locally, but Imagga did not take the feedback yet: {report.errors[-1] if report.errors else ''} "
+            f"{report.remaining} messages are queued and will be retried (Settings page, or the next start)."
+        )
+    else:
+        st.toast(f"Sent {report.sent} feedback message(s) to Imagga.", icon="📨")
 
 
 def _fail(message: str) -> None:
@@ -72,6 +95,10 @@ with st.sidebar:
     if backend_name == IMAGGA:
         backend = resources.imagga_backend(config)
         language = st.selectbox("Tag language", backend.languages, key="tag_language")
+        extra_languages = st.multiselect(
+            "Also ask for", [lang for lang in backend.languages if lang != language], key="tag_extra_languages",
+            help="Imagga answers several languages in one request; they show in the raw JSON.",
+        )
         mode = st.selectbox(
             "Imagga request", list(IMAGGA_MODES), format_func=IMAGGA_MODES.__getitem__, key="tag_mode"
         )
@@ -79,7 +106,14 @@ with st.sidebar:
             "Downscale before upload (long side, px; 0 = off)",
             min_value=0, max_value=8192, value=0, step=256, key="tag_downscale",
         )
-        request = TagRequest(language=language, mode=mode, downscale_to=int(downscale_to) or None)
+        request = TagRequest(
+            language=language, mode=mode, downscale_to=int(downscale_to) or None,
+            extra_languages=tuple(extra_languages),
+        )
+        client = resources.imagga_client(config.imagga_url, config.imagga)
+        delivery = resources.startup_delivery(str(config.db_path), config.imagga_url, store, client)
+        if delivery.remaining:
+            st.warning(f"{delivery.remaining} feedback messages wait to be sent to Imagga; see Settings.")
     else:
         backend = resources.embedded_backend()
         language = "en"
@@ -140,6 +174,12 @@ with col_image:
                  f"{image.width}×{image.height} {image.format}", width="stretch")
     else:
         st.image(image_url, caption=filename, width="stretch")
+    if backend_name == IMAGGA and image is not None and request.downscale_to:
+        plan = plan_upload(image, request.downscale_to)
+        st.caption(
+            f"Upload: {format_size(len(plan.data))} instead of {format_size(plan.original_bytes)} "
+            f"(saves {format_size(plan.saved_bytes)})."
+        )
 
 
 # --- tags ----------------------------------------------------------------------------
@@ -151,7 +191,9 @@ def _tag() -> dict:
 
 try:
     with st.spinner(f"Tagging with the {LABELS[backend_name]}…"):
-        payload = resources.tag_cached(backend_key, image_key, request.cache_key(), _tag)
+        payload = resources.tag_cached(
+            backend_key, image_key, request.cache_key(), _tag, resources.result_cache(str(config.db_path))
+        )
     tags = parse_tags(payload, language)
 except TaggingError as exc:
     _fail(f"{LABELS[backend_name]}: {exc}")
@@ -186,7 +228,8 @@ with col_tags:
         help="Never select fewer than this many top tags.",
     )
     suggestions = [t.name for t in tags]
-    auto = auto_select(tags, threshold, int(min_tags))
+    overrides = store.get_setting("tag_overrides", {}) or {}
+    auto = auto_select(tags, threshold, int(min_tags), overrides)
 
     context = (image_key, backend_key, language)
     if st.session_state["selection_context"] != context:
@@ -237,7 +280,44 @@ with col_tags:
             verb = "Updated" if result.replaced else "Saved"
             st.toast(f"{verb} feedback on {result.items} tags ({result.accepted} accepted).", icon="✅")
             st.session_state["last_saved"] = image_key
+            if backend_name == IMAGGA:
+                _send_remote_feedback(accepted)
 
     images_n, items_n = store.counts()
     st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")
     st.altair_chart(confidence_chart(tags, selection, threshold), width="stretch")
+
+# --- Imagga categorizers -------------------------------------------------------------------
+if backend_name == IMAGGA:
+    with col_tags, st.expander("Categories (Imagga categorizers)"):
+        try:
+            available = resources.categorizers(config.imagga_url, client)
+        except TaggingError as exc:
+            st.error(f"Could not list Imagga's categorizers: {exc}")
+        else:
+            titles = {c.id: f"{c.title} ({c.id})" if c.title else c.id for c in available}
+            categorizer = st.selectbox(
+                "Categorizer", list(titles), format_func=titles.__getitem__, key="tag_categorizer"
+            )
+            if st.button("Categorize this image", key="tag_categorize", disabled=not titles):
+                st.session_state["categorized"] = (image_key, categorizer, language)
+            if categorizer and st.session_state.get("categorized") == (image_key, categorizer, language):
+
+                def _categorize() -> list:
+                    if image is None:
+                        return client.categorize(categorizer, image_url=image_url, language=language)
+                    plan = plan_upload(image, request.downscale_to)
+                    return client.categorize_image(categorizer, plan.data, plan.filename, language=language)
+
+                try:
+                    categories = resources.categories_cached(
+                        config.imagga_url, image_key, categorizer, language, _categorize
+                    )
+                except TaggingError as exc:
+                    st.error(f"Imagga could not categorize the image: {exc}")
+                else:
+                    table = {
+                        "category": [c.name for c in categories],
+                        "confidence": [round(c.confidence, 2) for c in categories],
+                    }
+                    st.dataframe(table, hide_index=True, key="tag_categories_table")

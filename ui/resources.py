@@ -9,10 +9,12 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from tagging.backends import EMBEDDED, EmbeddedBackend, ImaggaBackend
+from tagging.backends import EMBEDDED, IMAGGA, EmbeddedBackend, ImaggaBackend
 from tagging.config import Settings, load_settings
 from tagging.images import LoadedImage, downscale, encode_jpeg, load_image
-from tagging.imagga import ImaggaClient, ImaggaCredentials
+from tagging.imagga import Categorizer, Category, ImaggaClient, ImaggaCredentials
+from tagging.outbox import DeliveryReport, deliver_pending
+from tagging.resultcache import ResultCache, cache_path_for
 from tagging.store import Store
 from tagging.urlfetch import fetch_image
 
@@ -60,14 +62,50 @@ def store(db_path: str) -> Store:
     return Store(db_path)
 
 
+@st.cache_resource(show_spinner=False)
+def result_cache(db_path: str) -> ResultCache:
+    """The on-disk cache of backend answers that sits beside the feedback database."""
+    return ResultCache(cache_path_for(db_path))
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
-def tag_cached(backend_key: str, image_key: str, request_key: str, _call: Callable[[], dict]) -> dict:
+def tag_cached(
+    backend_key: str, image_key: str, request_key: str, _call: Callable[[], dict], _disk: ResultCache | None = None
+) -> dict:
     """The backend's answer for one image and parameter set, computed once.
 
-    Only the first three arguments form the key; ``_call`` does the work on a miss.
-    Exceptions are not cached, so a failed call can be retried.
+    Only the first three arguments form the key; ``_call`` does the work on a miss of both
+    this in-memory cache and the disk cache ``_disk`` (which survives restarts and is shared
+    with the Batch page). Exceptions are not cached, so a failed call can be retried.
     """
+    if _disk is not None:
+        stored = _disk.get(backend_key, image_key, request_key)
+        if stored is not None:
+            return stored
+    payload = _call()
+    if _disk is not None:
+        _disk.put(backend_key, image_key, request_key, payload)
+    return payload
+
+
+@st.cache_data(show_spinner=False, ttl=3600)
+def categorizers(base_url: str, _client: ImaggaClient) -> list[Categorizer]:
+    """Imagga's categorizers, asked once an hour per base URL."""
+    return _client.list_categorizers()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def categories_cached(
+    base_url: str, image_key: str, categorizer_id: str, language: str, _call: Callable[[], list[Category]]
+) -> list[Category]:
+    """One categorizer's answer for one image, asked once."""
     return _call()
+
+
+@st.cache_resource(show_spinner="Sending queued feedback to Imagga…")
+def startup_delivery(db_path: str, base_url: str, _store: Store, _client: ImaggaClient) -> DeliveryReport:
+    """Retry the outbox once per process start (later retries are the Settings page's button)."""
+    return deliver_pending(_store, _client, IMAGGA)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=600)

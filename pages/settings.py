@@ -1,0 +1,100 @@
+"""Settings page: which backend is configured, a connection test with usage, the feedback outbox."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import streamlit as st
+
+from tagging.errors import AuthError, BackendConnectionError, TaggingError
+from tagging.outbox import deliver_pending
+from tagging.resultcache import cache_path_for
+from ui import resources
+
+# Warn when this share of the month's quota is used.
+QUOTA_WARNING = 0.8
+
+config = resources.settings()
+try:
+    store = resources.store(str(config.db_path))
+except (sqlite3.Error, OSError, RuntimeError) as exc:
+    st.error(f"Cannot open the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a writable path.")
+    st.stop()
+
+st.title("Settings")
+for problem in config.problems:
+    st.warning(problem)
+
+st.subheader("Storage")
+images_n, items_n = store.counts()
+cache = resources.result_cache(str(config.db_path))
+st.markdown(
+    f"- Feedback database: `{config.db_path}` — {items_n} tag verdicts on {images_n} images "
+    f"(schema v{store.schema_version()})\n"
+    f"- Result cache: `{cache_path_for(config.db_path)}` — {len(cache)} stored answers "
+    "(an image already tagged with the same backend and parameters is never sent again)"
+)
+
+st.subheader("Imagga")
+if not config.imagga_configured:
+    st.info(
+        "Imagga is not configured, so the app tags with the embedded offline tagger. To use Imagga, set "
+        "`IMAGGA_API_KEY` and `IMAGGA_API_SECRET` (and optionally `IMAGGA_API_URL`) in the environment or in "
+        "`.streamlit/secrets.toml` (see `.streamlit/secrets.toml.example`), then restart the app."
+    )
+    st.stop()
+
+client = resources.imagga_client(config.imagga_url, config.imagga)
+st.markdown(f"API base URL: `{config.imagga_url}` · credentials: configured (never shown)")
+
+if st.button("Test connection", key="settings_test_connection", type="primary"):
+    st.session_state.pop("settings_usage", None)
+    try:
+        st.session_state["settings_usage"] = client.usage()
+    except AuthError as exc:
+        st.error(f"Wrong key or secret. {exc}")
+    except BackendConnectionError as exc:
+        st.error(f"Imagga could not be reached at {config.imagga_url}: check IMAGGA_API_URL. {exc}")
+    except TaggingError as exc:
+        st.error(f"The connection test failed: {exc}")
+
+usage = st.session_state.get("settings_usage")
+if usage is not None:
+    st.success("Connected: Imagga accepted the credentials.")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Processed this month", usage.monthly_processed if usage.monthly_processed is not None else "?")
+    c2.metric("Monthly limit", usage.monthly_limit if usage.monthly_limit is not None else "?")
+    c3.metric("Concurrent requests allowed", usage.concurrency_max if usage.concurrency_max is not None else "?")
+    fraction = usage.quota_fraction
+    if fraction is not None:
+        st.progress(min(1.0, fraction), text=f"{fraction:.0%} of the month's quota used")
+        if fraction >= 1:
+            st.error("The monthly quota is used up: Imagga will refuse further requests until the period ends.")
+        elif fraction >= QUOTA_WARNING:
+            left = (usage.monthly_limit or 0) - (usage.monthly_processed or 0)
+            st.warning(f"The quota is nearly used up: {left} images left this billing period.")
+    if usage.billing_period_end:
+        st.caption(f"Billing period ends {usage.billing_period_end}.")
+
+st.subheader("Feedback outbox")
+queued = len(store.pending("imagga"))
+if st.button("Send queued feedback now", key="settings_send_outbox", disabled=queued == 0):
+    report = deliver_pending(store, client, "imagga")
+    if report.remaining:
+        st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {report.errors[-1]}")
+    else:
+        st.success(f"Sent {report.sent} feedback messages.")
+pending = store.pending("imagga")
+if not pending:
+    st.success("Every feedback message has been delivered to Imagga.")
+else:
+    st.warning(f"{len(pending)} feedback messages are queued; they are kept until Imagga accepts them.")
+    st.dataframe(
+        {
+            "image": [p.image_key[:12] for p in pending],
+            "attempts": [p.attempts for p in pending],
+            "last error": [p.last_error or "" for p in pending],
+        },
+        hide_index=True,
+        key="settings_outbox_table",
+    )
