@@ -34,6 +34,7 @@ SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
 # Long side sent to Imagga by default: bench/bench_upload.py measured a 12 MP photo at 10% of its
 # bytes at 1600 px with the embedded tagger's top 10 tags unchanged. 0 in the sidebar sends originals.
 DEFAULT_DOWNSCALE = 1600
+DEFAULT_SAMPLE = "cat.jpg"
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 
 
@@ -114,9 +115,10 @@ with st.sidebar:
             extra_languages=tuple(extra_languages),
         )
         client = resources.imagga_client(config.imagga_url, config.imagga)
-        delivery = resources.startup_delivery(str(config.db_path), config.imagga_url, store, client)
-        if delivery.remaining:
-            st.warning(f"{delivery.remaining} feedback messages wait to be sent to Imagga; see Settings.")
+        resources.startup_delivery(str(config.db_path), config.imagga_url, store, client)
+        queued = len(store.pending(IMAGGA))
+        if queued:
+            st.warning(f"{queued} feedback messages wait to be sent to Imagga; see Settings.")
     else:
         backend = resources.embedded_backend()
         language = "en"
@@ -135,7 +137,8 @@ try:
         names = sample_names()
         if not names:
             _fail("No sample photos were found in the samples/ folder of this checkout.")
-        name = st.selectbox("Sample photo", names, key="tag_sample")
+        first = names.index(DEFAULT_SAMPLE) if DEFAULT_SAMPLE in names else 0
+        name = st.selectbox("Sample photo", names, index=first, key="tag_sample")
         data = sample_bytes(name)
         filename = name
     elif source == SOURCE_UPLOAD:
