@@ -45,7 +45,8 @@ def main() -> None:
     tagger = EmbeddedTagger()
     reference = top(tagger.tag(image.image))
     print(f"photo: {image.width}x{image.height} = {image.width * image.height / 1e6:.1f} MP, {len(data):,} bytes")
-    print(f"{'long side':>10} {'bytes sent':>12} {'share':>7} {'encode ms':>10} {'top-10 overlap':>15} {'top-1 same':>10}")
+    header = ("long side", "bytes sent", "share", "encode ms", "top-10 overlap", "top-1 same")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (10, 12, 7, 10, 15, 10), strict=True)))
     for limit in (None, 2048, 1600, 1024, 800, 512):
         times = []
         for _ in range(3):

@@ -10,10 +10,12 @@ from tagging.errors import AuthError, BackendConnectionError, TaggingError
 from tagging.outbox import deliver_pending
 from tagging.resultcache import cache_path_for
 from ui import resources
+from ui.router import ensure_router
 
 # Warn when this share of the month's quota is used.
 QUOTA_WARNING = 0.8
 
+ensure_router()
 config = resources.settings()
 try:
     store = resources.store(str(config.db_path))

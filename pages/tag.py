@@ -28,7 +28,8 @@ from tagging.samples import sample_bytes, sample_names
 from tagging.store import FeedbackItem
 from tagging.urlfetch import check_url, filename_from_url
 from ui import resources, state
-from ui.charts import confidence_chart
+from ui.charts import chart_height, confidence_chart
+from ui.router import ensure_router
 
 SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
 # Long side sent to Imagga by default: bench/bench_upload.py measured a 12 MP photo at 10% of its
@@ -64,7 +65,7 @@ def _send_remote_feedback(accepted: set[str]) -> None:
             f"{report.remaining} messages are queued and will be retried (Settings page, or the next start)."
         )
     else:
-        st.toast(f"Sent {report.sent} feedback message(s) to Imagga.", icon="📨")
+        st.toast(f"Sent {report.sent} feedback message(s) to Imagga.", icon=":material/send:")
 
 
 def _fail(message: str) -> None:
@@ -72,6 +73,7 @@ def _fail(message: str) -> None:
     st.stop()
 
 
+ensure_router()
 config = resources.settings()
 try:
     store = resources.store(str(config.db_path))
@@ -85,17 +87,16 @@ for problem in config.problems:
 
 # --- backend -------------------------------------------------------------------------
 backends = [IMAGGA, EMBEDDED] if config.imagga_configured else [EMBEDDED]
-if st.session_state.get("tag_backend") not in backends:
+if len(backends) > 1 and st.session_state.get("tag_backend") not in backends:
     st.session_state["tag_backend"] = backends[0]
 with st.sidebar:
-    backend_name = st.radio(
-        "Tagging backend",
-        backends,
-        format_func=LABELS.__getitem__,
-        key="tag_backend",
-        disabled=len(backends) == 1,
-        help="Imagga is offered when IMAGGA_API_KEY and IMAGGA_API_SECRET are set.",
-    )
+    if len(backends) > 1:
+        backend_name = st.radio("Tagging backend", backends, format_func=LABELS.__getitem__, key="tag_backend")
+    else:
+        backend_name = EMBEDDED
+        st.caption(
+            f"Backend: **{LABELS[EMBEDDED]}**. Set IMAGGA_API_KEY and IMAGGA_API_SECRET to offer Imagga as well."
+        )
     if backend_name == IMAGGA:
         backend = resources.imagga_backend(config)
         language = st.selectbox("Tag language", backend.languages, key="tag_language")
@@ -143,7 +144,8 @@ try:
         filename = name
     elif source == SOURCE_UPLOAD:
         upload = st.file_uploader(
-            "Upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF)", type=UPLOAD_TYPES, key="tag_upload"
+            f"Upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF; up to {format_size(config.max_upload_bytes)})",
+            type=UPLOAD_TYPES, key="tag_upload",
         )
         if upload is None:
             st.info("Choose an image file to tag.")
@@ -205,7 +207,7 @@ except TaggingError as exc:
     _fail(f"{LABELS[backend_name]}: {exc}")
 
 with col_image:
-    st.caption(f"Tagged by **{LABELS[backend_name]}** · {len(tags)} tags · language `{language}`")
+    st.caption(f"Tagged by **{LABELS[backend_name]}** · {len(tags)} tags · language {language}")
     with st.expander("Raw JSON response"):
         raw = json.dumps(payload, indent=2, ensure_ascii=False)
         st.download_button(
@@ -284,14 +286,17 @@ with col_tags:
             st.error(f"Could not save the feedback ({exc}). Your selection is kept: try again.")
         else:
             verb = "Updated" if result.replaced else "Saved"
-            st.toast(f"{verb} feedback on {result.items} tags ({result.accepted} accepted).", icon="✅")
+            st.toast(
+                f"{verb} feedback on {result.items} tags ({result.accepted} accepted).", icon=":material/check_circle:"
+            )
             st.session_state["last_saved"] = image_key
             if backend_name == IMAGGA:
                 _send_remote_feedback(accepted)
 
     images_n, items_n = store.counts()
     st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")
-    st.altair_chart(confidence_chart(tags, selection, threshold), width="stretch")
+    chart = confidence_chart(tags, selection, threshold)
+    st.altair_chart(chart, width="stretch", height=chart_height(len(tags)))
 
 # --- Imagga categorizers -------------------------------------------------------------------
 if backend_name == IMAGGA:

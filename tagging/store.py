@@ -113,6 +113,36 @@ class OutboxEntry:
     last_error: str | None
 
 
+@dataclass(frozen=True)
+class FeedbackGroup:
+    """How much feedback one backend and language has: images and tag verdicts."""
+
+    backend: str
+    language: str
+    images: int
+    verdicts: int
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One image's saved feedback for one backend and language, as the Library lists it.
+
+    ``tags`` are the accepted tags, highest confidence first; ``verdicts`` counts every
+    saved verdict (accepted or rejected); ``saved_at`` is an ISO-8601 UTC timestamp.
+    """
+
+    image_key: str
+    filename: str
+    source: str
+    backend: str
+    language: str
+    tags: tuple[str, ...]
+    verdicts: int
+    saved_at: str
+    width: int | None = None
+    height: int | None = None
+
+
 class Store:
     """The dashboard's SQLite database. Creating one runs pending migrations."""
 
@@ -249,6 +279,125 @@ class Store:
                 "SELECT COUNT(DISTINCT image_key), COUNT(*) FROM feedback"
             ).fetchone()
         return int(row[0]), int(row[1])
+
+    # --- queries for the Tune and Library pages ---------------------------------------
+    def feedback_groups(self) -> list[FeedbackGroup]:
+        """Every backend and language that has feedback, the most images first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """SELECT backend, language, COUNT(DISTINCT image_key), COUNT(*) FROM feedback
+                   GROUP BY backend, language ORDER BY 3 DESC, backend, language"""
+            ).fetchall()
+        return [FeedbackGroup(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
+
+    def feedback_by_image(self, backend: str, language: str) -> dict[str, list[FeedbackItem]]:
+        """All feedback of one backend and language: image key -> items, highest confidence first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """SELECT image_key, tag, confidence, accepted, parent FROM feedback
+                   WHERE backend = ? AND language = ? ORDER BY image_key, confidence DESC, id""",
+                (backend, language),
+            ).fetchall()
+        result: dict[str, list[FeedbackItem]] = {}
+        for r in rows:
+            result.setdefault(r["image_key"], []).append(
+                FeedbackItem(r["tag"], r["confidence"], bool(r["accepted"]), r["parent"])
+            )
+        return result
+
+    def library_entries(self) -> list[LibraryEntry]:
+        """Every image with saved feedback, one entry per backend and language, newest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """SELECT f.image_key, f.backend, f.language, f.tag, f.accepted, f.saved_at,
+                          i.filename, i.source, i.width, i.height
+                   FROM feedback f JOIN images i ON i.image_key = f.image_key
+                   ORDER BY f.image_key, f.backend, f.language, f.confidence DESC, f.id"""
+            ).fetchall()
+        grouped: dict[tuple[str, str, str], list[sqlite3.Row]] = {}
+        for r in rows:
+            grouped.setdefault((r["image_key"], r["backend"], r["language"]), []).append(r)
+        entries = [
+            LibraryEntry(
+                image_key=key[0], filename=group[0]["filename"], source=group[0]["source"],
+                backend=key[1], language=key[2],
+                tags=tuple(r["tag"] for r in group if r["accepted"]),
+                verdicts=len(group), saved_at=max(r["saved_at"] for r in group),
+                width=group[0]["width"], height=group[0]["height"],
+            )
+            for key, group in grouped.items()
+        ]
+        entries.sort(key=lambda e: (e.saved_at, e.filename, e.backend, e.language), reverse=True)
+        return entries
+
+    def tag_parents(self) -> list[tuple[str, str, int]]:
+        """Every (tag, parent, times seen) pair in the feedback, accepted or not; Imagga's tags have none."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                """SELECT tag, parent, COUNT(*) FROM feedback WHERE parent IS NOT NULL
+                   GROUP BY tag, parent ORDER BY tag, parent"""
+            ).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def thumbnail(self, image_key: str) -> bytes | None:
+        """The small JPEG stored with an image, or None."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT thumbnail FROM images WHERE image_key = ?", (image_key,)).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def thumbnails(self, image_keys: Sequence[str]) -> dict[str, bytes]:
+        """The stored thumbnails of several images (images without one are left out)."""
+        keys = list(dict.fromkeys(image_keys))
+        result: dict[str, bytes] = {}
+        with self._connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for r in conn.execute(
+                    f"SELECT image_key, thumbnail FROM images WHERE image_key IN ({marks}) "
+                    "AND thumbnail IS NOT NULL",
+                    chunk,
+                ):
+                    result[r[0]] = bytes(r[1])
+        return result
+
+    def delete_image(self, image_key: str) -> int:
+        """Delete an image's record and (by cascade) all its feedback; return the verdicts deleted.
+
+        Messages in the remote-feedback outbox are not touched.
+        """
+        with self._write() as conn:
+            verdicts = int(
+                conn.execute("SELECT COUNT(*) FROM feedback WHERE image_key = ?", (image_key,)).fetchone()[0]
+            )
+            conn.execute("DELETE FROM feedback WHERE image_key = ?", (image_key,))
+            conn.execute("DELETE FROM images WHERE image_key = ?", (image_key,))
+        return verdicts
+
+    def tag_overrides(self) -> dict[str, float]:
+        """Per-tag thresholds ``{tag: threshold}`` (the ``tag_overrides`` setting)."""
+        raw = self.get_setting("tag_overrides", {}) or {}
+        return {str(tag): float(value) for tag, value in raw.items()}
+
+    def set_tag_override(self, tag: str, threshold: float | None) -> dict[str, float]:
+        """Set (or with None, remove) one tag's threshold; return all overrides.
+
+        Read and write happen in one transaction, so two sessions editing different tags
+        both keep their change.
+        """
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE key = 'tag_overrides'").fetchone()
+            overrides = {str(k): float(v) for k, v in (json.loads(row[0]) if row else {}).items()}
+            if threshold is None:
+                overrides.pop(tag, None)
+            else:
+                overrides[tag] = float(threshold)
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES ('tag_overrides', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(overrides, sort_keys=True),),
+            )
+        return overrides
 
     # --- outbox ------------------------------------------------------------------
     def enqueue(self, *, image_key: str, backend: str, payload: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ def confidence_chart(tags: Sequence[Tag], selected: Iterable[str], threshold: fl
         .mark_bar()
         .encode(
             x=alt.X("confidence:Q", title="confidence", scale=alt.Scale(domain=[0, 100])),
-            y=alt.Y("tag:N", sort=order, title=None),
+            y=alt.Y("tag:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=180)),
             color=alt.Color(
                 "status:N",
                 scale=alt.Scale(domain=[SELECTED, NOT_SELECTED], range=["#e4572e", "#b8c4d6"]),
@@ -43,4 +43,9 @@ def confidence_chart(tags: Sequence[Tag], selected: Iterable[str], threshold: fl
         .mark_rule(color="#222", strokeDash=[6, 3], size=2)
         .encode(x="threshold:Q", tooltip=["threshold"])
     )
-    return (bars + rule).properties(height=max(120, 18 * len(tags)))
+    return bars + rule
+
+
+def chart_height(n_tags: int) -> int:
+    """Pixels for a bar chart of ``n_tags`` bars that keeps every label readable."""
+    return 80 + 20 * max(n_tags, 3)

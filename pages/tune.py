@@ -1,0 +1,194 @@
+"""Tune page: how well the auto-select rule matches the saved feedback, and which threshold to use."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import streamlit as st
+
+from tagging import metrics
+from tagging.backends import LABELS
+from ui import resources, state, tune
+from ui.router import ensure_router
+
+METHODS = {metrics.BEST_F1: "Best F1", metrics.TARGET_PRECISION: "Lowest threshold reaching a target precision"}
+
+
+def _fail(message: str) -> None:
+    st.error(message)
+    st.stop()
+
+
+def _pct(value: float) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.1%}"
+
+
+def _apply(value: int) -> None:
+    """Make ``value`` the Tag page's default threshold, now and after a restart."""
+    try:
+        store.set_setting("default_threshold", value)
+    except sqlite3.Error as exc:
+        st.session_state["tune_notice"] = ("error", f"Could not store the default threshold ({exc}); try again.")
+        return
+    st.session_state["threshold"] = value
+    st.session_state.pop("tag_threshold", None)
+    st.session_state["tune_notice"] = ("success", f"The Tag page now starts at threshold {value} (saved).")
+
+
+def _set_override(clear: bool) -> None:
+    tag = st.session_state.get("tune_override_tag")
+    if not tag:
+        return
+    value = None if clear else float(st.session_state["tune_override_value"])
+    try:
+        store.set_tag_override(tag, value)
+    except sqlite3.Error as exc:
+        st.session_state["tune_notice"] = ("error", f"Could not store the override ({exc}); try again.")
+        return
+    text = f"Removed the override of “{tag}”." if clear else f"“{tag}” now uses threshold {value:g} on every page."
+    st.session_state["tune_notice"] = ("success", text)
+
+
+def _override_tag_changed() -> None:
+    """Start the override slider at the chosen tag's override, else its own best threshold."""
+    tag = st.session_state.get("tune_override_tag")
+    best = best_thresholds.get(tag)
+    start = overrides.get(tag, best if best is not None else st.session_state["threshold"])
+    st.session_state["tune_override_value"] = int(round(start))
+
+
+ensure_router()
+config = resources.settings()
+try:
+    store = resources.store(str(config.db_path))
+    state.init(store.get_setting("default_threshold"))
+    groups = store.feedback_groups()
+    overrides = store.tag_overrides()
+except (sqlite3.Error, OSError, RuntimeError) as exc:
+    _fail(f"Cannot read the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a readable path.")
+tune.init()
+
+st.title("Tune the threshold")
+st.caption(
+    "How well the auto-select rule agrees with your saved feedback (accepted = the tag belongs, "
+    "rejected = it does not) at every threshold, and which threshold to use."
+)
+notice = st.session_state.pop("tune_notice", None)
+if notice:
+    getattr(st, notice[0])(notice[1])
+
+if not groups:
+    st.info("No feedback saved yet. Open the **Tag** page, tag a few photos and press **Save feedback**; "
+            "the curves are computed from those verdicts.")
+    st.stop()
+
+# --- what to evaluate --------------------------------------------------------------------
+choices = {f"{g.backend}:{g.language}": g for g in groups}
+if st.session_state.get("tune_group") not in choices:
+    st.session_state["tune_group"] = next(iter(choices))
+state.bind("tune_min_tags", "min_tags")
+c1, c2 = st.columns([3, 1])
+choice = c1.selectbox(
+    "Backend and language",
+    list(choices),
+    format_func=lambda k: f"{LABELS.get(choices[k].backend, choices[k].backend)} · {choices[k].language} · "
+    f"{choices[k].images} images",
+    key="tune_group",
+)
+min_tags = int(c2.number_input(
+    "At least", min_value=0, max_value=50, step=1, key="tune_min_tags",
+    on_change=state.keep, args=("tune_min_tags", "min_tags"),
+    help="The rule's floor: never fewer than this many top tags (shared with the Tag page).",
+))
+group = choices[choice]
+current = int(st.session_state["threshold"])
+
+try:
+    rows = tune.rows_of(store.feedback_by_image(group.backend, group.language))
+except sqlite3.Error as exc:
+    _fail(f"Could not read the feedback ({exc}); reload the page to try again.")
+override_key = tuple(sorted(overrides.items()))
+curve = tune.curve(rows, min_tags, override_key)
+stats = tune.tag_stats(rows, current, min_tags, override_key)
+evidence = metrics.evidence(tune.feedback_of(rows))
+
+# --- recommendation ----------------------------------------------------------------------
+m1, m2 = st.columns([2, 1])
+method = m1.radio("Recommend", list(METHODS), format_func=METHODS.__getitem__, key="tune_method", horizontal=True)
+target = m2.slider(
+    "Target precision (%)", 50, 100, 90, step=1, key="tune_target",
+    disabled=method != metrics.TARGET_PRECISION,
+)
+recommendation = metrics.recommend(curve, method, target / 100 if method == metrics.TARGET_PRECISION else None)
+
+summary = (f"Based on **{evidence.images} images** and **{evidence.verdicts} tag verdicts** "
+           f"({evidence.accepted} accepted, {evidence.rejected} rejected) from the "
+           f"{LABELS.get(group.backend, group.backend)} in `{group.language}`.")
+if evidence.trusted:
+    st.success(summary)
+else:
+    st.warning(
+        summary + " **Too few to trust:** " + "; ".join(evidence.problems) + ". Treat the recommendation "
+        "as a hint and save feedback on more photos on the Tag page."
+    )
+
+now = metrics.at_threshold(curve, current)
+k1, k2, k3, k4 = st.columns(4)
+k1.metric("Recommended threshold", "—" if recommendation.threshold is None else recommendation.threshold,
+          help=recommendation.reason)
+k2.metric("Precision there", _pct(recommendation.precision), help=f"At the current threshold: {_pct(now['precision'])}")
+k3.metric("Recall there", _pct(recommendation.recall), help=f"At the current threshold: {_pct(now['recall'])}")
+k4.metric("F1 there", _pct(recommendation.f1), help=f"At the current threshold: {_pct(now['f1'])}")
+if recommendation.threshold is None:
+    st.info(recommendation.reason)
+else:
+    st.caption(
+        f"Recommended: {recommendation.reason}. Current threshold {current}: precision {_pct(now['precision'])}, "
+        f"recall {_pct(now['recall'])}, F1 {_pct(now['f1'])} (floor: at least {min_tags} tags)."
+    )
+    st.button(
+        f"Apply threshold {recommendation.threshold} as the Tag page's default",
+        key="tune_apply", type="primary", on_click=_apply, args=(recommendation.threshold,),
+        help="Saved in the database, so it is the default after a restart too.",
+    )
+
+st.altair_chart(tune.curve_chart(curve, current, recommendation.threshold), width="stretch")
+st.caption("Solid rule: the current threshold; dashed: the recommended one. Precision is left out where the "
+           "rule selects nothing, recall where nothing was accepted.")
+st.subheader("The numbers behind the curve")
+st.dataframe(
+    tune.curve_table(curve), hide_index=True, height=280, width="stretch",
+    column_config={name: st.column_config.NumberColumn(format="percent") for name in ("precision", "recall", "F1")},
+)
+
+# --- per tag -----------------------------------------------------------------------------
+st.subheader("Per tag")
+table = stats.assign(override=[overrides.get(t) for t in stats["tag"]])
+st.dataframe(
+    table, hide_index=True, width="stretch",
+    column_config={
+        "mean_confidence": st.column_config.NumberColumn("mean confidence", format="%.1f"),
+        "best_threshold": st.column_config.NumberColumn(
+            "own best threshold",
+            help="The per-tag threshold with the best F1 on this tag's verdicts, the rest of the rule as it is now.",
+        ),
+        "best_f1": st.column_config.NumberColumn("F1 there", format="percent"),
+        "override": st.column_config.NumberColumn("override", help="The per-tag threshold in use, if any."),
+    },
+)
+best_thresholds = tune.best_thresholds(stats)
+tag_names = sorted(stats["tag"])
+if st.session_state.get("tune_override_tag") not in tag_names:
+    st.session_state["tune_override_tag"] = tag_names[0]
+    st.session_state.pop("tune_override_value", None)
+if "tune_override_value" not in st.session_state:
+    _override_tag_changed()
+o1, o2, o3, o4 = st.columns([2, 3, 1, 1], vertical_alignment="bottom")
+o1.selectbox("Tag", tag_names, key="tune_override_tag", on_change=_override_tag_changed)
+o2.slider("Its own threshold", 0, 100, step=1, key="tune_override_value")
+o3.button("Set override", key="tune_override_set", on_click=_set_override, args=(False,))
+o4.button("Clear", key="tune_override_clear", on_click=_set_override, args=(True,),
+          disabled=st.session_state["tune_override_tag"] not in overrides)
+if overrides:
+    st.caption("Overrides in use on every page: " + ", ".join(f"{t} → {v:g}" for t, v in sorted(overrides.items())))

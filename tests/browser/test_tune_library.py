@@ -1,0 +1,116 @@
+"""An analyst's round trip in a real browser: save feedback on two photos, tune the threshold, find the photos.
+
+Tag page: feedback on cat.jpg and coffee.jpg. Tune: the precision/recall/F1 chart, a recommended
+threshold with the too-few-to-trust warning, applied. Library: the streamlit-tags search (type a
+tag, press Enter) finds one photo with "All of", both with "Any of".
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 30_000  # ms
+PHOTOS = ("cat.jpg", "coffee.jpg")
+CHIPS = '[data-testid="stMultiSelect"] span[data-tag]'
+CHART = '[data-testid="stVegaLiteChart"]'
+
+# The run that drew `filename` has finished: its caption is up, nothing is stale, chips and chart exist.
+_TAGS_READY = """(filename) => {
+  const captions = [...document.querySelectorAll('[data-testid="stImageCaption"]')];
+  return captions.some(c => c.innerText.startsWith(filename + ' '))
+    && document.querySelectorAll('[data-stale="true"]').length === 0
+    && document.querySelectorAll('[data-testid="stMultiSelect"] span[data-tag]').length > 0
+    && document.querySelector('[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas') !== null;
+}"""
+_SETTLED = "() => document.querySelectorAll('[data-stale=\"true\"]').length === 0"
+
+
+def settle(page: Page) -> None:
+    page.wait_for_function(_SETTLED, timeout=TIMEOUT)
+
+
+def no_traceback(page: Page) -> None:
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+def choose_sample(page: Page, name: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Sample photo").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    page.wait_for_function(_TAGS_READY, arg=name, timeout=TIMEOUT)
+
+
+def save_feedback(page: Page) -> list[str]:
+    accepted = page.locator(CHIPS).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    page.get_by_role("button", name="Save feedback").click()
+    toast = page.locator('[data-testid="stToast"]').filter(has_text=re.compile(r"(Saved|Updated) feedback"))
+    expect(toast.first).to_be_visible(timeout=TIMEOUT)
+    no_traceback(page)
+    return accepted
+
+
+def go_to(page: Page, title: str, heading: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=TIMEOUT)
+    settle(page)
+
+
+def search_tag(page: Page, tag: str) -> None:
+    """Type a tag into the streamlit-tags input and press Enter."""
+    frame = page.frame_locator('iframe[title="streamlit_tags.streamlit_tags"]')
+    box = frame.locator("input").first
+    box.click()
+    box.fill(tag)
+    box.press("Enter")
+    expect(frame.get_by_text(tag, exact=True).first).to_be_visible(timeout=TIMEOUT)
+
+
+def matches(page: Page):
+    captions = page.locator('[data-testid="stCaptionContainer"]')
+    return captions.filter(has_text=re.compile(r"records \(\d+ images\) match"))
+
+
+def test_feedback_on_two_photos_then_tune_and_find_them(app_server, page: Page):
+    page.goto(app_server.url + "/")
+    expect(page.get_by_role("heading", name="Tag an image")).to_be_visible(timeout=TIMEOUT)
+    accepted = {}
+    for name in PHOTOS:
+        choose_sample(page, name)
+        accepted[name] = save_feedback(page)
+    assert "cat" in accepted["cat.jpg"] and "coffee" in accepted["coffee.jpg"]
+
+    # --- Tune: the curve, the numbers and a recommendation resting on too little feedback ---
+    go_to(page, "Tune", "Tune the threshold")
+    chart = page.locator(CHART).first
+    expect(chart).to_be_visible(timeout=TIMEOUT)
+    expect(chart.locator("svg, canvas").first).to_be_visible()
+    recommended = page.locator('[data-testid="stMetric"]').filter(has_text="Recommended threshold")
+    expect(recommended).to_be_visible()
+    value = recommended.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    assert value.isdigit(), value
+    expect(page.locator('[data-testid="stAlert"]').filter(has_text="Too few to trust")).to_contain_text("2 images")
+    expect(page.get_by_role("heading", name="The numbers behind the curve")).to_be_visible()
+    apply = page.get_by_role("button", name=f"Apply threshold {value} as the Tag page's default")
+    apply.click()
+    expect(page.locator('[data-testid="stAlert"]').filter(has_text=f"now starts at threshold {value}")).to_be_visible(
+        timeout=TIMEOUT)
+    no_traceback(page)
+
+    # --- Library: both photos listed; the tag search finds them ---
+    go_to(page, "Library", "Library")
+    expect(matches(page)).to_contain_text("2 records (2 images) match")
+    search_tag(page, "cat")
+    expect(matches(page)).to_contain_text("1 records (1 images) match", timeout=TIMEOUT)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    expect(grid).to_contain_text("cat.jpg", timeout=TIMEOUT)
+    expect(grid).not_to_contain_text("coffee.jpg")
+
+    page.locator('[data-testid="stRadio"]').get_by_text("Any of these tags", exact=True).click()
+    search_tag(page, "coffee")
+    expect(matches(page)).to_contain_text("2 records (2 images) match", timeout=TIMEOUT)
+    expect(grid).to_contain_text("coffee.jpg", timeout=TIMEOUT)
+    no_traceback(page)

@@ -1,0 +1,189 @@
+"""AppTest tests of the Library page.
+
+AppTest cannot type into a custom component, so ``streamlit_tags.st_tags`` is replaced by a
+stand-in that returns what the test "typed" (the page imports it on every run); the real
+component is driven in tests/browser/test_tune_library.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+import streamlit_tags
+
+from tagging.store import FeedbackItem as F
+from tagging.store import Store
+
+LIBRARY = "pages/library.py"
+CAT = [F("animal", 96, True), F("feline", 95, True, "animal"), F("cat", 94, True, "feline"),
+       F("tabby", 17, False, "cat")]
+LYNX = [F("animal", 90, True), F("feline", 80, False, "animal"), F("lynx", 70, True, "feline")]
+COFFEE = [F("food", 98, True), F("coffee", 95, True, "food"), F("cup", 20, False)]
+CAR = [F("car", 91, True), F("red", 60, True)]
+
+
+class TypedTags(list):
+    """What the analyst typed into the tag search; ``suggestions`` records what the page offered."""
+
+    suggestions: list[str]
+
+
+@pytest.fixture
+def typed(monkeypatch) -> TypedTags:
+    query = TypedTags()
+    query.suggestions = []
+
+    def fake_st_tags(value=(), suggestions=(), label="", text="", maxtags=-1, key=None):
+        assert key == "lib_search"
+        query.suggestions = list(suggestions)
+        return list(query)
+
+    monkeypatch.setattr(streamlit_tags, "st_tags", fake_st_tags)
+    return query
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def seed(db) -> Store:
+    store = Store(db)
+    for key, items, backend in [("cat", CAT, "embedded"), ("lynx", LYNX, "embedded"),
+                                ("coffee", COFFEE, "embedded"), ("car", CAR, "imagga")]:
+        store.save_feedback(image_key=key, filename=f"{key}.jpg", source="Upload", backend=backend, language="en",
+                            threshold=60, min_tags=3, items=items, thumbnail=b"\xff\xd8" + key.encode())
+    return store
+
+
+def results(at) -> list[str]:
+    frames = [d.value for d in at.dataframe if "thumbnail" in d.value.columns]
+    return list(frames[0]["file"]) if frames else []
+
+
+def frame_with(at, column: str):
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def open_library(app):
+    at = app()
+    at.switch_page(LIBRARY).run()
+    assert not at.exception
+    return at
+
+
+def test_empty_library_points_to_the_tag_page(app, typed):
+    at = open_library(app)
+    assert "No saved tags yet" in texts(at.info) and "Tag" in texts(at.info)
+
+
+def test_lists_every_image_with_thumbnail_tags_backend_date(app, typed, isolated_env):
+    seed(isolated_env)
+    at = open_library(app)
+    assert not at.error
+    table = frame_with(at, "thumbnail")
+    assert sorted(table["file"]) == ["car.jpg", "cat.jpg", "coffee.jpg", "lynx.jpg"]
+    cat = table.set_index("file").loc["cat.jpg"]
+    assert cat["tags"] == "animal, feline, cat"  # accepted only
+    assert cat["thumbnail"].startswith("data:image/jpeg;base64,")
+    assert cat["backend"] == "Embedded tagger (offline)" and cat["saved"].endswith("UTC")
+    assert table.set_index("file").loc["car.jpg", "backend"] == "Imagga API"
+    assert sorted(typed.suggestions) == sorted({"animal", "feline", "cat", "lynx", "food", "coffee", "car", "red"})
+
+
+def test_search_all_of_any_of_children_and_unknown(app, typed, isolated_env):
+    seed(isolated_env)
+    at = open_library(app)
+    typed[:] = ["animal", "lynx"]
+    at.run()
+    assert results(at) == ["lynx.jpg"]
+    at.radio(key="lib_mode").set_value("any").run()
+    assert sorted(results(at)) == ["cat.jpg", "lynx.jpg"]
+    typed[:] = ["feline"]  # lynx's feline was rejected, but lynx sits below feline in the tree
+    at.radio(key="lib_mode").set_value("all").run()
+    assert sorted(results(at)) == ["cat.jpg", "lynx.jpg"]
+    at.checkbox(key="lib_children").uncheck().run()
+    assert results(at) == ["cat.jpg"]
+    typed[:] = ["cat", "unicorn"]
+    at.run()
+    assert results(at) == [] and "No image matches" in texts(at.info)
+    assert "unicorn" in texts(at.caption)
+    at.radio(key="lib_mode").set_value("any").run()
+    assert results(at) == ["cat.jpg"]
+    typed[:] = ["unicorn"]
+    at.run()
+    assert results(at) == []
+    assert not at.exception
+
+
+def test_pagination_and_new_search_starts_on_page_one(app, typed, isolated_env):
+    store = Store(isolated_env)
+    for i in range(23):
+        store.save_feedback(image_key=f"k{i:02d}", filename=f"photo{i:02d}.jpg", source="Upload", backend="embedded",
+                            language="en", threshold=60, min_tags=3,
+                            items=[F("even" if i % 2 == 0 else "odd", 80, True), F("all", 90, True)])
+    at = open_library(app)
+    assert len(results(at)) == 10
+    page = at.number_input(key="lib_page")
+    assert (page.value, page.max) == (1, 3)
+    page.set_value(3).run()
+    assert len(results(at)) == 3 and "showing 21–23 · page 3 of 3" in texts(at.caption)
+    at.selectbox(key="lib_page_size").set_value(25).run()
+    assert len(results(at)) == 23 and at.number_input(key="lib_page").value == 1
+    at.selectbox(key="lib_page_size").set_value(10).run()
+    at.number_input(key="lib_page").set_value(2).run()
+    typed[:] = ["odd"]
+    at.run()
+    assert at.number_input(key="lib_page").value == 1  # a new search starts on page 1
+    assert len(results(at)) == 10 and "11 records (11 images) match" in texts(at.caption)
+
+
+def test_tag_counts_and_tree(app, typed, isolated_env):
+    seed(isolated_env)
+    at = open_library(app)
+    counts = frame_with(at, "imageCount")
+    assert dict(zip(counts["tag"], counts["imageCount"], strict=True))["animal"] == 2
+    assert list(counts["tag"])[0] == "animal"
+    at.radio(key="lib_count_sort").set_value("Tag name").run()
+    counts = frame_with(at, "imageCount")
+    assert list(counts["tag"]) == sorted(counts["tag"])
+    tree = frame_with(at, "path").set_index("tag")
+    assert tree.loc["cat", "path"] == "animal/feline/cat" and tree.loc["cat", "depth"] == 2
+    assert tree.loc["feline", "images"] == 1 and tree.loc["feline", "images_in_subtree"] == 2
+    assert tree.loc["car", "path"] == "car"  # Imagga's tags have no parent: root
+    assert "cup" not in tree.index  # rejected everywhere
+
+
+def test_delete_asks_first_and_takes_the_feedback(app, typed, isolated_env):
+    store = seed(isolated_env)
+    at = open_library(app)
+    at.selectbox(key="lib_delete_choice").set_value("cat").run()
+    at.button(key="lib_delete").click().run()
+    assert "Delete **cat.jpg** and all its 4 tag verdicts" in texts(at.warning)
+    at.button(key="lib_delete_no").click().run()
+    assert store.counts()[0] == 4 and "lib_delete_yes" not in [b.key for b in at.button]
+    at.selectbox(key="lib_delete_choice").set_value("cat").run()
+    at.button(key="lib_delete").click().run()
+    at.button(key="lib_delete_yes").click().run()
+    assert not at.exception
+    assert "Deleted cat.jpg and its 4 tag verdicts" in texts(at.success)
+    assert store.counts() == (3, 8)  # lynx 3, coffee 3, car 2
+    assert "cat.jpg" not in results(at)
+    assert store.thumbnail("cat") is None
+
+
+def test_export_buttons_and_cdn_tags(app, typed, isolated_env):
+    seed(isolated_env)
+    at = open_library(app)
+    typed[:] = ["food"]
+    at.run()
+    cdn = frame_with(at, "cdn_tags")
+    assert list(cdn["file"]) == ["coffee.jpg"] and list(cdn["cdn_tags"]) == ["food,coffee"]
+    assert "search results (1 records)" in texts(at.caption)
+    buttons = at.get("download_button")
+    assert [b.proto.label for b in buttons] == ["Download CSV", "Download JSON"]
+    assert not any(b.proto.disabled for b in buttons)
+
+
+def test_unreadable_database_shows_an_error_not_a_traceback(app, typed, isolated_env):
+    isolated_env.write_bytes(b"this is not a database" * 100)
+    at = open_library(app)
+    assert "Cannot read the feedback database" in texts(at.error)

@@ -1,0 +1,177 @@
+"""AppTest tests of the Tune page."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tagging import metrics
+from tagging.store import FeedbackItem as F
+from tagging.store import Store
+
+TUNE = "pages/tune.py"
+TAG = "pages/tag.py"
+
+# 2 images, 5 verdicts: too few to trust.
+SMALL = {
+    "img1": [F("cat", 90, True), F("pet", 70, True), F("dog", 40, False)],
+    "img2": [F("tree", 80, True), F("car", 50, False)],
+}
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def seed(db, feedback, backend="embedded", language="en") -> Store:
+    store = Store(db)
+    for key, items in feedback.items():
+        store.save_feedback(image_key=key, filename=f"{key}.jpg", source="Upload", backend=backend,
+                            language=language, threshold=60, min_tags=3, items=items)
+    return store
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def open_tune(app):
+    at = app()
+    at.switch_page(TUNE).run()
+    assert not at.exception
+    return at
+
+
+def test_without_feedback_points_to_the_tag_page(app):
+    at = open_tune(app)
+    assert "No feedback saved yet" in texts(at.info) and "Tag" in texts(at.info)
+    assert not at.get("vega_lite_chart") and not at.error
+
+
+def test_curve_numbers_and_recommendation_shown(app, isolated_env):
+    seed(isolated_env, SMALL)
+    at = open_tune(app)
+    at.number_input(key="tune_min_tags").set_value(0).run()
+    assert not at.exception and not at.error
+    expected = metrics.recommend(metrics.threshold_curve(SMALL, 0))
+    assert expected.threshold == 60
+    assert metric(at, "Recommended threshold") == "60"
+    assert metric(at, "Precision there") == "100.0%"
+    charts = at.get("vega_lite_chart")
+    assert charts and '"precision"' in charts[0].proto.spec and '"recommended"' in charts[0].proto.spec
+    curve = at.dataframe[0].value
+    assert len(curve) == 101 and {"TP", "FP", "FN", "precision", "recall", "F1"} <= set(curve.columns)
+    assert curve.loc[85, "TP"] == 1 and curve.loc[85, "FN"] == 2
+    assert math.isnan(curve.loc[95, "precision"])  # nothing selected: shown empty, not 0
+    warning = texts(at.warning)
+    assert "Too few to trust" in warning and "only 2 images" in warning and "2 images" in warning
+    assert "5 tag verdicts" in warning
+
+
+def test_floor_and_target_precision(app, isolated_env):
+    seed(isolated_env, SMALL)
+    at = open_tune(app)
+    assert at.number_input(key="tune_min_tags").value == 3  # the Tag page's floor
+    at.radio(key="tune_method").set_value(metrics.TARGET_PRECISION).run()
+    at.slider(key="tune_target").set_value(75).run()
+    # A floor of 3 selects every tag of both images at any threshold: precision 3/5 throughout.
+    assert metric(at, "Recommended threshold") == "—"
+    assert "No threshold reaches a precision of 75% (the best is 60%)" in texts(at.info)
+    at.number_input(key="tune_min_tags").set_value(0).run()
+    assert metric(at, "Recommended threshold") == "41"
+    at.slider(key="tune_target").set_value(100).run()
+    assert metric(at, "Recommended threshold") == "51"
+
+
+def test_target_out_of_reach_says_so(app, isolated_env):
+    seed(isolated_env, {"a": [F("cat", 90, False), F("pet", 70, True)]})
+    at = open_tune(app)
+    at.radio(key="tune_method").set_value(metrics.TARGET_PRECISION).run()
+    at.slider(key="tune_target").set_value(95).run()
+    assert metric(at, "Recommended threshold") == "—"
+    assert "No threshold reaches a precision of 95%" in texts(at.info)
+    assert "tune_apply" not in [b.key for b in at.button]
+
+
+def test_only_rejected_feedback_gives_no_recommendation(app, isolated_env):
+    seed(isolated_env, {"a": [F("dog", 40, False)]})
+    at = open_tune(app)
+    assert "nothing to recall" in texts(at.info)
+    assert not at.exception
+
+
+def test_enough_feedback_is_trusted(app, isolated_env):
+    fb = {f"i{k}": [F(f"t{j}", 10 + 15 * j, j >= 3) for j in range(6)] for k in range(6)}
+    seed(isolated_env, fb)
+    at = open_tune(app)
+    assert "Based on **6 images** and **36 tag verdicts** (18 accepted, 18 rejected)" in texts(at.success)
+    assert "Too few" not in texts(at.warning)
+
+
+def test_backend_and_language_are_separate(app, isolated_env):
+    seed(isolated_env, SMALL)
+    seed(isolated_env, {"x": [F("Katze", 90, True)]}, backend="imagga", language="de")
+    at = open_tune(app)
+    choice = at.selectbox(key="tune_group")
+    assert choice.options[0].startswith("Embedded tagger (offline) · en · 2 images")
+    choice.set_value("imagga:de").run()
+    assert "1 tag verdicts" in texts(at.warning) and "`de`" in texts(at.warning)
+    assert list(at.dataframe[1].value["tag"]) == ["Katze"]
+
+
+def test_apply_sets_the_tag_page_default_and_persists(app, isolated_env):
+    store = seed(isolated_env, SMALL)
+    at = open_tune(app)
+    at.number_input(key="tune_min_tags").set_value(0).run()
+    at.button(key="tune_apply").click().run()
+    assert "now starts at threshold 60" in texts(at.success)
+    assert store.get_setting("default_threshold") == 60
+    assert at.session_state["threshold"] == 60
+    at.switch_page(TAG).run()
+    assert at.slider(key="tag_threshold").value == 60
+    assert at.number_input(key="tag_min_tags").value == 0  # the floor is shared too
+    restarted = app()
+    restarted.run()  # a new session after a restart starts at the applied default
+    assert restarted.slider(key="tag_threshold").value == 60
+
+
+def test_per_tag_table_and_overrides_change_the_tag_page(app, isolated_env):
+    at = app().run()
+    at.selectbox(key="tag_sample").set_value("cat.jpg").run()
+    before = at.multiselect(key="tag_selection").value
+    assert "domestic cat" in before and "tabby" not in before  # 93 and 17 at threshold 60
+    at.button(key="tag_save").click().run()
+
+    at.switch_page(TUNE).run()
+    table = at.dataframe[1].value
+    assert {"tag", "suggested", "accepted", "rejected", "mean_confidence", "best_threshold", "override"} <= set(
+        table.columns)
+    row = table.set_index("tag").loc["tabby"]
+    assert (row["suggested"], row["accepted"], row["rejected"]) == (1, 0, 1)
+    assert row["mean_confidence"] == pytest.approx(17.1227)
+    at.selectbox(key="tune_override_tag").set_value("tabby").run()
+    at.slider(key="tune_override_value").set_value(10).run()
+    at.button(key="tune_override_set").click().run()
+    at.selectbox(key="tune_override_tag").set_value("domestic cat").run()
+    at.slider(key="tune_override_value").set_value(100).run()
+    at.button(key="tune_override_set").click().run()
+    assert not at.exception
+    assert Store(isolated_env).tag_overrides() == {"tabby": 10.0, "domestic cat": 100.0}
+    assert "tabby → 10" in texts(at.caption)
+    assert at.dataframe[1].value.set_index("tag").loc["tabby", "override"] == 10
+
+    at.switch_page(TAG).run()
+    after = at.multiselect(key="tag_selection").value
+    assert "tabby" in after and "domestic cat" not in after
+
+    at.switch_page(TUNE).run()
+    at.selectbox(key="tune_override_tag").set_value("tabby").run()
+    at.button(key="tune_override_clear").click().run()
+    assert Store(isolated_env).tag_overrides() == {"domestic cat": 100.0}
+
+
+def test_unreadable_database_shows_an_error_not_a_traceback(app, isolated_env):
+    isolated_env.write_bytes(b"this is not a database" * 100)
+    at = open_tune(app)
+    assert "Cannot read the feedback database" in texts(at.error)

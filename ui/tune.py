@@ -1,0 +1,110 @@
+"""Streamlit helpers of the Tune page: its session defaults, cached metrics and the curve chart."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from tagging import metrics
+from tagging.store import FeedbackItem
+
+# One row per verdict: (image key, tag, confidence, accepted). Hashable, so it can key a cache.
+Rows = tuple[tuple[str, str, float, bool], ...]
+
+DEFAULTS = {
+    "tune_notice": None,  # a message to show once after a callback (applied threshold, override)
+}
+METRIC_COLORS = {"precision": "#1f77b4", "recall": "#e4572e", "F1": "#2ca02c"}
+
+
+def init() -> None:
+    """Create the Tune page's own session values once."""
+    if st.session_state.get("_tune_initialised"):
+        return
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    st.session_state["_tune_initialised"] = True
+
+
+def rows_of(feedback: Mapping[str, Sequence[FeedbackItem]]) -> Rows:
+    """Flatten ``Store.feedback_by_image`` into hashable rows."""
+    return tuple(
+        (key, it.tag, float(it.confidence), bool(it.accepted)) for key, items in feedback.items() for it in items
+    )
+
+
+def feedback_of(rows: Rows) -> dict[str, list[FeedbackItem]]:
+    """Rebuild ``{image key: items}`` from ``rows_of`` rows."""
+    result: dict[str, list[FeedbackItem]] = {}
+    for key, tag, confidence, accepted in rows:
+        result.setdefault(key, []).append(FeedbackItem(tag, confidence, accepted))
+    return result
+
+
+@st.cache_data(show_spinner="Computing the curve…", max_entries=32)
+def curve(rows: Rows, min_tags: int, overrides: tuple[tuple[str, float], ...]) -> pd.DataFrame:
+    """``metrics.threshold_curve`` of the rows, computed once per data, floor and overrides."""
+    return metrics.threshold_curve(feedback_of(rows), min_tags, dict(overrides))
+
+
+@st.cache_data(show_spinner="Computing per-tag thresholds…", max_entries=32)
+def tag_stats(rows: Rows, threshold: int, min_tags: int, overrides: tuple[tuple[str, float], ...]) -> pd.DataFrame:
+    """``metrics.tag_stats`` of the rows, computed once per data, threshold, floor and overrides."""
+    return metrics.tag_stats(feedback_of(rows), threshold, min_tags, dict(overrides))
+
+
+def curve_chart(frame: pd.DataFrame, current: float, recommended: int | None) -> alt.LayerChart:
+    """Precision, recall and F1 against the threshold; the current threshold is a solid rule,
+    the recommended one a dashed rule."""
+    long = frame.rename(columns={"f1": "F1"}).melt(
+        id_vars=["threshold", "tp", "fp", "fn"], value_vars=["precision", "recall", "F1"],
+        var_name="metric", value_name="value",
+    )
+    lines = (
+        alt.Chart(long)
+        .mark_line(interpolate="step-after", point=False)
+        .encode(
+            x=alt.X("threshold:Q", title="threshold", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "metric:N",
+                scale=alt.Scale(domain=list(METRIC_COLORS), range=list(METRIC_COLORS.values())),
+                legend=alt.Legend(title=None, orient="bottom"),
+            ),
+            tooltip=[
+                "threshold:Q", "metric:N", alt.Tooltip("value:Q", format=".1%"), "tp:Q", "fp:Q", "fn:Q",
+            ],
+        )
+    )
+    marks = [{"threshold": float(current), "marker": "current"}]
+    if recommended is not None:
+        marks.append({"threshold": float(recommended), "marker": "recommended"})
+    rules = (
+        alt.Chart(pd.DataFrame(marks))
+        .mark_rule(size=2, color="#222")
+        .encode(
+            x="threshold:Q",
+            strokeDash=alt.StrokeDash(
+                "marker:N",
+                scale=alt.Scale(domain=["current", "recommended"], range=[[1, 0], [6, 3]]),
+                legend=alt.Legend(title="threshold", orient="bottom"),
+            ),
+            tooltip=["marker:N", "threshold:Q"],
+        )
+    )
+    return (lines + rules).properties(height=320)
+
+
+def best_thresholds(stats: pd.DataFrame) -> dict[str, int]:
+    """``{tag: its own best threshold}`` from a ``tag_stats`` table, tags without one left out."""
+    return {t: int(b) for t, b in zip(stats["tag"], stats["best_threshold"], strict=True) if not pd.isna(b)}
+
+
+def curve_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The numbers behind the curve, with readable column names."""
+    return frame.rename(
+        columns={"tp": "TP", "fp": "FP", "fn": "FN", "tn": "TN", "f1": "F1", "selected": "selected tags"}
+    )
