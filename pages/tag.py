@@ -20,8 +20,7 @@ from tagging.backends import (
 )
 from tagging.errors import SelectionError, TaggingError
 from tagging.images import LoadedImage, format_size
-from tagging.imagga import build_feedback_payload
-from tagging.outbox import deliver_pending
+from tagging.outbox import deliver_pending, queue_feedback
 from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
 from tagging.samples import sample_bytes, sample_names
@@ -50,14 +49,10 @@ def _follow_rule() -> None:
 
 def _send_remote_feedback(accepted: set[str]) -> None:
     """Queue the verdict for Imagga (stored first, so nothing is lost), then try to send it."""
-    reference = {"image_url": image_url} if image_url else {"image_sha256": image_key}
-    payload = build_feedback_payload(
-        reference,
-        accepted=[t.name for t in tags if t.name in accepted],
-        rejected=[t.name for t in tags if t.name not in accepted],
-        language=language,
+    queue_feedback(
+        store, backend=IMAGGA, image_key=image_key, tags=tags, accepted=accepted, language=language,
+        image_url=image_url,
     )
-    store.enqueue(image_key=image_key, backend=IMAGGA, payload=payload)
     report = deliver_pending(store, client, IMAGGA)
     if report.remaining:
         st.warning(

@@ -6,6 +6,7 @@ The store keeps every message until the service accepts it; each carries an idem
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,6 +17,8 @@ from tagging.errors import (
     BackendTimeoutError,
     RateLimitError,
 )
+from tagging.imagga import build_feedback_payload
+from tagging.models import Tag
 from tagging.store import Store
 
 # Failures that will hit every other message too: stop after the first one.
@@ -57,3 +60,28 @@ def deliver_pending(store: Store, sender: FeedbackSender, backend: str) -> Deliv
             report.sent += 1
     report.remaining = len(store.pending(backend))
     return report
+
+
+def queue_feedback(
+    store: Store,
+    *,
+    backend: str,
+    image_key: str,
+    tags: Sequence[Tag],
+    accepted: Collection[str],
+    language: str,
+    image_url: str | None = None,
+) -> str:
+    """Queue the analyst's verdict on every suggested tag of one image; return the idempotency key.
+
+    The image is referred to by its URL when Imagga fetched it from one, else by the SHA-256
+    of its bytes (uploads are deleted after tagging, so an upload id would point nowhere).
+    """
+    reference = {"image_url": image_url} if image_url else {"image_sha256": image_key}
+    payload = build_feedback_payload(
+        reference,
+        accepted=[t.name for t in tags if t.name in accepted],
+        rejected=[t.name for t in tags if t.name not in accepted],
+        language=language,
+    )
+    return store.enqueue(image_key=image_key, backend=backend, payload=payload)

@@ -40,6 +40,14 @@ for ``times`` requests or forever when ``times`` is None, optionally only for on
 - ``no_result``     200 JSON ``{"status": {"type": "success"}}`` without ``result``;
 - ``api_error``     ``status`` (default 200) JSON ``status.type == "error"`` with ``text``.
 
+A rule with ``image_sha256`` only matches requests that upload those exact bytes (the
+``image`` field of ``POST /v2/tags`` or ``/v2/uploads``), so one image of a batch can fail.
+
+Concurrency and latency: ``latency`` (constructor, attribute or ``--latency``) adds that
+many seconds to every API request, inside the in-flight window; ``in_flight`` counts the
+requests being answered and ``max_in_flight`` the most seen at once since ``reset()``
+(also in ``stats()``). Use ``serve()`` (threaded) for these, not pytest-httpserver.
+
 An ``image_url`` on a host ending in ``.invalid`` gets Imagga's "could not download"
 kind of answer (400, ``status.type == "error"``) without any switch.
 """
@@ -178,12 +186,17 @@ class Rule:
     retry_after: float | str | None = None
     delay: float = 2.0
     text: str | None = None
+    image_sha256: str | None = None  # only requests uploading these bytes
 
-    def matches(self, request: Request) -> bool:
+    def matches(self, request: Request, record: RecordedRequest | None = None) -> bool:
         if self.times is not None and self.times <= 0:
             return False
         if self.method and request.method.upper() != self.method.upper():
             return False
+        if self.image_sha256:
+            upload = record.files.get("image") if record is not None else None
+            if upload is None or hashlib.sha256(upload[1]).hexdigest() != self.image_sha256.lower():
+                return False
         return not self.path or request.path.startswith(self.path)
 
 
@@ -232,12 +245,14 @@ class ImaggaStandin:
         monthly_limit: int = 1000,
         monthly_processed: int = 250,
         concurrency_max: int = 3,
+        latency: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
         self.monthly_limit = monthly_limit
         self.monthly_processed_start = monthly_processed
         self.concurrency_max = concurrency_max
+        self.latency = latency  # seconds added to every API request
         self._lock = threading.Lock()
         self.reset()
 
@@ -255,16 +270,17 @@ class ImaggaStandin:
             self._feedback_answers: dict[str, dict[str, Any]] = {}
             self.processed = 0
             self.in_flight = 0
+            self.max_in_flight = 0
             self._next_upload = 0
 
     def fail(self, mode: str, *, times: int | None = None, path: str | None = None,
              method: str | None = None, status: int | None = None,
              retry_after: float | str | None = None, delay: float = 2.0,
-             text: str | None = None) -> Rule:
+             text: str | None = None, image_sha256: str | None = None) -> Rule:
         """Add a failure rule (see the module docstring) and return it."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
-        rule = Rule(mode, times, path, method, status, retry_after, delay, text)
+        rule = Rule(mode, times, path, method, status, retry_after, delay, text, image_sha256)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -291,6 +307,8 @@ class ImaggaStandin:
                 "feedback_replays": self.feedback_replays,
                 "processed": self.processed,
                 "rules": [asdict(r) for r in self.rules],
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
             }
 
     # --- wiring -------------------------------------------------------------------------
@@ -321,11 +339,14 @@ class ImaggaStandin:
         with self._lock:
             self.requests.append(record)
             self.counts[f"{request.method} {request.path}"] += 1
-            rule = next((r for r in self.rules if r.matches(request)), None)
+            rule = next((r for r in self.rules if r.matches(request, record)), None)
             if rule is not None and rule.times is not None:
                 rule.times -= 1
             self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
+            if self.latency > 0:
+                time.sleep(self.latency)
             if rule is not None:
                 if rule.mode != "slow":
                     return self._failure(rule)
@@ -556,11 +577,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status", type=int)
     parser.add_argument("--retry-after")
     parser.add_argument("--delay", type=float, default=2.0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
     parser.add_argument("--fail-path", help="only for paths starting with this, e.g. /v2/tags")
     parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
     args = parser.parse_args(argv)
 
-    standin = ImaggaStandin(args.api_key, args.api_secret, monthly_limit=args.monthly_limit)
+    standin = ImaggaStandin(args.api_key, args.api_secret, monthly_limit=args.monthly_limit,
+                            latency=args.latency)
     if args.fail:
         standin.fail(args.fail, status=args.status, retry_after=args.retry_after,
                      delay=args.delay, path=args.fail_path)

@@ -1,0 +1,295 @@
+"""Batch page: tag many images (and zips of images) at once; cached, stoppable, exportable.
+
+The batch runs in a background thread (``tagging.batch.BatchJob``) held in the session
+state, so reruns (moving a slider, even switching pages) never interrupt it; a fragment
+polls it twice a second for the progress bar and the per-image status. "Stop" sets the
+job's stop event: the images in progress finish, the rest are skipped, and everything
+finished is kept (and already in the disk cache, so tagging again is free for them).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pandas as pd
+import streamlit as st
+
+from tagging.backends import EMBEDDED, IMAGGA, IMAGGA_LANGUAGES, IMAGGA_MODES, LABELS, MODE_UPLOAD, TagRequest
+from tagging.batch import (
+    CACHED,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CONCURRENCY,
+    FAILED,
+    MAX_CONCURRENCY,
+    OK,
+    SKIPPED,
+    BatchJob,
+    PerThreadImagga,
+    export_csv,
+    export_json,
+    results_frame,
+    save_batch,
+    select,
+    tag_frequency,
+)
+from tagging.errors import TaggingError
+from tagging.images import format_size
+from tagging.outbox import deliver_pending, queue_feedback
+from ui import resources, state
+from ui.batch import collect_uploads, frequency_chart
+from ui.router import ensure_router
+
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "zip"]
+POLL_SECONDS = 0.5
+WAITING = "waiting"
+# Plain words: emoji render as empty boxes where the browser has no emoji font.
+STATUS_LABELS = {OK: "tagged", CACHED: "from cache", FAILED: "failed", SKIPPED: "skipped", WAITING: "waiting…"}
+
+
+def _fail(message: str) -> None:
+    st.error(message)
+    st.stop()
+
+
+def _stop_job() -> None:
+    job = st.session_state.get("batch_job")
+    if job is not None:
+        job.stop()
+
+
+def _start(items: list, backend_name: str, request: TagRequest, backend_key: str, concurrency: int) -> BatchJob:
+    """Build the backend, start the job in its thread and remember it in the session."""
+    if backend_name == IMAGGA:
+        backend = resources.imagga_backend(config)
+        factory = PerThreadImagga(config.imagga, config.imagga_url)  # one session per worker thread
+    else:
+        backend = resources.embedded_backend()
+        factory = None
+    job = BatchJob(
+        items, backend, request,
+        backend_key=backend_key, cache=resources.result_cache(str(config.db_path)),
+        concurrency=concurrency, chunk_size=DEFAULT_CHUNK_SIZE, backend_factory=factory,
+        max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
+    ).start()
+    st.session_state["batch_job"] = job
+    st.session_state["batch_meta"] = {"backend": backend_name, "language": request.language, "request": request}
+    return job
+
+
+def _status_frame(job: BatchJob) -> pd.DataFrame:
+    finished = {r.index: r for r in job.snapshot()}
+    rows = []
+    for index, item in enumerate(job.items):
+        result = finished.get(index)
+        status = result.status if result else WAITING
+        rows.append({"image": item.name, "status": STATUS_LABELS[status], "note": result.reason if result else ""})
+    return pd.DataFrame(rows, columns=["image", "status", "note"])
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _progress() -> None:
+    """Progress bar, Stop button and per-image status of the running job (polled)."""
+    job: BatchJob | None = st.session_state.get("batch_job")
+    if job is None:
+        return
+    if job.done:
+        st.rerun(scope="app")  # show the results
+    finished = job.snapshot()
+    failed = sum(1 for r in finished if r.status == FAILED)
+    cached = sum(1 for r in finished if r.status == CACHED)
+    text = f"{len(finished)} of {job.total} images · {cached} from the cache · {failed} failed"
+    if job.stopping:
+        text += " · stopping after the images in progress…"
+    st.progress(len(finished) / max(job.total, 1), text=text)
+    st.button("Stop", key="batch_stop", on_click=_stop_job, disabled=job.stopping,
+              help="Finish the images in progress and stop; everything finished is kept.")
+    st.dataframe(_status_frame(job), hide_index=True, key="batch_status_table", height=260)
+
+
+# --- page ------------------------------------------------------------------------------
+ensure_router()
+config = resources.settings()
+try:
+    store = resources.store(str(config.db_path))
+except (sqlite3.Error, OSError, RuntimeError) as exc:
+    _fail(f"Cannot open the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a writable path.")
+state.init(store.get_setting("default_threshold"))
+
+st.title("Tag a batch of images")
+for problem in config.problems:
+    st.warning(problem)
+
+job: BatchJob | None = st.session_state.get("batch_job")
+busy = job is not None and not job.done
+
+# --- backend -------------------------------------------------------------------------------
+backends = [IMAGGA, EMBEDDED] if config.imagga_configured else [EMBEDDED]
+if st.session_state.get("batch_backend") not in backends:
+    st.session_state["batch_backend"] = backends[0]
+with st.sidebar:
+    backend_name = st.radio(
+        "Tagging backend", backends, format_func=LABELS.__getitem__, key="batch_backend",
+        disabled=len(backends) == 1 or busy,
+        help="Imagga is offered when IMAGGA_API_KEY and IMAGGA_API_SECRET are set.",
+    )
+    if backend_name == IMAGGA:
+        language = st.selectbox("Tag language", IMAGGA_LANGUAGES, key="batch_language", disabled=busy)
+        extra_languages = st.multiselect(
+            "Also ask for", [lang for lang in IMAGGA_LANGUAGES if lang != language], key="batch_extra_languages",
+            disabled=busy,
+        )
+        mode = st.selectbox(
+            "Imagga request", list(IMAGGA_MODES), format_func=IMAGGA_MODES.__getitem__, key="batch_mode",
+            disabled=busy,
+        )
+        downscale_to = st.number_input(
+            "Downscale before upload (long side, px; 0 = off)",
+            min_value=0, max_value=8192, value=0, step=256, key="batch_downscale", disabled=busy,
+        )
+        concurrency = st.number_input(
+            "Requests in parallel", min_value=1, max_value=MAX_CONCURRENCY, value=DEFAULT_CONCURRENCY, step=1,
+            key="batch_concurrency", disabled=busy,
+            help="Never more Imagga requests in flight than this. Imagga's usage data gives the plan's "
+                 "limit (concurrency.max; 3 on the basic plans); more only earns 429 answers.",
+        )
+        request = TagRequest(
+            language=language, mode=mode, downscale_to=int(downscale_to) or None,
+            extra_languages=tuple(extra_languages),
+        )
+    else:
+        concurrency = 1
+        request = TagRequest(language="en", mode=MODE_UPLOAD)  # exactly the Tag page's, so answers are shared
+backend_key = resources.backend_id(backend_name, config)
+
+# --- uploads -------------------------------------------------------------------------------
+files = st.file_uploader(
+    "Images, or zip archives of images (JPEG, PNG, WebP, GIF, BMP, TIFF)", type=UPLOAD_TYPES,
+    accept_multiple_files=True, key="batch_upload", disabled=busy,
+)
+intake = collect_uploads(files)
+for problem in intake.problems:
+    st.error(problem)
+if intake.skipped:
+    with st.expander(f"{len(intake.skipped)} files not read"):
+        st.dataframe(
+            pd.DataFrame([{"file": s.name, "reason": s.reason} for s in intake.skipped], columns=["file", "reason"]),
+            hide_index=True, key="batch_skipped_table",
+        )
+if intake.items:
+    st.caption(f"{len(intake.items)} images ready ({format_size(intake.total_bytes)}) · {LABELS[backend_name]}"
+               + (f" · {int(concurrency)} requests in parallel" if backend_name == IMAGGA else ""))
+elif not busy and job is None:
+    st.info("Choose image files or zip archives to tag them all in one go.")
+
+if st.button(f"Tag {len(intake.items)} images", key="batch_start", type="primary", disabled=busy or not intake.items):
+    try:
+        _start(intake.items, backend_name, request, backend_key, int(concurrency))
+    except TaggingError as exc:
+        _fail(f"{LABELS[backend_name]}: {exc}")
+    st.rerun()  # redraw everything as busy: the uploader, the sidebar and this button are disabled
+
+if job is None:
+    st.stop()
+if busy:
+    _progress()
+    st.stop()
+
+# --- results of the last batch ------------------------------------------------------------------
+meta = st.session_state.get("batch_meta") or {"backend": EMBEDDED, "language": "en", "request": None}
+report = job.report
+results = job.results()
+if job.error:
+    st.error(job.error)
+st.subheader(f"Last batch: {job.total} images · {LABELS[meta['backend']]}")
+if report is not None:
+    if report.aborted:
+        st.warning(
+            f"The batch ended early: {report.aborted} {report.count(SKIPPED)} images were not sent; "
+            "tag again later to finish them (the finished ones come from the cache, free)."
+        )
+    elif report.stopped:
+        st.info(
+            f"Stopped. {report.count(OK) + report.count(CACHED)} finished images are kept; "
+            f"{report.count(SKIPPED)} were not tagged. Press “Tag” again to finish them: the finished "
+            "ones come from the cache, free."
+        )
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Tagged now", report.count(OK), help="Images sent to the backend in this batch.")
+    m2.metric("From the cache", report.count(CACHED), help="Images answered without any call.")
+    m3.metric("Failed", report.count(FAILED))
+    m4.metric("Skipped", report.count(SKIPPED))
+    st.caption(
+        f"{LABELS[meta['backend']]} · {report.calls_made} calls made · the cache saved "
+        f"**{report.calls_saved} calls** · {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)"
+        + (f" · at most {report.max_in_flight} requests in flight" if meta["backend"] == IMAGGA else "")
+    )
+
+# Always (not only when missing, as state.bind does): these widgets vanish while a batch runs, and
+# the browser then forgets their values; without set_value it would redraw them at 0 while the
+# server still holds the old value.
+st.session_state["batch_threshold"] = st.session_state["threshold"]
+st.session_state["batch_min_tags"] = st.session_state["min_tags"]
+c1, c2 = st.columns([3, 1])
+threshold = c1.slider(
+    "Confidence threshold", 0, 100, key="batch_threshold", on_change=state.keep, args=("batch_threshold", "threshold"),
+    help="Tags at or above this confidence are selected; moving it calls nothing.",
+)
+min_tags = c2.number_input(
+    "At least", min_value=0, max_value=50, step=1, key="batch_min_tags",
+    on_change=state.keep, args=("batch_min_tags", "min_tags"), help="Never select fewer than this many top tags.",
+)
+overrides = store.get_setting("tag_overrides", {}) or {}
+frame = results_frame(results, threshold, int(min_tags), overrides)
+frame["status"] = frame["status"].map(STATUS_LABELS)
+st.dataframe(
+    frame, hide_index=True, key="batch_table",
+    column_order=["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence", "note"],
+    column_config={"top confidence": st.column_config.NumberColumn(format="%.1f")},
+)
+
+frequency = tag_frequency(results, threshold, int(min_tags), overrides)
+if frequency.empty:
+    st.caption("No tag is selected on any image at this threshold.")
+else:
+    st.subheader("How often each tag is selected")
+    st.altair_chart(frequency_chart(frequency), width="stretch", key="batch_chart")
+
+d1, d2, d3 = st.columns(3)
+d1.download_button(
+    "Download CSV", export_csv(results, threshold, int(min_tags), overrides), file_name="batch-tags.csv",
+    mime="text/csv", key="batch_download_csv", on_click="ignore",
+)
+d2.download_button(
+    "Download JSON",
+    export_json(results, threshold, int(min_tags), overrides, backend=meta["backend"], request=meta["request"]),
+    file_name="batch-tags.json", mime="application/json", key="batch_download_json", on_click="ignore",
+)
+tagged = sum(1 for r in results if r.tagged)
+if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=not tagged,
+             help="Stores every tagged image with its tags; the selected ones count as accepted."):
+    with st.spinner("Saving…"):
+        summary = save_batch(
+            store, results, {item.sha256: item.data for item in job.items},
+            backend=meta["backend"], language=meta["language"], threshold=float(threshold), min_tags=int(min_tags),
+            overrides=overrides, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
+        )
+    if summary.failed:
+        st.error(f"{len(summary.failed)} images could not be saved ({summary.failed[0]}); press Save again to retry.")
+    st.toast(f"Saved feedback on {summary.saved} images ({summary.replaced} updated, "
+             f"{summary.accepted} tags accepted).", icon=":material/check_circle:")
+    if meta["backend"] == IMAGGA and config.imagga_configured:
+        # Imagga learns from the same verdicts: queued first (never lost), then sent one by one.
+        for r in {r.image_key: r for r in results if r.tagged}.values():
+            queue_feedback(
+                store, backend=IMAGGA, image_key=r.image_key, tags=r.tags,
+                accepted=set(select(r, threshold, int(min_tags), overrides)), language=meta["language"],
+            )
+        with st.spinner("Sending feedback to Imagga…"):
+            report = deliver_pending(store, resources.imagga_client(config.imagga_url, config.imagga), IMAGGA)
+        if report.remaining:
+            st.warning(f"Saved locally; {report.remaining} feedback messages wait for Imagga "
+                       f"({report.errors[-1] if report.errors else 'not sent yet'}). See Settings to retry.")
+        else:
+            st.toast(f"Sent {report.sent} feedback messages to Imagga.", icon=":material/send:")
+    images_n, items_n = store.counts()
+    st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")

@@ -1,0 +1,252 @@
+"""AppTest tests of the Batch page: uploads and zips, status, cache across pages and restarts, stop, save."""
+
+from __future__ import annotations
+
+import io
+import threading
+import zipfile
+
+import pytest
+import streamlit as st
+from PIL import Image
+
+from tagging.batch import DEFAULT_CHUNK_SIZE
+from tagging.embedded import EmbeddedTagger
+from tagging.store import Store
+from tests.conftest import SAMPLES
+from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve
+
+CAT = (SAMPLES / "cat.jpg").read_bytes()
+COFFEE = (SAMPLES / "coffee.jpg").read_bytes()
+
+
+def _png(index: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), (index * 41 % 256, 120, index * 67 % 256)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _zip(members: list[tuple[str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def table(at, column: str = "selected tags"):
+    """The first table with this column (AppTest does not expose keys of read-only tables)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture
+def forward_passes(monkeypatch):
+    """Sizes of the embedded tagger's forward passes (the Tag page's calls are passes of 1)."""
+    sizes: list[int] = []
+    original = EmbeddedTagger.tag_batch
+
+    def counting(self, images):
+        sizes.append(len(images))
+        return original(self, images)
+
+    monkeypatch.setattr(EmbeddedTagger, "tag_batch", counting)
+    return sizes
+
+
+def batch_page(app):
+    at = app()
+    at.switch_page("pages/batch.py")
+    return at.run()
+
+
+def run_batch(at, files: list[tuple[str, bytes, str]] | None = None):
+    """Upload (if given), press Tag, wait for the background job, and render its results."""
+    if files is not None:
+        at.file_uploader(key="batch_upload").set_value(files).run()
+    at.button(key="batch_start").click().run()
+    assert not at.exception
+    assert at.session_state["batch_job"].wait(60)
+    return at.run()
+
+
+def test_batch_of_uploads_and_a_zip_reports_every_image_and_goes_on_after_a_failure(app, forward_passes):
+    at = batch_page(app)
+    assert not at.exception and "Choose image files" in texts(at.info)
+    archive = _zip([("trip/day 1/cat.jpg", CAT), ("trip/readme.txt", b"hello"), ("../../evil.png", _png(9)),
+                    ("trip/inner.zip", _zip([("x.png", _png(8))]))])
+    files = [(f"p{i}.png", _png(i), "image/png") for i in range(3)]
+    files += [("notes.jpg", b"this is not an image at all", "image/jpeg"), ("more.zip", archive, "application/zip")]
+    at = run_batch(at, files)
+    assert not at.exception and not at.error
+    rows = table(at)
+    assert list(rows["image"]) == ["p0.png", "p1.png", "p2.png", "notes.jpg", "more.zip › trip/day 1/cat.jpg",
+                                    "more.zip › evil.png"]
+    assert list(rows["status"]).count("tagged") == 5
+    failed = rows[rows["image"] == "notes.jpg"].iloc[0]
+    assert failed["status"] == "failed" and "not an image" in failed["note"]
+    assert "cat" in rows[rows["image"].str.endswith("cat.jpg")].iloc[0]["selected tags"].split(", ")
+    skipped = table(at, "reason")
+    assert set(skipped["file"]) == {"more.zip › trip/readme.txt", "more.zip › trip/inner.zip"}
+    assert metrics(at) == {"Tagged now": "5", "From the cache": "0", "Failed": "1", "Skipped": "0"}
+    assert "the cache saved **0 calls**" in texts(at.caption)
+    assert sum(forward_passes) == 5  # five good images, a forward pass per chunk
+    assert len(forward_passes) == -(-5 // DEFAULT_CHUNK_SIZE) and max(forward_passes) <= DEFAULT_CHUNK_SIZE
+    assert at.get("vega_lite_chart")  # how often each tag is selected
+    assert [b.proto.label for b in at.get("download_button")] == ["Download CSV", "Download JSON"]
+
+
+def test_second_run_and_a_restart_make_zero_calls(app, forward_passes):
+    files = [(f"p{i}.png", _png(i), "image/png") for i in range(4)] + [("cat.jpg", CAT, "image/jpeg")]
+    at = run_batch(batch_page(app), files)
+    assert sum(forward_passes) == 5
+    at = run_batch(at)  # the same uploads again
+    assert sum(forward_passes) == 5
+    assert metrics(at)["From the cache"] == "5" and metrics(at)["Tagged now"] == "0"
+    assert "0 calls made · the cache saved **5 calls**" in texts(at.caption)
+
+    st.cache_data.clear()  # a restart: every in-memory cache and resource is gone, the disk cache stays
+    st.cache_resource.clear()
+    at = run_batch(batch_page(app), files)
+    assert sum(forward_passes) == 5
+    assert metrics(at)["From the cache"] == "5"
+
+
+def test_threshold_and_floor_recompute_the_table_without_calling(app, forward_passes):
+    at = run_batch(batch_page(app), [("cat.jpg", CAT, "image/jpeg"), ("coffee.jpg", COFFEE, "image/jpeg")])
+    calls = len(forward_passes)
+    at.slider(key="batch_threshold").set_value(100).run()
+    assert list(table(at)["selected"]) == [3, 3]  # the floor
+    at.number_input(key="batch_min_tags").set_value(0).run()
+    assert list(table(at)["selected"]) == [0, 0]
+    assert "No tag is selected" in texts(at.caption)
+    at.slider(key="batch_threshold").set_value(0).run()
+    rows = table(at)
+    assert list(rows["selected"]) == list(rows["suggested"])
+    assert len(forward_passes) == calls and not at.exception
+
+
+def test_cache_is_shared_with_the_tag_page_both_ways(app, forward_passes):
+    at = run_batch(batch_page(app), [("cat.jpg", CAT, "image/jpeg"), ("coffee.jpg", COFFEE, "image/jpeg")])
+    assert forward_passes == [2]
+    at.switch_page("pages/tag.py").run()
+    calls = len(forward_passes)  # the sample it opens on may or may not be one of the batch's
+    at.radio(key="tag_source").set_value("Upload").run()
+    at.file_uploader(key="tag_upload").upload("my cat.jpg", CAT, "image/jpeg").run()
+    assert not at.exception and not at.error
+    assert "cat" in at.multiselect(key="tag_selection").value
+    assert len(forward_passes) == calls  # tagged in the batch: no new call
+
+    at.radio(key="tag_source").set_value("Sample photo").run()
+    at.selectbox(key="tag_sample").set_value("rocket.jpg").run()
+    assert len(forward_passes) == calls + 1  # not in the batch: tagged now
+    at.switch_page("pages/batch.py").run()
+    rocket = (SAMPLES / "rocket.jpg").read_bytes()
+    at = run_batch(at, [("rocket.jpg", rocket, "image/jpeg"), ("cat.jpg", CAT, "image/jpeg")])
+    assert len(forward_passes) == calls + 1  # tagged on the Tag page and in the first batch
+    assert metrics(at)["From the cache"] == "2" and metrics(at)["Tagged now"] == "0"
+
+
+def test_stop_keeps_what_finished(app, monkeypatch):
+    gate, entered = threading.Event(), threading.Event()
+    original = EmbeddedTagger.tag_batch
+
+    def gated(self, images):
+        if threading.current_thread().name == "batch-job":
+            entered.set()
+            assert gate.wait(30)
+        return original(self, images)
+
+    monkeypatch.setattr(EmbeddedTagger, "tag_batch", gated)
+    n = DEFAULT_CHUNK_SIZE + 3
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value([(f"p{i}.png", _png(i), "image/png") for i in range(n)]).run()
+    at.button(key="batch_start").click().run()
+    assert entered.wait(30)
+    assert at.get("progress") and f"0 of {n} images" in at.get("progress")[0].proto.text
+    assert at.button(key="batch_start").disabled
+    at.button(key="batch_stop").click().run()
+    assert "stopping" in at.get("progress")[0].proto.text
+    gate.set()
+    assert at.session_state["batch_job"].wait(30)
+    at.run()
+    assert not at.exception
+    statuses = list(table(at)["status"])
+    assert statuses == ["tagged"] * DEFAULT_CHUNK_SIZE + ["skipped"] * 3
+    assert "Stopped." in texts(at.info)
+    assert metrics(at)["Skipped"] == "3"
+
+
+def test_save_button_stores_the_batch(app, isolated_env):
+    at = run_batch(batch_page(app), [("cat.jpg", CAT, "image/jpeg"), ("bad.png", b"nope", "image/png")])
+    at.button(key="batch_save").click().run()
+    assert not at.exception and not at.error
+    assert "Saved feedback on 1 images" in texts(at.toast)
+    store = Store(isolated_env)
+    images, items = store.counts()
+    assert images == 1 and items == table(at)["suggested"][0]
+
+
+def test_unreadable_zip_gets_a_clear_message(app):
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value([("broken.zip", b"PK\x03\x04garbage", "application/zip")]).run()
+    assert not at.exception
+    assert "not a zip archive that can be read" in texts(at.error)
+    assert at.button(key="batch_start").disabled
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    with serve(ImaggaStandin(latency=0.1)) as (server, base_url):
+        monkeypatch.setenv("IMAGGA_API_KEY", TEST_API_KEY)
+        monkeypatch.setenv("IMAGGA_API_SECRET", TEST_API_SECRET)
+        monkeypatch.setenv("IMAGGA_API_URL", base_url)
+        yield server
+
+
+def test_imagga_batch_keeps_the_limit_and_shares_the_cache_with_the_tag_page(app, standin):
+    at = batch_page(app)
+    assert at.number_input(key="batch_concurrency").value == 3
+    files = [(f"p{i}.png", _png(i), "image/png") for i in range(8)] + [("cat.jpg", CAT, "image/jpeg")]
+    at = run_batch(at, files)
+    assert not at.exception and not at.error
+    assert metrics(at)["Tagged now"] == "9"
+    assert standin.max_in_flight == 3 and standin.count("POST", "/v2/tags") == 9
+    assert "at most 3 requests in flight" in texts(at.caption)
+
+    at = run_batch(at)
+    assert standin.count("POST", "/v2/tags") == 9 and metrics(at)["From the cache"] == "9"
+
+    at.switch_page("pages/tag.py").run()
+    before = standin.count("POST", "/v2/tags")  # the Tag page's first sample
+    at.radio(key="tag_source").set_value("Upload").run()
+    at.file_uploader(key="tag_upload").upload("cat.jpg", CAT, "image/jpeg").run()
+    assert not at.exception and not at.error
+    assert "Tagged by **Imagga API**" in texts(at.caption)
+    assert standin.count("POST", "/v2/tags") == before
+
+
+def test_imagga_batch_save_sends_feedback_through_the_outbox(app, standin, isolated_env):
+    files = [(f"img{i}.png", _png(i), "image/png") for i in range(3)]
+    at = run_batch(batch_page(app), files)
+    standin.fail("api_error", path="/v2/tags/feedback", status=400, text="feedback is down")
+    at.button(key="batch_save").click().run()
+    assert not at.exception
+    store = Store(isolated_env)
+    assert store.counts()[0] == 3  # saved locally whatever Imagga answered
+    assert "wait for Imagga" in texts(at.warning)
+    assert len(store.pending("imagga")) == 3  # the failure stopped nothing from being queued
+    assert all("feedback is down" in p.last_error for p in store.pending("imagga"))
+    standin.reset()  # the service recovers
+    at.button(key="batch_save").click().run()  # saving again replaces the queued verdicts and sends them
+    assert "Sent 3 feedback messages" in texts(at.toast)
+    assert store.pending() == [] and len(standin.feedback) == 3
+    keys = {f["idempotency_key"] for f in standin.feedback}
+    assert len(keys) == 3
