@@ -9,8 +9,6 @@ finished is kept (and already in the disk cache, so tagging again is free for th
 
 from __future__ import annotations
 
-import sqlite3
-
 import pandas as pd
 import streamlit as st
 
@@ -37,7 +35,7 @@ from tagging.images import format_size
 from tagging.outbox import deliver_pending, queue_feedback
 from ui import resources, state
 from ui.batch import collect_uploads, frequency_chart
-from ui.router import ensure_router
+from ui.page import start_page
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "zip"]
 POLL_SECONDS = 0.5
@@ -107,13 +105,7 @@ def _progress() -> None:
 
 
 # --- page ------------------------------------------------------------------------------
-ensure_router()
-config = resources.settings()
-try:
-    store = resources.store(str(config.db_path))
-except (sqlite3.Error, OSError, RuntimeError) as exc:
-    _fail(f"Cannot open the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a writable path.")
-state.init(store.get_setting("default_threshold"))
+config, store = start_page()
 
 st.title("Tag a batch of images")
 for problem in config.problems:

@@ -9,8 +9,7 @@ from streamlit_tags import st_tags
 
 from tagging import library
 from ui import library as lib_ui
-from ui import resources, state
-from ui.router import ensure_router
+from ui.page import start_page
 
 PAGE_SIZES = [10, 25, 50, 100]
 MODES = {library.ALL_OF: "All of these tags", library.ANY_OF: "Any of these tags"}
@@ -39,11 +38,8 @@ def _delete(image_key: str, label: str) -> None:
     st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {verdicts} tag verdicts.")
 
 
-ensure_router()
-config = resources.settings()
+config, store = start_page()
 try:
-    store = resources.store(str(config.db_path))
-    state.init(store.get_setting("default_threshold"))
     entries = store.library_entries()
     parent_links = store.tag_parents()
 except (sqlite3.Error, OSError, RuntimeError) as exc:

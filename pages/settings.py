@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import streamlit as st
 
 from tagging.errors import AuthError, BackendConnectionError, TaggingError
 from tagging.outbox import deliver_pending
 from tagging.resultcache import cache_path_for
 from ui import resources
-from ui.router import ensure_router
+from ui.page import start_page
 
 # Warn when this share of the month's quota is used.
 QUOTA_WARNING = 0.8
 
-ensure_router()
-config = resources.settings()
-try:
-    store = resources.store(str(config.db_path))
-except (sqlite3.Error, OSError, RuntimeError) as exc:
-    st.error(f"Cannot open the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a writable path.")
-    st.stop()
+config, store = start_page()
 
 st.title("Settings")
 for problem in config.problems:

@@ -28,7 +28,7 @@ from tagging.store import FeedbackItem
 from tagging.urlfetch import check_url, filename_from_url
 from ui import resources, state
 from ui.charts import chart_height, confidence_chart
-from ui.router import ensure_router
+from ui.page import start_page
 
 SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
 # Long side sent to Imagga by default: bench/bench_upload.py measured a 12 MP photo at 10% of its
@@ -68,13 +68,7 @@ def _fail(message: str) -> None:
     st.stop()
 
 
-ensure_router()
-config = resources.settings()
-try:
-    store = resources.store(str(config.db_path))
-except (sqlite3.Error, OSError, RuntimeError) as exc:
-    _fail(f"Cannot open the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a writable path.")
-state.init(store.get_setting("default_threshold"))
+config, store = start_page()
 
 st.title("Tag an image")
 for problem in config.problems:

@@ -9,8 +9,8 @@ import streamlit as st
 
 from tagging import metrics
 from tagging.backends import LABELS
-from ui import resources, state, tune
-from ui.router import ensure_router
+from ui import state, tune
+from ui.page import start_page
 
 METHODS = {metrics.BEST_F1: "Best F1", metrics.TARGET_PRECISION: "Lowest threshold reaching a target precision"}
 
@@ -58,11 +58,8 @@ def _override_tag_changed() -> None:
     st.session_state["tune_override_value"] = int(round(start))
 
 
-ensure_router()
-config = resources.settings()
+config, store = start_page()
 try:
-    store = resources.store(str(config.db_path))
-    state.init(store.get_setting("default_threshold"))
     groups = store.feedback_groups()
     overrides = store.tag_overrides()
 except (sqlite3.Error, OSError, RuntimeError) as exc:

@@ -174,4 +174,4 @@ def test_per_tag_table_and_overrides_change_the_tag_page(app, isolated_env):
 def test_unreadable_database_shows_an_error_not_a_traceback(app, isolated_env):
     isolated_env.write_bytes(b"this is not a database" * 100)
     at = open_tune(app)
-    assert "Cannot read the feedback database" in texts(at.error)
+    assert "Cannot open the feedback database" in texts(at.error)
