@@ -38,9 +38,18 @@ DEFAULT_SAMPLE = "cat.jpg"
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 
 
+# How many of the rule's latest selections count as "what the browser may still be showing".
+RECENT_AUTO = 8
+
+
 def _on_selection_edit() -> None:
+    value = list(st.session_state["tag_selection"])
+    # A quick second slider move can arrive before the browser has drawn the rule's new
+    # selection; it then sends back an older one the rule itself made. That is not an edit.
+    if value in st.session_state["recent_auto"]:
+        return
     st.session_state["selection_edited"] = True
-    st.session_state["selection"] = list(st.session_state["tag_selection"])
+    st.session_state["selection"] = value
 
 
 def _follow_rule() -> None:
@@ -173,10 +182,13 @@ with col_image:
         st.image(image_url, caption=filename, width="stretch")
     if backend_name == IMAGGA and image is not None and request.downscale_to:
         plan = plan_upload(image, request.downscale_to)
-        st.caption(
-            f"Upload: {format_size(len(plan.data))} instead of {format_size(plan.original_bytes)} "
-            f"(saves {format_size(plan.saved_bytes)})."
-        )
+        if plan.saved_bytes:
+            st.caption(
+                f"Upload: {format_size(len(plan.data))} instead of {format_size(plan.original_bytes)} "
+                f"(saves {format_size(plan.saved_bytes)})."
+            )
+        else:
+            st.caption(f"Upload: {format_size(plan.original_bytes)}, sent as is (already small enough).")
 
 
 # --- tags ----------------------------------------------------------------------------
@@ -232,9 +244,12 @@ with col_tags:
     if st.session_state["selection_context"] != context:
         st.session_state["selection_context"] = context
         st.session_state["selection_edited"] = False
+        st.session_state["recent_auto"] = []
         st.session_state.pop("tag_selection", None)
     if not st.session_state["selection_edited"]:
         st.session_state["tag_selection"] = auto
+        if auto not in st.session_state["recent_auto"]:
+            st.session_state["recent_auto"] = [*st.session_state["recent_auto"], auto][-RECENT_AUTO:]
     elif "tag_selection" not in st.session_state:  # coming back from another page
         st.session_state["tag_selection"] = [t for t in st.session_state["selection"] if t in suggestions]
 

@@ -14,6 +14,7 @@ DEFAULTS: dict[str, Any] = {
     "min_tags": DEFAULT_MIN_TAGS,
     "selection_context": None,  # (image, backend, language) the selection belongs to
     "selection_edited": False,  # True once the analyst edits the selection by hand
+    "recent_auto": [],  # the rule's latest selections, to tell a stale echo from an edit
     "last_saved": None,
 }
 
@@ -30,9 +31,16 @@ def init(default_threshold: float | None = None) -> None:
 
 
 def bind(widget_key: str, state_key: str) -> None:
-    """Give a widget its value from the persistent key before it is drawn."""
-    if widget_key not in st.session_state:
-        st.session_state[widget_key] = st.session_state[state_key]
+    """Give a widget its value from the persistent key before it is drawn, on every run.
+
+    Always, not only when the widget key is missing: a run that ends in ``st.stop()`` before
+    the widget (the Tag page waiting for an upload) keeps the widget's state on the server,
+    while the browser forgets it and redraws the widget at its default (0). Only a value set
+    through the Session State API is sent to the browser, so writing it each run keeps the two
+    in step. The widget's ``on_change`` (``keep``) has already copied a new value to
+    ``state_key`` when this runs, so an edit is never undone.
+    """
+    st.session_state[widget_key] = st.session_state[state_key]
 
 
 def keep(widget_key: str, state_key: str) -> None:

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.browser
 TIMEOUT = 30_000  # ms; generous for a cold model on a 2-core CI machine
 SAMPLES = ROOT / "samples"
 DEFAULT_SAMPLE = "cat.jpg"
+SOURCE_SAMPLE = "Sample photo"
 
 CHIPS = '[data-testid="stMultiSelect"] span[data-tag]'
 CHART = '[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas'
@@ -204,4 +205,58 @@ def test_first_request_deep_link_to_another_page_lands_there(fresh_app_server, p
     expect(page.get_by_role("heading", name="Settings")).to_be_visible(timeout=TIMEOUT)
     assert sidebar_nav_labels(page) == expected_nav_labels()
     assert page.url.rstrip("/").endswith("/settings")
+    no_traceback(page)
+
+
+def test_threshold_survives_switching_the_image_source(app_server, page: Page):
+    """The slider disappears while Upload waits for a file; back on the sample it shows the same value."""
+    open_tag_page(page, app_server.url)
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]')
+    thumb_value = page.locator('[data-testid="stSliderThumbValue"]')
+    expect(thumb_value).to_have_text("60")
+    at_default = sorted(chips(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))"))
+
+    def following(value: int):
+        return page.locator('[data-testid="stCaptionContainer"]').filter(has_text=f"following the rule: ≥ {value} ")
+
+    # One key at a time, each run finished before the next key: quicker presses race the
+    # server's own update of the selection (a stale chip list comes back from the browser as
+    # an edit, "edited by hand"), which is not what this test is about.
+    thumb.focus()
+    page.keyboard.press("Home")
+    expect(thumb_value).to_have_text("0")
+    expect(following(0)).to_be_visible(timeout=TIMEOUT)
+    for value in (1, 2, 3):
+        page.keyboard.press("ArrowRight")
+        expect(thumb_value).to_have_text(str(value))
+        expect(following(value)).to_be_visible(timeout=TIMEOUT)
+    wait_for_tags(page, DEFAULT_SAMPLE)
+    at_three = chips(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    assert sorted(at_three) != at_default, "pick a threshold whose chips differ from the default's"
+
+    choose_upload(page)
+    expect(page.locator('[data-testid="stSlider"]')).to_have_count(0)
+    page.locator('[data-testid="stRadio"]').get_by_text(SOURCE_SAMPLE, exact=True).click()
+    wait_for_tags(page, DEFAULT_SAMPLE)
+
+    expect(thumb_value).to_have_text("3")
+    expect(thumb).to_have_value("3")
+    expect(following(3)).to_be_visible()
+    assert chips(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))") == at_three
+    no_traceback(page)
+
+
+def test_quick_slider_moves_keep_following_the_rule(app_server, page: Page):
+    """Keys pressed faster than the page redraws must not count as editing the selection."""
+    open_tag_page(page, app_server.url)
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]')
+    thumb.focus()
+    page.keyboard.press("Home")
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator('[data-testid="stSliderThumbValue"]')).to_have_text("5")
+    rule = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="following the rule: ≥ 5 ")
+    expect(rule).to_be_visible(timeout=TIMEOUT)
+    wait_for_tags(page, DEFAULT_SAMPLE)
+    expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text="edited by hand")).to_have_count(0)
     no_traceback(page)
