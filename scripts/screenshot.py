@@ -19,17 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, start_app  # noqa: E402
+from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, TAGS_READY, start_app  # noqa: E402
 
 TIMEOUT = 60_000
 CAT, OTHER = "cat.jpg", "astronaut.jpg"
-TAGS_READY = """(filename) => {
-  const captions = [...document.querySelectorAll('[data-testid="stImageCaption"]')];
-  return captions.some(c => c.innerText.startsWith(filename + ' '))
-    && document.querySelectorAll('[data-stale="true"]').length === 0
-    && document.querySelectorAll('[data-testid="stMultiSelect"] span[data-tag]').length > 0
-    && document.querySelector('[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas') !== null;
-}"""
 
 
 def choose_sample(page, name: str) -> float:

@@ -228,3 +228,15 @@ def start_app(
     if wait:
         _wait_until(process, f"{app.url}/_stcore/health", "ok", timeout)
     return app
+
+
+# For page.wait_for_function(TAGS_READY, arg=filename): true once the run that drew `filename`
+# has finished: its image caption is up, nothing is stale (Streamlit marks elements of a run
+# in progress with data-stale), and the tag chips and the chart exist.
+TAGS_READY = """(filename) => {
+  const captions = [...document.querySelectorAll('[data-testid="stImageCaption"]')];
+  return captions.some(c => c.innerText.startsWith(filename + ' '))
+    && document.querySelectorAll('[data-stale="true"]').length === 0
+    && document.querySelectorAll('[data-testid="stMultiSelect"] span[data-tag]').length > 0
+    && document.querySelector('[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas') !== null;
+}"""

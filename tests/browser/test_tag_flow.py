@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.server import ROOT
+from tests.browser.server import ROOT, TAGS_READY
 
 pytestmark = pytest.mark.browser
 
@@ -23,19 +23,8 @@ SOURCE_SAMPLE = "Sample photo"
 CHIPS = '[data-testid="stMultiSelect"] span[data-tag]'
 CHART = '[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas'
 
-# True once the run that drew `filename` has finished: its caption is up, nothing is stale
-# (Streamlit marks elements of a run in progress with data-stale), and chips and chart exist.
-_TAGS_READY = """(filename) => {
-  const captions = [...document.querySelectorAll('[data-testid="stImageCaption"]')];
-  return captions.some(c => c.innerText.startsWith(filename + ' '))
-    && document.querySelectorAll('[data-stale="true"]').length === 0
-    && document.querySelectorAll('[data-testid="stMultiSelect"] span[data-tag]').length > 0
-    && document.querySelector('[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas') !== null;
-}"""
-
-
 def wait_for_tags(page: Page, filename: str) -> None:
-    page.wait_for_function(_TAGS_READY, arg=filename, timeout=TIMEOUT)
+    page.wait_for_function(TAGS_READY, arg=filename, timeout=TIMEOUT)
 
 
 def open_tag_page(page: Page, base_url: str) -> None:

@@ -12,6 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.server import TAGS_READY
+
 pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000  # ms
@@ -19,14 +21,6 @@ PHOTOS = ("cat.jpg", "coffee.jpg")
 CHIPS = '[data-testid="stMultiSelect"] span[data-tag]'
 CHART = '[data-testid="stVegaLiteChart"]'
 
-# The run that drew `filename` has finished: its caption is up, nothing is stale, chips and chart exist.
-_TAGS_READY = """(filename) => {
-  const captions = [...document.querySelectorAll('[data-testid="stImageCaption"]')];
-  return captions.some(c => c.innerText.startsWith(filename + ' '))
-    && document.querySelectorAll('[data-stale="true"]').length === 0
-    && document.querySelectorAll('[data-testid="stMultiSelect"] span[data-tag]').length > 0
-    && document.querySelector('[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas') !== null;
-}"""
 _SETTLED = "() => document.querySelectorAll('[data-stale=\"true\"]').length === 0"
 
 
@@ -41,7 +35,7 @@ def no_traceback(page: Page) -> None:
 def choose_sample(page: Page, name: str) -> None:
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Sample photo").click()
     page.get_by_role("option", name=name, exact=True).click()
-    page.wait_for_function(_TAGS_READY, arg=name, timeout=TIMEOUT)
+    page.wait_for_function(TAGS_READY, arg=name, timeout=TIMEOUT)
 
 
 def save_feedback(page: Page) -> list[str]:
