@@ -109,9 +109,25 @@ with st.sidebar:
             "Downscale before upload (long side, px; 0 = off)",
             min_value=0, max_value=8192, value=DEFAULT_DOWNSCALE, step=256, key="tag_downscale",
         )
+        with st.expander("Imagga parameters"):
+            limit = st.number_input("Limit (0 = all tags)", min_value=0, max_value=500, value=0, key="tag_limit")
+            server_threshold = st.number_input(
+                "Server-side threshold (0 = none)", min_value=0.0, max_value=100.0, value=0.0,
+                key="tag_server_threshold",
+                help="Imagga drops tags below this before answering; the slider still works on what remains.",
+            )
+            decrease_parents = st.checkbox("Decrease parents", key="tag_decrease_parents",
+                                           help="Lower the confidence of general parent tags.")
+            verbose = st.checkbox("Verbose (origin, synset id)", key="tag_verbose")
+            tagger_id = st.text_input("Custom tagger id", key="tag_tagger_id", placeholder="optional").strip()
         request = TagRequest(
             language=language, mode=mode, downscale_to=int(downscale_to) or None,
             extra_languages=tuple(extra_languages),
+            limit=int(limit) or None,
+            threshold=float(server_threshold) or None,
+            decrease_parents=True if decrease_parents else None,
+            verbose=True if verbose else None,
+            tagger_id=tagger_id or None,
         )
         client = resources.imagga_client(config.imagga_url, config.imagga)
         resources.startup_delivery(str(config.db_path), config.imagga_url, store, client)

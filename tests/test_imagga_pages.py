@@ -260,3 +260,19 @@ def test_no_secret_in_pages_or_logs(app, standin, monkeypatch, caplog):
     everything = "\n".join(pages) + caplog.text + repr(dict(at.session_state))
     for secret in (TEST_API_KEY, TEST_API_SECRET):
         assert secret not in everything
+
+
+def test_imagga_parameters_reach_the_request(app, standin):
+    at = app().run()
+    at.number_input(key="tag_limit").set_value(5).run()
+    assert len(at.multiselect(key="tag_selection").options) == 5
+    at.number_input(key="tag_server_threshold").set_value(30.5).run()
+    at.checkbox(key="tag_decrease_parents").check().run()
+    at.checkbox(key="tag_verbose").check().run()
+    at.text_input(key="tag_tagger_id").input("my_tagger").run()
+    assert not at.exception and not at.error
+    last = [r for r in standin.requests if r.path.startswith("/v2/tags")][-1]
+    assert last.path == "/v2/tags/my_tagger"
+    assert last.query == {"language": "en", "limit": "5", "threshold": "30.5", "decrease_parents": "1", "verbose": "1"}
+    raw = at.json[0].proto.body
+    assert '"origin"' in raw  # verbose answers carry origin and synset_id
