@@ -44,7 +44,6 @@ try:
     parent_links = store.tag_parents()
 except (sqlite3.Error, OSError, RuntimeError) as exc:
     _fail(f"Cannot read the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a readable path.")
-lib_ui.init()
 
 st.title("Library")
 notice = st.session_state.pop("lib_notice", None)

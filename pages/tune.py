@@ -64,7 +64,6 @@ try:
     overrides = store.tag_overrides()
 except (sqlite3.Error, OSError, RuntimeError) as exc:
     _fail(f"Cannot read the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a readable path.")
-tune.init()
 
 st.title("Tune the threshold")
 st.caption(

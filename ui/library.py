@@ -7,25 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import pandas as pd
-import streamlit as st
 
 from tagging.backends import LABELS
 from tagging.store import LibraryEntry
-
-DEFAULTS = {
-    "lib_confirm": None,  # image key waiting for the delete confirmation
-    "lib_notice": None,  # a message to show once after a callback
-    "lib_signature": None,  # (query, mode, children, page size) the page number belongs to
-}
-
-
-def init() -> None:
-    """Create the Library page's own session values once."""
-    if st.session_state.get("_lib_initialised"):
-        return
-    for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, value)
-    st.session_state["_lib_initialised"] = True
 
 
 def data_url(jpeg: bytes | None) -> str | None:

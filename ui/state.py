@@ -16,6 +16,12 @@ DEFAULTS: dict[str, Any] = {
     "selection_edited": False,  # True once the analyst edits the selection by hand
     "recent_auto": [],  # the rule's latest selections, to tell a stale echo from an edit
     "last_saved": None,
+    # Tune page
+    "tune_notice": None,  # a message to show once after a callback (applied threshold, override)
+    # Library page
+    "lib_confirm": None,  # image key waiting for the delete confirmation
+    "lib_notice": None,  # a message to show once after a callback
+    "lib_signature": None,  # (query, mode, children, page size) the page number belongs to
 }
 
 

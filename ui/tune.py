@@ -14,19 +14,7 @@ from tagging.store import FeedbackItem
 # One row per verdict: (image key, tag, confidence, accepted). Hashable, so it can key a cache.
 Rows = tuple[tuple[str, str, float, bool], ...]
 
-DEFAULTS = {
-    "tune_notice": None,  # a message to show once after a callback (applied threshold, override)
-}
 METRIC_COLORS = {"precision": "#1f77b4", "recall": "#e4572e", "F1": "#2ca02c"}
-
-
-def init() -> None:
-    """Create the Tune page's own session values once."""
-    if st.session_state.get("_tune_initialised"):
-        return
-    for key, value in DEFAULTS.items():
-        st.session_state.setdefault(key, value)
-    st.session_state["_tune_initialised"] = True
 
 
 def rows_of(feedback: Mapping[str, Sequence[FeedbackItem]]) -> Rows:
