@@ -380,11 +380,15 @@ class _Run:
         except TaggingError as exc:
             return self.failed(index, str(exc))
         except Exception as exc:  # the batch must go on; the log keeps the traceback
-            log.exception("unexpected error tagging %s", self.items[index].name)
-            return self.failed(index, f"unexpected error ({type(exc).__name__}): {exc}")
+            return self.unexpected(index, exc)
         finally:
             self.count_call(0, -1)
         return self.done(index, image, payload)
+
+    def unexpected(self, index: int, exc: Exception) -> ItemResult:
+        """A failed result for an error no backend documents, logged with its traceback."""
+        log.exception("unexpected error tagging %s", self.items[index].name)
+        return self.failed(index, f"unexpected error ({type(exc).__name__}): {exc}")
 
     # --- Imagga (or any per-image backend): a bounded thread pool -----------------------
     def run_pool(self, pending: list[int], concurrency: int, factory: Callable[[], Backend] | None) -> None:
@@ -426,8 +430,7 @@ class _Run:
                 except TaggingError as exc:
                     return self.failed(index, str(exc))
                 except Exception as exc:  # the batch must go on; the log keeps the traceback
-                    log.exception("unexpected error tagging %s", self.items[index].name)
-                    return self.failed(index, f"unexpected error ({type(exc).__name__}): {exc}")
+                    return self.unexpected(index, exc)
                 finally:
                     self.count_call(0, -1)
                 return self.done(index, image, payload)
