@@ -43,7 +43,7 @@ from tagging.backends import EMBEDDED, EmbeddedBackend, ImaggaBackend, TagReques
 from tagging.batch import DEFAULT_CHUNK_SIZE, PerThreadImagga, run_batch  # noqa: E402
 from tagging.images import load_image  # noqa: E402
 from tagging.imagga import ImaggaClient, ImaggaCredentials  # noqa: E402
-from tagging.resultcache import ResultCache  # noqa: E402
+from tagging.store import ResultCache  # noqa: E402
 from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve  # noqa: E402
 
 SAMPLES = ("cat.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg")

@@ -32,7 +32,7 @@ from tagging.batch import (
 )
 from tagging.errors import TaggingError
 from tagging.images import format_size
-from tagging.outbox import deliver_pending, queue_feedback
+from tagging.store import deliver_pending, queue_feedback
 from ui import resources, state
 from ui.batch import collect_uploads, frequency_chart
 from ui.page import start_page

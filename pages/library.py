@@ -7,7 +7,7 @@ import sqlite3
 import streamlit as st
 from streamlit_tags import st_tags
 
-from tagging import library
+from tagging.store import library
 from ui import library as lib_ui
 from ui.page import start_page
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tagging.errors import AuthError, BackendConnectionError, TaggingError
-from tagging.outbox import deliver_pending
-from tagging.resultcache import cache_path_for
+from tagging.store import cache_path_for, deliver_pending
 from ui import resources
 from ui.page import start_page
 

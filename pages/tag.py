@@ -20,11 +20,10 @@ from tagging.backends import (
 )
 from tagging.errors import SelectionError, TaggingError
 from tagging.images import LoadedImage, format_size
-from tagging.outbox import deliver_pending, queue_feedback
 from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
 from tagging.samples import sample_bytes, sample_names
-from tagging.store import FeedbackItem
+from tagging.store import FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
 from ui import resources, state
 from ui.charts import chart_height, confidence_chart

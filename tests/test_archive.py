@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tagging.archive import (
+from tagging.batch import (
     ArchiveError,
     extract_images,
     is_zip,

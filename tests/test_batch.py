@@ -31,8 +31,7 @@ from tagging.batch import (
 )
 from tagging.errors import BadImageError
 from tagging.imagga import ImaggaClient, ImaggaCredentials
-from tagging.resultcache import ResultCache
-from tagging.store import Store
+from tagging.store import ResultCache, Store
 from tests.conftest import SAMPLES
 from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve, standin_tags
 

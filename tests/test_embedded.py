@@ -1,6 +1,6 @@
 """Tests of the offline tagger (tagging/embedded.py) and its hypernym table.
 
-The table test rebuilds ``tagging/data/hypernyms.json`` from Debian's WordNet
+The table test rebuilds ``tagging/embedded/data/hypernyms.json`` from Debian's WordNet
 (``/usr/share/wordnet/data.noun``, package wordnet-base, which CI installs); it is
 skipped only where that file is absent.
 """
@@ -28,7 +28,7 @@ from tagging.parse import parse_tags
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 SAMPLE_NAMES = ("cat", "coffee", "astronaut", "rocket")
-TABLE = ROOT / "tagging" / "data" / "hypernyms.json"
+TABLE = ROOT / "tagging" / "embedded" / "data" / "hypernyms.json"
 BUILD_SCRIPT = ROOT / "scripts" / "build_hypernyms.py"
 DATA_NOUN = Path("/usr/share/wordnet/data.noun")
 

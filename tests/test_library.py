@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tagging import library, metrics
-from tagging.library import TagTree, cdn_tag_string, paginate, search, tag_counts
-from tagging.store import MIGRATIONS, SCHEMA_VERSION, FeedbackItem, LibraryEntry, Store
+from tagging import metrics
+from tagging.store import MIGRATIONS, SCHEMA_VERSION, FeedbackItem, LibraryEntry, Store, library
+from tagging.store.library import TagTree, cdn_tag_string, paginate, search, tag_counts
 
 
 def entry(key: str, *tags: str, backend: str = "embedded", filename: str | None = None) -> LibraryEntry:

@@ -3,9 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tagging.errors import ApiError, AuthError, ServerError
-from tagging.outbox import deliver_pending
-from tagging.resultcache import ResultCache, cache_path_for
-from tagging.store import Store
+from tagging.store import ResultCache, Store, cache_path_for, deliver_pending
 
 
 class Sender:

@@ -10,8 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from tagging.archive import ArchiveError, Skipped, extract_images, is_zip
-from tagging.batch import BatchItem
+from tagging.batch import ArchiveError, BatchItem, Skipped, extract_images, is_zip
 
 MAX_BATCH_IMAGES = 500
 CHART_TAGS = 30

@@ -13,9 +13,7 @@ from tagging.backends import EMBEDDED, IMAGGA, EmbeddedBackend, ImaggaBackend
 from tagging.config import Settings, load_settings
 from tagging.images import LoadedImage, downscale, encode_jpeg, load_image
 from tagging.imagga import Categorizer, Category, ImaggaClient, ImaggaCredentials
-from tagging.outbox import DeliveryReport, deliver_pending
-from tagging.resultcache import ResultCache, cache_path_for
-from tagging.store import Store
+from tagging.store import DeliveryReport, ResultCache, Store, cache_path_for, deliver_pending
 from tagging.urlfetch import fetch_image
 
 

@@ -4,7 +4,7 @@
 
 1. The SHA-256 of its bytes is the image key, exactly as on the Tag page. An item with
    the same bytes as an earlier one in the batch shares that one's answer; an item whose
-   answer is in the :class:`~tagging.resultcache.ResultCache` (same backend key, image key
+   answer is in the :class:`~tagging.store.ResultCache` (same backend key, image key
    and ``TagRequest.cache_key()``) is answered from disk. Neither makes a call.
 2. The rest go through ``load_image`` (byte and pixel limits); a bad file fails on its
    own, with the reason, and the batch goes on.
@@ -37,21 +37,15 @@ for the Batch page and keeps every finished result as it arrives.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import logging
 import sqlite3
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
-
-import pandas as pd
 
 from tagging.backends import Backend, ImaggaBackend, TagRequest
 from tagging.errors import (
@@ -64,11 +58,9 @@ from tagging.errors import (
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from tagging.models import Tag
 from tagging.parse import parse_tags
-from tagging.resultcache import ResultCache
-from tagging.rules import auto_select
-from tagging.store import FeedbackItem, Store
+from tagging.store import ResultCache
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("tagging.batch")
 
 OK, CACHED, FAILED, SKIPPED = "ok", "cached", "failed", "skipped"
 STATUSES = (OK, CACHED, FAILED, SKIPPED)
@@ -610,173 +602,3 @@ class BatchJob:
             finished.get(i) or ItemResult(i, item.name, item.sha256, SKIPPED, "the batch ended before it was tagged")
             for i, item in enumerate(self.items)
         ]
-
-
-# --- views of the results ----------------------------------------------------------------
-def select(
-    result: ItemResult, threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
-) -> list[str]:
-    """The tags of one result the auto-select rule picks (none for failed/skipped)."""
-    if not result.tagged:
-        return []
-    return auto_select(result.tags, threshold, min_tags, overrides)
-
-
-def results_frame(
-    results: Sequence[ItemResult], threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
-) -> pd.DataFrame:
-    """One row per image: status, reason, the selected tags at this threshold and floor."""
-    rows = []
-    for r in results:
-        selected = select(r, threshold, min_tags, overrides)
-        top = r.tags[0] if r.tags else None
-        rows.append({
-            "image": r.name,
-            "status": r.status,
-            "selected tags": ", ".join(selected),
-            "selected": len(selected),
-            "suggested": len(r.tags),
-            "top tag": top.name if top else None,
-            "top confidence": round(top.confidence, 2) if top else None,
-            "note": r.reason,
-            "sha256": r.image_key,
-        })
-    columns = ["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence", "note",
-               "sha256"]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.astype({"selected": "int64", "suggested": "int64"})
-
-
-def tag_frequency(
-    results: Sequence[ItemResult], threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
-) -> pd.DataFrame:
-    """How many tagged images each tag is selected on, most frequent first (ties by name)."""
-    counts: Counter[str] = Counter()
-    tagged = 0
-    for r in results:
-        if r.tagged:
-            tagged += 1
-            counts.update(set(select(r, threshold, min_tags, overrides)))
-    frame = pd.DataFrame(
-        sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])), columns=["tag", "images"]
-    ).astype({"images": "int64"})
-    frame["share"] = (frame["images"] / tagged).round(4) if tagged else 0.0
-    return frame
-
-
-def export_csv(
-    results: Sequence[ItemResult], threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
-) -> str:
-    """The results table as CSV; selected tags separated by ``; ``."""
-    frame = results_frame(results, threshold, min_tags, overrides)
-    frame["selected tags"] = frame["selected tags"].str.replace(", ", "; ", regex=False)
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    return buffer.getvalue()
-
-
-def export_json(
-    results: Sequence[ItemResult],
-    threshold: float,
-    min_tags: int,
-    overrides: Mapping[str, float] | None = None,
-    *,
-    backend: str = "",
-    request: TagRequest | None = None,
-) -> str:
-    """Every image with all its tags (confidence, selected or not) and the rule used."""
-    images = []
-    for r in results:
-        chosen = set(select(r, threshold, min_tags, overrides))
-        images.append({
-            "image": r.name,
-            "sha256": r.image_key,
-            "status": r.status,
-            "reason": r.reason or None,
-            "selected": [t.name for t in r.tags if t.name in chosen],
-            "tags": [
-                {"tag": t.name, "confidence": round(t.confidence, 4), "selected": t.name in chosen,
-                 **({"parent": t.parent} if t.parent else {})}
-                for t in r.tags
-            ],
-        })
-    document = {
-        "backend": backend,
-        "request": asdict(request) if request is not None else None,
-        "threshold": threshold,
-        "min_tags": min_tags,
-        "overrides": dict(overrides or {}),
-        "images": images,
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False)
-
-
-# --- saving into the library and feedback store --------------------------------------------
-@dataclass
-class SaveSummary:
-    """What ``save_batch`` did: images saved (``replaced`` of them had feedback before)."""
-
-    saved: int = 0
-    replaced: int = 0
-    accepted: int = 0
-    failed: list[str] = field(default_factory=list)
-
-
-def save_batch(
-    store: Store,
-    results: Sequence[ItemResult],
-    data_by_key: Mapping[str, bytes],
-    *,
-    backend: str,
-    language: str,
-    threshold: float,
-    min_tags: int,
-    overrides: Mapping[str, float] | None = None,
-    source: str = "batch",
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> SaveSummary:
-    """Save every tagged image's verdicts (selected = accepted) with a thumbnail.
-
-    ``data_by_key`` maps image keys to bytes, for the thumbnail and size; an image that
-    cannot be decoded is saved without them. A database error for one image is
-    reported in ``failed`` and the others are still saved.
-    """
-    summary = SaveSummary()
-    seen: set[str] = set()
-    for r in results:
-        if not r.tagged or r.image_key in seen:
-            continue
-        seen.add(r.image_key)
-        chosen = set(select(r, threshold, min_tags, overrides))
-        width, height, thumbnail = r.width, r.height, None
-        data = data_by_key.get(r.image_key)
-        if data is not None:
-            try:
-                image = load_image(data, r.name, max_bytes=max_bytes, max_pixels=max_pixels)
-            except BadImageError:
-                pass
-            else:
-                width, height, thumbnail = image.width, image.height, image.thumbnail_bytes()
-        try:
-            saved = store.save_feedback(
-                image_key=r.image_key, filename=r.name, source=source, backend=backend, language=language,
-                threshold=float(threshold), min_tags=int(min_tags),
-                items=[FeedbackItem(t.name, t.confidence, t.name in chosen, t.parent) for t in r.tags],
-                width=width, height=height, thumbnail=thumbnail,
-            )
-        except sqlite3.Error as exc:
-            summary.failed.append(f"{r.name}: {exc}")
-            continue
-        summary.saved += 1
-        summary.replaced += int(saved.replaced)
-        summary.accepted += saved.accepted
-    return summary
-
-
-__all__ = [
-    "CACHED", "DEFAULT_CHUNK_SIZE", "DEFAULT_CONCURRENCY", "FAILED", "MAX_CONCURRENCY", "OK", "SKIPPED",
-    "BatchItem", "BatchJob", "BatchReport", "ItemResult", "PerThreadImagga",
-    "SaveSummary", "export_csv", "export_json", "results_frame", "run_batch", "save_batch", "select",
-    "tag_frequency",
-]

@@ -243,7 +243,7 @@ class EmbeddedTagger:
     def _load_hypernyms(self, path: Path | None) -> None:
         try:
             if path is None:
-                text = resources.files("tagging").joinpath(_HYPERNYMS_RESOURCE).read_text("utf-8")
+                text = resources.files("tagging.embedded").joinpath(_HYPERNYMS_RESOURCE).read_text("utf-8")
             else:
                 text = path.read_text("utf-8")
             table = json.loads(text)

@@ -32,7 +32,7 @@ from typing import Literal
 
 import pandas as pd
 
-from tagging.store import LibraryEntry
+from tagging.store._store import LibraryEntry
 
 CDN_MAX_LENGTH = 500
 ALL_OF: Literal["all"] = "all"

@@ -54,7 +54,7 @@ __all__ = [
     "retry_after_seconds",
 ]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("tagging.imagga")
 
 DEFAULT_BASE_URL = "https://api.imagga.com/v2"
 

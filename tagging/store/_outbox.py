@@ -19,7 +19,7 @@ from tagging.errors import (
 )
 from tagging.imagga import build_feedback_payload
 from tagging.models import Tag
-from tagging.store import Store
+from tagging.store._store import Store
 
 # Failures that will hit every other message too: stop after the first one.
 _STOP_ON = (AuthError, BackendConnectionError, BackendTimeoutError, RateLimitError)

@@ -1,0 +1,48 @@
+"""Batches: many images (files or zip archives) tagged fast, stoppably, never billed twice.
+
+``run_batch`` is the in-process engine (threads for Imagga, batched forward passes for the
+embedded tagger); ``BatchJob`` runs it in a background thread for the Batch page. The
+views turn results into tables and exports and save them to the store.
+"""
+
+from tagging.batch._archive import (
+    ArchiveContents,
+    ArchiveError,
+    Skipped,
+    extract_images,
+    is_zip,
+    sanitize_member_name,
+    sniff_image,
+)
+from tagging.batch._engine import (
+    CACHED,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CONCURRENCY,
+    FAILED,
+    MAX_CONCURRENCY,
+    OK,
+    SKIPPED,
+    STATUSES,
+    BatchItem,
+    BatchJob,
+    BatchReport,
+    ItemResult,
+    PerThreadImagga,
+    run_batch,
+)
+from tagging.batch._views import (
+    SaveSummary,
+    export_csv,
+    export_json,
+    results_frame,
+    save_batch,
+    select,
+    tag_frequency,
+)
+
+__all__ = [
+    "CACHED", "DEFAULT_CHUNK_SIZE", "DEFAULT_CONCURRENCY", "FAILED", "MAX_CONCURRENCY", "OK", "SKIPPED", "STATUSES",
+    "ArchiveContents", "ArchiveError", "BatchItem", "BatchJob", "BatchReport", "ItemResult", "PerThreadImagga",
+    "SaveSummary", "Skipped", "export_csv", "export_json", "extract_images", "is_zip", "results_frame", "run_batch",
+    "sanitize_member_name", "save_batch", "select", "sniff_image", "tag_frequency",
+]

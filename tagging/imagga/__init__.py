@@ -1,0 +1,27 @@
+"""Imagga's v2 API: a typed client over an injectable ``requests.Session``."""
+
+from tagging.imagga._client import (
+    CONNECT_TIMEOUT,
+    DEFAULT_BACKOFF_FACTOR,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRIES,
+    FEEDBACK_IMAGE_KEYS,
+    READ_TIMEOUT,
+    UPLOAD_READ_TIMEOUT,
+    Categorizer,
+    Category,
+    ImaggaClient,
+    ImaggaCredentials,
+    TagParams,
+    TagsResponse,
+    Usage,
+    build_feedback_payload,
+    retry_after_seconds,
+)
+
+__all__ = [
+    "CONNECT_TIMEOUT", "DEFAULT_BACKOFF_FACTOR", "DEFAULT_BASE_URL", "DEFAULT_MAX_RETRY_AFTER", "DEFAULT_RETRIES",
+    "FEEDBACK_IMAGE_KEYS", "READ_TIMEOUT", "UPLOAD_READ_TIMEOUT", "Categorizer", "Category", "ImaggaClient",
+    "ImaggaCredentials", "TagParams", "TagsResponse", "Usage", "build_feedback_payload", "retry_after_seconds",
+]
