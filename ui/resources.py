@@ -13,7 +13,7 @@ from tagging.backends import EMBEDDED, IMAGGA, EmbeddedBackend, ImaggaBackend
 from tagging.config import Settings, load_settings
 from tagging.images import LoadedImage, downscale, encode_jpeg, load_image
 from tagging.imagga import Categorizer, Category, ImaggaClient, ImaggaCredentials
-from tagging.store import DeliveryReport, ResultCache, Store, cache_path_for, deliver_pending
+from tagging.store import DeliveryReport, ResultCache, Store, deliver_pending, open_result_cache, open_store
 from tagging.urlfetch import fetch_image
 
 
@@ -57,13 +57,13 @@ def backend_id(name: str, config: Settings) -> str:
 @st.cache_resource(show_spinner=False)
 def store(db_path: str) -> Store:
     """The SQLite store; opening it runs pending migrations."""
-    return Store(db_path)
+    return open_store(db_path)
 
 
 @st.cache_resource(show_spinner=False)
 def result_cache(db_path: str) -> ResultCache:
     """The on-disk cache of backend answers that sits beside the feedback database."""
-    return ResultCache(cache_path_for(db_path))
+    return open_result_cache(db_path)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
