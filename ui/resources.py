@@ -76,14 +76,9 @@ def tag_cached(
     this in-memory cache and the disk cache ``_disk`` (which survives restarts and is shared
     with the Batch page). Exceptions are not cached, so a failed call can be retried.
     """
-    if _disk is not None:
-        stored = _disk.get(backend_key, image_key, request_key)
-        if stored is not None:
-            return stored
-    payload = _call()
-    if _disk is not None:
-        _disk.put(backend_key, image_key, request_key, payload)
-    return payload
+    if _disk is None:
+        return _call()
+    return _disk.get_or_compute(backend_key, image_key, request_key, _call)[0]
 
 
 @st.cache_data(show_spinner=False, ttl=3600)

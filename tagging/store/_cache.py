@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +88,20 @@ class ResultCache:
                     datetime.now(UTC).isoformat(timespec="seconds"),
                 ),
             )
+
+    def get_or_compute(
+        self, backend_key: str, image_key: str, request_key: str, compute: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """The stored answer, or ``compute()``'s stored and returned; the flag says whether it was computed now.
+
+        ``compute`` should raise for an answer that must not be kept: nothing is stored then.
+        """
+        stored = self.get(backend_key, image_key, request_key)
+        if stored is not None:
+            return stored, False
+        payload = compute()
+        self.put(backend_key, image_key, request_key, payload)
+        return payload, True
 
     def __len__(self) -> int:
         with self._connect() as conn:
