@@ -261,7 +261,7 @@ if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=
              help="Stores every tagged image with its tags; the selected ones count as accepted."):
     with st.spinner("Saving…"):
         summary = save_batch(
-            store, results, {item.sha256: item.data for item in job.items},
+            store, results, {item.known_sha256: item for item in job.items if item.known_sha256},
             backend=meta["backend"], language=meta["language"], threshold=float(threshold), min_tags=int(min_tags),
             overrides=overrides, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
         )

@@ -24,6 +24,10 @@ class DecompressionBombError(BadImageError):
     """The image declares more pixels than the configured pixel limit."""
 
 
+class SourceReadError(BadImageError):
+    """An image's bytes could not be read from where they live (a file, an archive member, a URL)."""
+
+
 # --- image URLs -------------------------------------------------------------------
 class URLRejectedError(TaggingError):
     """The URL is not allowed (scheme, host, private or loopback address)."""

@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from tagging.batch import (
     save_batch,
     tag_frequency,
 )
-from tagging.errors import BadImageError
+from tagging.errors import BadImageError, SourceReadError
 from tagging.imagga import ImaggaClient, ImaggaCredentials
 from tagging.store import ResultCache, Store
 from tests.conftest import SAMPLES
@@ -357,7 +358,7 @@ def test_export_json(finished):
 
 def test_save_batch_into_the_library_and_feedback_store(finished, isolated_env):
     store = Store(isolated_env)
-    data = {hashlib.sha256(_png(i)).hexdigest(): _png(i) for i in (0, 5)}
+    data = {hashlib.sha256(_png(i)).hexdigest(): BatchItem(f"{i}.png", _png(i)) for i in (0, 5)}
     summary = save_batch(store, finished.results, data, backend=EMBEDDED, language="en", threshold=60, min_tags=0)
     assert (summary.saved, summary.replaced, summary.accepted, summary.failed) == (2, 0, 4, [])
     assert store.counts() == (2, 8)
@@ -374,4 +375,34 @@ def test_items_accept_tuples_and_hash_their_bytes():
     item = BatchItem("a.png", b"abc")
     assert item.sha256 == hashlib.sha256(b"abc").hexdigest()
     with pytest.raises(ValueError):
+        BatchItem("neither.png")
+    with pytest.raises(ValueError):
+        BatchItem("both.png", b"abc", source=_Source(b"abc"))
+    with pytest.raises(ValueError):
         run_batch([], _embedded(FakeTagger()), REQUEST, backend_key=EMBEDDED, concurrency=0)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Bytes read on demand, counting the reads; ``None`` data fails like a vanished file."""
+
+    data: bytes | None
+    reads: list[int] = field(default_factory=list, compare=False)
+
+    def read(self) -> bytes:
+        self.reads.append(1)
+        if self.data is None:
+            raise SourceReadError("“gone.png” could not be read: the file is gone")
+        return self.data
+
+
+def test_items_read_from_a_source_only_when_needed_and_a_bad_source_fails_alone():
+    good = _Source(_png(3))
+    gone = _Source(None)
+    items = [BatchItem("good.png", source=good), BatchItem("gone.png", source=gone)]
+    assert good.reads == []  # nothing read when the batch is assembled
+    report = run_batch(items, _embedded(FakeTagger()), REQUEST, backend_key=EMBEDDED)
+    assert [r.status for r in report.results] == [OK, FAILED]
+    assert report.results[0].image_key == hashlib.sha256(_png(3)).hexdigest()
+    assert "could not be read" in report.results[1].reason and report.results[1].image_key == ""
+    assert len(good.reads) == 2  # hashed once, decoded once: the bytes are not kept in between

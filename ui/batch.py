@@ -26,7 +26,7 @@ class Intake:
 
     @property
     def total_bytes(self) -> int:
-        return sum(len(item.data) for item in self.items)
+        return sum(len(item.read()) for item in self.items)
 
 
 def _upload_key(files: Sequence[Any]) -> tuple[tuple[str, str, int], ...]:

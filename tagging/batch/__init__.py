@@ -26,6 +26,7 @@ from tagging.batch._engine import (
     BatchItem,
     BatchJob,
     BatchReport,
+    ByteSource,
     ItemResult,
     PerThreadImagga,
     run_batch,
@@ -42,7 +43,7 @@ from tagging.batch._views import (
 
 __all__ = [
     "CACHED", "DEFAULT_CHUNK_SIZE", "DEFAULT_CONCURRENCY", "FAILED", "MAX_CONCURRENCY", "OK", "SKIPPED", "STATUSES",
-    "ArchiveContents", "ArchiveError", "BatchItem", "BatchJob", "BatchReport", "ItemResult", "PerThreadImagga",
-    "SaveSummary", "Skipped", "export_csv", "export_json", "extract_images", "is_zip", "results_frame", "run_batch",
-    "sanitize_member_name", "save_batch", "select", "sniff_image", "tag_frequency",
+    "ArchiveContents", "ArchiveError", "BatchItem", "BatchJob", "BatchReport", "ByteSource", "ItemResult",
+    "PerThreadImagga", "SaveSummary", "Skipped", "export_csv", "export_json", "extract_images", "is_zip",
+    "results_frame", "run_batch", "sanitize_member_name", "save_batch", "select", "sniff_image", "tag_frequency",
 ]

@@ -45,7 +45,8 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
 from tagging.backends import Backend, ImaggaBackend, TagRequest
 from tagging.errors import (
@@ -53,6 +54,7 @@ from tagging.errors import (
     BackendConnectionError,
     BadImageError,
     RateLimitError,
+    SourceReadError,
     TaggingError,
 )
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, LoadedImage, load_image
@@ -82,16 +84,50 @@ ProgressCallback = Callable[["ItemResult", int, int], None]
 
 
 # --- values -------------------------------------------------------------------------
+class ByteSource(Protocol):
+    """Where an item's bytes live when they are not held in memory (a file, an archive member, a URL).
+
+    ``read`` returns the whole content or raises ``SourceReadError``. Sources are small
+    picklable values, so an item can travel to a cluster worker that reads it there.
+    """
+
+    def read(self) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class BatchItem:
-    """One image of a batch: its display name and untouched bytes; ``sha256`` is derived."""
+    """One image of a batch: its display name and its untouched bytes, held or read on demand.
+
+    Give ``data`` (bytes in memory) or ``source`` (read each time they are needed, so a
+    batch of thousands holds only the images in progress). ``sha256`` is computed on first
+    use and kept; reading a source may raise ``SourceReadError``.
+    """
 
     name: str
-    data: bytes = field(repr=False)
-    sha256: str = field(init=False)
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    source: ByteSource | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+        if (self.data is None) == (self.source is None):
+            raise ValueError("a BatchItem needs either data or a source")
+        if self.data is not None:
+            self.__dict__["sha256"] = hashlib.sha256(self.data).hexdigest()
+
+    def read(self) -> bytes:
+        """The item's bytes (read from its source each time when not held)."""
+        if self.data is not None:
+            return self.data
+        assert self.source is not None
+        return self.source.read()
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.read()).hexdigest()
+
+    @property
+    def known_sha256(self) -> str:
+        """The SHA-256 if it was computed already, else "" (never reads)."""
+        return self.__dict__.get("sha256", "")
 
 
 @dataclass(frozen=True)
@@ -301,7 +337,7 @@ class _Run:
     def load(self, index: int) -> LoadedImage | ItemResult:
         item = self.items[index]
         try:
-            return load_image(item.data, item.name, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
+            return load_image(item.read(), item.name, max_bytes=self.max_bytes, max_pixels=self.max_pixels)
         except BadImageError as exc:
             return self.failed(index, str(exc))
 
@@ -481,6 +517,11 @@ def run_batch(
 
     first_of: dict[str, int] = {}
     for index, item in enumerate(batch):
+        try:
+            item.sha256  # noqa: B018 - reads a source once; a bad one fails alone
+        except SourceReadError as exc:
+            run.emit(ItemResult(index, item.name, "", FAILED, str(exc)))
+            continue
         if item.sha256 in first_of:
             run.followers.setdefault(first_of[item.sha256], []).append(index)
         else:
@@ -599,6 +640,7 @@ class BatchJob:
         if not self.done:
             return list(finished.values())
         return [
-            finished.get(i) or ItemResult(i, item.name, item.sha256, SKIPPED, "the batch ended before it was tagged")
+            finished.get(i)
+            or ItemResult(i, item.name, item.known_sha256, SKIPPED, "the batch ended before it was tagged")
             for i, item in enumerate(self.items)
         ]

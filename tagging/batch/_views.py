@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from tagging.backends import TagRequest
-from tagging.batch._engine import ItemResult
+from tagging.batch._engine import BatchItem, ItemResult
 from tagging.errors import BadImageError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
 from tagging.rules import auto_select
@@ -133,7 +133,7 @@ class SaveSummary:
 def save_batch(
     store: Store,
     results: Sequence[ItemResult],
-    data_by_key: Mapping[str, bytes],
+    items_by_key: Mapping[str, BatchItem],
     *,
     backend: str,
     language: str,
@@ -146,8 +146,8 @@ def save_batch(
 ) -> SaveSummary:
     """Save every tagged image's verdicts (selected = accepted) with a thumbnail.
 
-    ``data_by_key`` maps image keys to bytes, for the thumbnail and size; an image that
-    cannot be decoded is saved without them. A database error for one image is
+    ``items_by_key`` maps image keys to the batch's items, read one at a time for the
+    thumbnail and size; an image that cannot be read or decoded is saved without them. A database error for one image is
     reported in ``failed`` and the others are still saved.
     """
     summary = SaveSummary()
@@ -158,10 +158,10 @@ def save_batch(
         seen.add(r.image_key)
         chosen = set(select(r, threshold, min_tags, overrides))
         width, height, thumbnail = r.width, r.height, None
-        data = data_by_key.get(r.image_key)
-        if data is not None:
+        item = items_by_key.get(r.image_key)
+        if item is not None:
             try:
-                image = load_image(data, r.name, max_bytes=max_bytes, max_pixels=max_pixels)
+                image = load_image(item.read(), r.name, max_bytes=max_bytes, max_pixels=max_pixels)
             except BadImageError:
                 pass
             else:
