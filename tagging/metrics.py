@@ -96,29 +96,39 @@ def _selections(
     return result
 
 
+def image_counts(
+    feedback: Feedback, min_tags: int, overrides: Mapping[str, float] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Per image, the rule's TP, FP, FN and TN at every threshold: (image keys, int array (images, 101, 4))."""
+    overrides = dict(overrides or {})
+    keys = list(feedback)
+    counts = np.zeros((len(keys), len(THRESHOLDS), 4), dtype=np.int64)
+    for row, key in enumerate(keys):
+        items = feedback[key]
+        accepted = {it.tag for it in items if it.accepted}
+        rejected = {it.tag for it in items if not it.accepted}
+        for threshold, chosen in zip(THRESHOLDS, _selections(items, min_tags, overrides), strict=True):
+            tp = len(chosen & accepted)
+            fp = len(chosen & rejected)
+            counts[row, threshold] = (tp, fp, len(accepted) - tp, len(rejected) - fp)
+    return keys, counts
+
+
+def _curve_frame(totals: np.ndarray) -> pd.DataFrame:
+    """A curve from summed counts (101, 4)."""
+    rows = []
+    for threshold in THRESHOLDS:
+        tp, fp, fn, tn = (int(v) for v in totals[threshold])
+        rows.append([threshold, tp + fp, tp, fp, fn, tn, *scores(tp, fp, fn)])
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
 def threshold_curve(
     feedback: Feedback, min_tags: int, overrides: Mapping[str, float] | None = None
 ) -> pd.DataFrame:
     """Counts and precision/recall/F1 of the rule at every threshold 0..100 (one row each)."""
-    overrides = dict(overrides or {})
-    counts = {t: [0, 0, 0, 0, 0] for t in THRESHOLDS}  # selected, tp, fp, fn, tn
-    for items in feedback.values():
-        accepted = {it.tag for it in items if it.accepted}
-        rejected = {it.tag for it in items if not it.accepted}
-        for threshold, chosen in zip(THRESHOLDS, _selections(items, min_tags, overrides), strict=True):
-            row = counts[threshold]
-            tp = len(chosen & accepted)
-            fp = len(chosen & rejected)
-            row[0] += tp + fp
-            row[1] += tp
-            row[2] += fp
-            row[3] += len(accepted) - tp
-            row[4] += len(rejected) - fp
-    rows = []
-    for threshold in THRESHOLDS:
-        selected, tp, fp, fn, tn = counts[threshold]
-        rows.append([threshold, selected, tp, fp, fn, tn, *scores(tp, fp, fn)])
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    _, counts = image_counts(feedback, min_tags, overrides)
+    return _curve_frame(counts.sum(axis=0) if len(counts) else np.zeros((len(THRESHOLDS), 4), dtype=np.int64))
 
 
 def _middle_of_first_best_run(values: Sequence[float]) -> int | None:
@@ -180,6 +190,22 @@ class Recommendation:
     reason: str = ""
 
 
+def _pick(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, method: str, target_precision: float | None
+) -> int | None:
+    """Index of the recommended threshold from counts at every threshold, or None (the rules above)."""
+    if tp[0] + fn[0] == 0:
+        return None
+    if method == BEST_F1:
+        f1 = 2 * tp / (2 * tp + fp + fn)  # 2 TP + FN > 0 everywhere once something was accepted
+        return _middle_of_first_best_run(list(f1))
+    selected = tp + fp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(selected > 0, tp / np.maximum(selected, 1), np.nan)
+    reaching = np.flatnonzero(precision >= (target_precision or 0.0) - 1e-12)
+    return int(reaching[0]) if len(reaching) else None
+
+
 def recommend(curve: pd.DataFrame, method: str = BEST_F1, target_precision: float | None = None) -> Recommendation:
     """Pick a threshold from a ``threshold_curve``: best F1, or the lowest reaching ``target_precision``.
 
@@ -187,28 +213,86 @@ def recommend(curve: pd.DataFrame, method: str = BEST_F1, target_precision: floa
     """
     if method not in (BEST_F1, TARGET_PRECISION):
         raise ValueError(f"unknown method {method!r}")
+    if method == TARGET_PRECISION and target_precision is None:
+        raise ValueError("target_precision is required for the target-precision method")
     if curve.empty or int(curve["tp"].iloc[0] + curve["fn"].iloc[0]) == 0:
         return Recommendation(method, None, reason="No tag was accepted, so there is nothing to recall.")
-    if method == BEST_F1:
-        index = _middle_of_first_best_run(list(curve["f1"]))
-        assert index is not None  # some tag was accepted, so F1 is defined everywhere
-        reason = "highest F1"
-    else:
-        if target_precision is None:
-            raise ValueError("target_precision is required for the target-precision method")
-        reaching = curve.index[curve["precision"] >= target_precision - 1e-12]
-        if len(reaching) == 0:
-            best = curve["precision"].max()
-            best_text = "no threshold selects anything" if math.isnan(best) else f"the best is {best:.0%}"
-            return Recommendation(
-                method, None, reason=f"No threshold reaches a precision of {target_precision:.0%} ({best_text})."
-            )
-        index = int(reaching[0])
-        reason = f"lowest threshold with precision ≥ {target_precision:.0%}"
+    tp, fp, fn = (curve[c].to_numpy(dtype=float) for c in ("tp", "fp", "fn"))
+    index = _pick(tp, fp, fn, method, target_precision)
+    if index is None:
+        best = curve["precision"].max()
+        best_text = "no threshold selects anything" if math.isnan(best) else f"the best is {best:.0%}"
+        return Recommendation(
+            method, None, reason=f"No threshold reaches a precision of {target_precision:.0%} ({best_text})."
+        )
+    reason = "highest F1" if method == BEST_F1 else f"lowest threshold with precision ≥ {target_precision:.0%}"
     row = curve.loc[index]
     return Recommendation(
         method, int(row["threshold"]), float(row["precision"]), float(row["recall"]), float(row["f1"]), reason
     )
+
+
+DEFAULT_RESAMPLES = 200
+STABLE_WITHIN = 5
+"""A recommendation is called stable when at least ``STABLE_SHARE`` of the resamples land within this many
+points of it."""
+STABLE_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class Stability:
+    """How much the recommended threshold moves when the reviewed images are resampled (a bootstrap).
+
+    ``low``..``high`` is the central 90 % of the resampled recommendations; ``within`` the share of
+    resamples that land within ``STABLE_WITHIN`` of ``threshold``; ``undecided`` the resamples that
+    recommend nothing. ``stable`` says whether more verdicts would likely stop changing it.
+    """
+
+    threshold: int | None
+    resamples: int
+    low: int | None
+    high: int | None
+    within: float
+    undecided: int
+
+    @property
+    def stable(self) -> bool:
+        return self.threshold is not None and self.within >= STABLE_SHARE
+
+
+def threshold_stability(
+    feedback: Feedback,
+    min_tags: int,
+    overrides: Mapping[str, float] | None = None,
+    method: str = BEST_F1,
+    target_precision: float | None = None,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Stability:
+    """Bootstrap over images: resample the reviewed images with replacement and recommend again each time.
+
+    Images, not verdicts, are resampled because an image's verdicts are made together. Seeded, so the
+    same feedback always gives the same interval.
+    """
+    keys, counts = image_counts(feedback, min_tags, overrides)
+    totals = counts.sum(axis=0).astype(float) if len(keys) else np.zeros((len(THRESHOLDS), 4))
+    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision) if len(keys) else None
+    if not keys:
+        return Stability(None, 0, None, None, math.nan, 0)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=resamples)
+    sampled = np.tensordot(weights, counts, axes=(1, 0)).astype(float)  # (resamples, 101, 4)
+    picks = [_pick(c[:, 0], c[:, 1], c[:, 2], method, target_precision) for c in sampled]
+    found = np.array([THRESHOLDS[p] for p in picks if p is not None])
+    undecided = resamples - len(found)
+    if not len(found):
+        return Stability(None if point is None else THRESHOLDS[point], resamples, None, None, 0.0, undecided)
+    low, high = (int(v) for v in np.percentile(found, [5, 95], method="nearest"))
+    if point is None:
+        return Stability(None, resamples, low, high, 0.0, undecided)
+    within = float(np.sum(np.abs(found - THRESHOLDS[point]) <= STABLE_WITHIN) / resamples)
+    return Stability(THRESHOLDS[point], resamples, low, high, within, undecided)
 
 
 def at_threshold(curve: pd.DataFrame, threshold: float) -> pd.Series:

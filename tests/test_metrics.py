@@ -202,3 +202,44 @@ def test_tag_stats_keeps_other_overrides():
     assert with_override.loc["cat", "best_threshold"] == 35  # F1 = 1 for 0..70
     without = metrics.tag_stats(fb, threshold=95, min_tags=2).set_index("tag")
     assert without.loc["cat", "best_threshold"] == 50  # F1 = 1 everywhere
+
+
+# --- stability of the recommendation (bootstrap over images) -------------------------------------
+def _mixed(n_a: int, n_b: int) -> dict[str, list[F]]:
+    """Type A images want a high threshold (accepted 90, rejected 50: best F1 on 51..90, middle 70);
+    type B a low one (accepted 30, rejected 10: 11..30, middle 20). Mixed with floor 0, the low
+    run wins while n_a / n_b < 1.618 (2x/(2x+1) < 2(x+1)/(3x+2)), so at 1:1 the recommendation is 20."""
+    feedback = {f"a{i}": [F("a", 90.0, True), F("ra", 50.0, False)] for i in range(n_a)}
+    feedback.update({f"b{i}": [F("b", 30.0, True), F("rb", 10.0, False)] for i in range(n_b)})
+    return feedback
+
+
+def test_stability_of_identical_images_is_total():
+    result = metrics.threshold_stability(_mixed(6, 0), 0)
+    assert (result.threshold, result.low, result.high, result.within, result.undecided) == (70, 70, 70, 1.0, 0)
+    assert result.stable
+
+
+def test_few_mixed_images_give_a_wide_unstable_interval_and_many_a_narrow_one():
+    few = metrics.threshold_stability(_mixed(2, 2), 0)
+    assert few.threshold == 20
+    assert few.low == 20 and few.high == 70  # resamples with 3 or 4 A images recommend 70
+    assert not few.stable and few.within < metrics.STABLE_SHARE
+    many = metrics.threshold_stability(_mixed(100, 100), 0)
+    assert (many.threshold, many.low, many.high) == (20, 20, 20) and many.stable
+
+
+def test_stability_is_seeded_and_follows_the_target_precision_method():
+    first = metrics.threshold_stability(_mixed(3, 2), 0, method=metrics.TARGET_PRECISION, target_precision=1.0)
+    again = metrics.threshold_stability(_mixed(3, 2), 0, method=metrics.TARGET_PRECISION, target_precision=1.0)
+    assert first == again
+    # Precision 100% needs the rejected 50 left out: the lowest such threshold is 51 for every resample
+    # that holds an A image; a resample of only B images reaches 100% at 11.
+    assert first.threshold == 51 and first.high == 51
+
+
+def test_stability_without_feedback_or_acceptance_recommends_nothing():
+    assert metrics.threshold_stability({}, 3).threshold is None
+    none_accepted = {"x": [F("a", 80.0, False)], "y": [F("b", 70.0, False)]}
+    result = metrics.threshold_stability(none_accepted, 0)
+    assert result.threshold is None and result.undecided == result.resamples and not result.stable
