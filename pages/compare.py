@@ -220,11 +220,17 @@ limit = int(st.number_input(
     help="Calls beyond it wait for another run; answers already in the cache are always free.",
 ))
 plans = {name: compare.plan_side(images, answers[name], side.spec, limit) for name, side in sides.items()}
+if side_b.spec == side_a.spec:
+    del plans["B"]  # the same tagger and parameters: B's answers are A's, called once
 st.dataframe(ui.plan_frame(plans, sides), hide_index=True, key="compare_plan_table")
+if "B" not in plans:
+    st.caption("Side B is the same tagger with the same parameters as A: it shares A's answers and calls.")
 new_calls = sum(p.new_calls for p in plans.values())
 if new_calls:
     requests = sum(p.requests for p in plans.values())
-    label = f"Make {new_calls} new calls" + (f" ({requests} Imagga requests)" if requests else "")
+    label = f"Make {ui.count(new_calls, 'new call')}"
+    if requests:
+        label += f" ({ui.count(requests, 'Imagga request')})"
     if st.button(label, key="compare_run", type="primary"):
         bar = st.progress(0.0, text="Starting…")
 
@@ -244,8 +250,9 @@ else:
 last_run = st.session_state["compare_last_run"]
 if last_run:
     for name, run in last_run.items():
-        imagga = f" ({run['requests']} Imagga requests)" if sides[name].spec.remote else ""
-        st.text(f"Last run, tagger {name}: {run['calls']} calls made{imagga}, {len(run['failed'])} failed.")
+        imagga = f" ({ui.count(run['requests'], 'Imagga request')})" if sides[name].spec.remote else ""
+        st.text(f"Last run, tagger {name}: {ui.count(run['calls'], 'call')} made{imagga}, "
+                f"{len(run['failed'])} failed.")
         if run["aborted"]:
             st.warning(f"Tagger {name} stopped early: {run['aborted']}")
         if run["failed"]:

@@ -186,13 +186,17 @@ def tag_one(side: Side, image: LoadedImage, config: Settings, cache: ResultCache
     return OneAnswer(tuple(tags), costs[remembered])
 
 
+def count(n: int, noun: str) -> str:
+    """``1 call``, ``2 calls``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def cost_text(answer: OneAnswer, spec: TaggerSpec) -> str:
     """What one side's answer cost, in plain words."""
     if answer.cost == FROM_CACHE:
         return "Answered from the result cache: no call."
     if spec.remote:
-        n = spec.requests_per_image
-        return f"1 call made in this session: {n} Imagga request{'s' if n != 1 else ''}."
+        return f"1 call made in this session: {count(spec.requests_per_image, 'Imagga request')}."
     return "1 call made in this session (offline: no request, no cost)."
 
 
