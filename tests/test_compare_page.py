@@ -227,7 +227,7 @@ def test_over_a_reviewed_set_each_side_is_scored_at_its_own_best_threshold(app, 
     assert scores.loc["A", "accepted"] == 8 and scores.loc["A", "rejected"] == 52
     # B (the custom tagger) rests on the judged tags it suggests plus the accepted ones it does not.
     rests_on = never_offered = 0
-    for name, data, _ in pngs:
+    for _name, data, _ in pngs:
         key = hashlib.sha256(data).hexdigest()
         offered = {t["tag"]["en"] for t in standin_tags(data, tagger_id=CUSTOM)}
         rests_on += len(offered & judged[key]) + len(accepted[key] - offered)
