@@ -114,8 +114,8 @@ def image_counts(
     return keys, counts
 
 
-def _curve_frame(totals: np.ndarray) -> pd.DataFrame:
-    """A curve from summed counts (101, 4)."""
+def curve_from_counts(totals: np.ndarray) -> pd.DataFrame:
+    """A ``threshold_curve`` from counts summed over images: TP, FP, FN, TN at every threshold, shape (101, 4)."""
     rows = []
     for threshold in THRESHOLDS:
         tp, fp, fn, tn = (int(v) for v in totals[threshold])
@@ -128,7 +128,7 @@ def threshold_curve(
 ) -> pd.DataFrame:
     """Counts and precision/recall/F1 of the rule at every threshold 0..100 (one row each)."""
     _, counts = image_counts(feedback, min_tags, overrides)
-    return _curve_frame(counts.sum(axis=0) if len(counts) else np.zeros((len(THRESHOLDS), 4), dtype=np.int64))
+    return curve_from_counts(counts.sum(axis=0) if len(counts) else np.zeros((len(THRESHOLDS), 4), dtype=np.int64))
 
 
 def _middle_of_first_best_run(values: Sequence[float]) -> int | None:
@@ -275,13 +275,26 @@ def threshold_stability(
     Images, not verdicts, are resampled because an image's verdicts are made together. Seeded, so the
     same feedback always gives the same interval.
     """
-    keys, counts = image_counts(feedback, min_tags, overrides)
-    totals = counts.sum(axis=0).astype(float) if len(keys) else np.zeros((len(THRESHOLDS), 4))
-    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision) if len(keys) else None
-    if not keys:
+    _, counts = image_counts(feedback, min_tags, overrides)
+    return stability_from_counts(counts, method, target_precision, resamples=resamples, seed=seed)
+
+
+def stability_from_counts(
+    counts: np.ndarray,
+    method: str = BEST_F1,
+    target_precision: float | None = None,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Stability:
+    """``threshold_stability`` from per-image counts (images, 101, 4) as ``image_counts`` returns them."""
+    images = len(counts)
+    totals = counts.sum(axis=0).astype(float) if images else np.zeros((len(THRESHOLDS), 4))
+    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision) if images else None
+    if not images:
         return Stability(None, 0, None, None, math.nan, 0)
     rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(keys), np.full(len(keys), 1 / len(keys)), size=resamples)
+    weights = rng.multinomial(images, np.full(images, 1 / images), size=resamples)
     sampled = np.tensordot(weights, counts, axes=(1, 0)).astype(float)  # (resamples, 101, 4)
     picks = [_pick(c[:, 0], c[:, 1], c[:, 2], method, target_precision) for c in sampled]
     found = np.array([THRESHOLDS[p] for p in picks if p is not None])

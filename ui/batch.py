@@ -33,21 +33,24 @@ def _upload_key(files: Sequence[Any]) -> tuple[tuple[str, str, int], ...]:
     return tuple((str(getattr(f, "file_id", "")), f.name, int(getattr(f, "size", 0))) for f in files)
 
 
-def collect_uploads(files: Sequence[Any] | None, max_images: int = MAX_BATCH_IMAGES) -> Intake:
+def collect_uploads(
+    files: Sequence[Any] | None, max_images: int = MAX_BATCH_IMAGES, state_key: str = "_batch_intake"
+) -> Intake:
     """Turn uploaded files (images and zip archives) into batch items, in upload order.
 
     Names from archives are shown as ``archive.zip › folder/photo.jpg``; at most
     ``max_images`` images are taken, the rest are listed as skipped. The result is kept
-    in the session for the same uploads, so reruns (a slider) neither unzip nor hash again.
+    in the session (under ``state_key``, one per page) for the same uploads, so reruns (a slider)
+    neither unzip nor hash again.
     """
     files = list(files or [])
     key = _upload_key(files)
-    held = st.session_state.get("_batch_intake")
+    held = st.session_state.get(state_key)
     if held is not None and held[0] == key:
         return held[1]
     with st.spinner("Reading the uploads…"):
         intake = _collect(files, max_images)
-    st.session_state["_batch_intake"] = (key, intake)
+    st.session_state[state_key] = (key, intake)
     return intake
 
 

@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "lib_confirm": None,  # image key waiting for the delete confirmation
     "lib_notice": None,  # a message to show once after a callback
     "lib_signature": None,  # (query, mode, children, page size) the page number belongs to
+    # Compare page (replace, never mutate, these values: a default object is shared by every session)
+    "compare_costs": {},  # (backend key, image key, request key) -> "call" or "cache": what an answer cost
+    "compare_generation": 0,  # bumped after each run over a set, so the cache is read again
+    "compare_last_run": None,  # what the last run over a set cost, per side
 }
 
 
