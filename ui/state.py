@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import streamlit as st
@@ -22,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "lib_confirm": None,  # image key waiting for the delete confirmation
     "lib_notice": None,  # a message to show once after a callback
     "lib_signature": None,  # (query, mode, children, page size) the page number belongs to
+    # Who saves verdicts: a name set on the Settings page (else TAGGING_ANALYST, else the session id below)
+    "analyst_name": "",
 }
 
 
@@ -31,6 +34,7 @@ def init(default_threshold: float | None = None) -> None:
         return
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    st.session_state.setdefault("analyst_session", f"session-{uuid.uuid4().hex[:8]}")  # one per browser session
     if default_threshold is not None:
         st.session_state["threshold"] = int(round(default_threshold))
     st.session_state["_initialised"] = True
