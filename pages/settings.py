@@ -90,9 +90,15 @@ if usage is not None:
 st.subheader("Feedback outbox")
 queued = len(store.pending("imagga"))
 if st.button("Send queued feedback now", key="settings_send_outbox", disabled=queued == 0):
-    report = deliver_pending(store, client, "imagga")
-    if report.remaining:
+    try:
+        report = deliver_pending(store, client, "imagga")
+    except StoreError as exc:
+        st.error(database_problem(config, exc, "send the queued feedback"))
+        st.stop()
+    if report.errors:
         st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {report.errors[-1]}")
+    elif report.remaining:  # another server is sending them right now (each message goes out once)
+        st.info(f"Sent {report.sent} feedback messages; {report.remaining} are being sent by another server.")
     else:
         st.success(f"Sent {report.sent} feedback messages.")
 pending = store.pending("imagga")
