@@ -183,6 +183,28 @@ def test_a_failed_compute_stores_nothing_and_the_next_caller_computes(open_db):
     assert (payload, fresh) == ({"ok": 1}, True)
 
 
+def test_a_live_caller_keeps_its_lease_past_its_length(open_db):
+    """A compute longer than the lease is not taken over: the computing caller renews it."""
+    calls: list[str] = []
+    started = threading.Event()
+    results: list[tuple[dict, bool]] = []
+
+    def slow() -> dict:
+        calls.append("slow")
+        started.set()
+        time.sleep(1.5)  # five times the lease below
+        return {"by": "slow"}
+
+    first = threading.Thread(target=lambda: results.append(
+        ResultCache(open_db(), lease_seconds=0.3).get_or_compute("imagga", "img", "req", slow)))
+    first.start()
+    assert started.wait(30)
+    second = ResultCache(open_db(), lease_seconds=0.3).get_or_compute(
+        "imagga", "img", "req", lambda: calls.append("second") or {"by": "second"})
+    first.join()
+    assert calls == ["slow"] and second == ({"by": "slow"}, False) and results == [({"by": "slow"}, True)]
+
+
 CRASHER = """
 import sys, time
 from pathlib import Path

@@ -5,9 +5,9 @@ answers live in the store's own database (table ``result_cache``), so every app 
 worker on one database shares them. ``clear()`` forgets them: that loses nothing but money.
 
 ``get_or_compute`` is race-free across threads, processes and servers: the first caller of a
-missing key takes a lease row (``result_claims``) and computes; concurrent callers for the
-same key wait for its answer. A caller that crashed leaves a lease that lapses after
-``lease_seconds``, and the next caller takes over.
+missing key takes a lease row (``result_claims``) and computes, renewing the lease while it
+works; concurrent callers for the same key wait for its answer. A caller that crashed stops
+renewing, its lease lapses after ``lease_seconds``, and the next caller takes over.
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ from tagging.store._store import Store, _insert
 log = logging.getLogger("tagging.store")
 
 CACHE_FILENAME = s.LEGACY_CACHE_FILENAME
-# How long a caller may compute one answer before another caller may take its place: above the
-# Imagga client's worst case for one image (upload, tag and delete, each with bounded retries).
-# Only a crashed caller ever lets a lease lapse, so a long lease costs nothing in normal use.
-LEASE_SECONDS = 300.0
+# How long a lease lasts without renewal. A computing caller renews it every third of this, so
+# only a crashed one lets it lapse: then the others wait at most this long before taking over.
+LEASE_SECONDS = 30.0
 # Waiting callers look again after this, doubling up to MAX_POLL_SECONDS: an answer usually
 # arrives within a second or two, and a long wait need not hammer the database.
 POLL_SECONDS = 0.05
@@ -128,6 +127,17 @@ class ResultCache:
                 return json.loads(raw)
         return True
 
+    def _renew_while(self, key: str, owner: str, done: threading.Event) -> None:
+        """Keep extending the lease until ``done`` is set (runs in a thread beside ``compute``)."""
+        claims = s.result_claims
+        while not done.wait(self.lease_seconds / 3):
+            try:
+                with self.store._write() as conn:
+                    conn.execute(claims.update().where(claims.c.key == key, claims.c.owner == owner)
+                                 .values(expires_at=db_epoch(conn) + self.lease_seconds))
+            except StoreError as exc:  # the next beat tries again; at worst another caller takes over
+                log.warning("could not renew a result-cache lease (%s)", exc)
+
     def _release(self, key: str, owner: str) -> None:
         claims = s.result_claims
         try:
@@ -174,11 +184,16 @@ class ResultCache:
             time.sleep(delay)
             delay = min(delay * 2, MAX_POLL_SECONDS)
         self._count(False)
+        done = threading.Event()
+        threading.Thread(target=self._renew_while, args=(key, owner, done), name="result-cache-lease",
+                         daemon=True).start()
         try:
             payload = compute()
         except BaseException:
+            done.set()
             self._release(key, owner)
             raise
+        done.set()
         try:
             self._finish(key, owner, backend_key, image_key, payload)
         except (StoreError, TypeError, ValueError) as exc:  # the answer is still good; only the sharing failed
