@@ -157,6 +157,9 @@ def test_automatic_save_never_replaces_a_review(open_db):
     reviewed = save(store, "img2", items=[FeedbackItem("cat", 91.0, False)], saved_by="alice")
     assert reviewed.replaced and reviewed.replaced_other and reviewed.previous_provenance == AUTOMATIC
     assert store.verdict_set("img2", "embedded", "en").provenance == REVIEWED
+    undone = save(store, "img2", provenance=AUTOMATIC, saved_by="bob", replace_reviewed=True)  # undo a review
+    assert undone.replaced and not undone.kept and store.verdict_set("img2", "embedded", "en").provenance == AUTOMATIC
+    assert store.feedback_for("img2", "embedded", "en") == ITEMS
     with pytest.raises(ValueError, match="provenance"):
         save(store, provenance="guessed")
 

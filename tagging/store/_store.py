@@ -309,13 +309,15 @@ class Store:
         provenance: str = REVIEWED,
         saved_by: str | None = None,
         batch: str | None = None,
+        replace_reviewed: bool = False,
     ) -> SaveResult:
         """Record the verdict on every suggested tag of one image, atomically.
 
         Saving the same image (same backend and language) again replaces its earlier
         verdicts; the result says whose verdicts were replaced and when. ``provenance`` is
         ``reviewed`` (an analyst decided) or ``automatic`` (the rule's selection, unreviewed);
-        an automatic save never replaces reviewed verdicts (``kept`` then says so).
+        an automatic save never replaces reviewed verdicts (``kept`` then says so) unless
+        ``replace_reviewed`` (an undo of a review putting the automatic verdicts back).
         """
         if provenance not in PROVENANCES:
             raise ValueError(f"provenance must be one of {PROVENANCES}, not {provenance!r}")
@@ -334,7 +336,8 @@ class Store:
             previous = conn.execute(
                 sa.select(v.c.provenance, v.c.saved_by, v.c.saved_at).where(_set_key(v, image_key, backend, language))
             ).first()
-            if previous is not None and provenance == AUTOMATIC and previous.provenance == REVIEWED:
+            if (previous is not None and provenance == AUTOMATIC and previous.provenance == REVIEWED
+                    and not replace_reviewed):
                 return SaveResult(0, 0, False, previous.saved_by, previous.saved_at, previous.provenance, kept=True)
             if not created:
                 known = {k: val for k, val in (("width", width), ("height", height), ("thumbnail", thumbnail))
