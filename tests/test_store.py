@@ -511,3 +511,15 @@ def test_a_database_that_goes_away_raises_store_errors_and_comes_back(pg_cluster
         assert store.counts() == (1, 2)  # the pool reconnects
     finally:
         store.close()
+
+
+def test_a_driver_error_that_echoes_the_password_is_not_chained():
+    from sqlalchemy.engine import make_url
+
+    from tagging.store._db import guarded
+
+    url = make_url("postgresql+psycopg://u:hunter2-very-secret@h/db")
+    with pytest.raises(StoreError) as caught, guarded(url):
+        raise sa.exc.OperationalError("connect", {}, Exception("bad conninfo 'password=hunter2-very-secret'"))
+    assert "hunter2" not in str(caught.value) and caught.value.__cause__ is None
+    assert caught.value.__suppress_context__

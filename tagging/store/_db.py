@@ -216,7 +216,10 @@ def guarded(url: URL) -> Iterator[None]:
     try:
         yield
     except (sa.exc.DBAPIError, sa.exc.TimeoutError) as exc:
-        raise describe(exc, url) from exc
+        error = describe(exc, url)
+        if url.password and str(url.password) in f"{exc}{exc.__cause__}{getattr(exc, 'orig', '')}":
+            raise error from None  # a driver that echoed the password must not reach a log through the chain
+        raise error from exc
 
 
 def db_epoch(conn: Connection) -> float:
