@@ -27,15 +27,13 @@ from tagging.batch import (
     export_json,
     results_frame,
     save_batch,
-    select,
     tag_frequency,
 )
 from tagging.errors import TaggingError
 from tagging.images import format_size
-from tagging.store import deliver_pending, queue_feedback
 from ui import resources, state
 from ui.batch import collect_uploads, frequency_chart
-from ui.page import start_page
+from ui.page import analyst, start_page
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "zip"]
 POLL_SECONDS = 0.5
@@ -65,7 +63,7 @@ def _start(items: list, backend_name: str, request: TagRequest, backend_key: str
         factory = None
     job = BatchJob(
         items, backend, request,
-        backend_key=backend_key, cache=resources.result_cache(str(config.db_path)),
+        backend_key=backend_key, cache=resources.result_cache(config.db_target),
         concurrency=concurrency, chunk_size=DEFAULT_CHUNK_SIZE, backend_factory=factory,
         max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
     ).start()
@@ -258,30 +256,20 @@ d2.download_button(
 )
 tagged = sum(1 for r in results if r.tagged)
 if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=not tagged,
-             help="Stores every tagged image with its tags; the selected ones count as accepted."):
+             help="Stores every tagged image with the rule's selection as automatic (unreviewed) verdicts: "
+                  "they wait for review and are neither used for tuning nor sent to Imagga as feedback."):
     with st.spinner("Saving…"):
         summary = save_batch(
             store, results, {item.known_sha256: item for item in job.items if item.known_sha256},
             backend=meta["backend"], language=meta["language"], threshold=float(threshold), min_tags=int(min_tags),
             overrides=overrides, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
+            saved_by=analyst(config),
         )
     if summary.failed:
         st.error(f"{len(summary.failed)} images could not be saved ({summary.failed[0]}); press Save again to retry.")
-    st.toast(f"Saved feedback on {summary.saved} images ({summary.replaced} updated, "
-             f"{summary.accepted} tags accepted).", icon=":material/check_circle:")
-    if meta["backend"] == IMAGGA and config.imagga_configured:
-        # Imagga learns from the same verdicts: queued first (never lost), then sent one by one.
-        for r in {r.image_key: r for r in results if r.tagged}.values():
-            queue_feedback(
-                store, backend=IMAGGA, image_key=r.image_key, tags=r.tags,
-                accepted=set(select(r, threshold, int(min_tags), overrides)), language=meta["language"],
-            )
-        with st.spinner("Sending feedback to Imagga…"):
-            report = deliver_pending(store, resources.imagga_client(config.imagga_url, config.imagga), IMAGGA)
-        if report.remaining:
-            st.warning(f"Saved locally; {report.remaining} feedback messages wait for Imagga "
-                       f"({report.errors[-1] if report.errors else 'not sent yet'}). See Settings to retry.")
-        else:
-            st.toast(f"Sent {report.sent} feedback messages to Imagga.", icon=":material/send:")
+    st.toast(f"Saved {summary.saved} images as automatic verdicts, awaiting review ({summary.replaced} updated, "
+             f"{summary.accepted} tags selected"
+             + (f"; {summary.kept} already reviewed were kept" if summary.kept else "") + ").",
+             icon=":material/check_circle:")
     images_n, items_n = store.counts()
     st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sqlite3
 
 import pandas as pd
 import streamlit as st
 
 from tagging import compare
-from tagging.errors import TaggingError
+from tagging.errors import StoreError, TaggingError
 from tagging.images import format_size
 from tagging.samples import sample_bytes, sample_names
 from tagging.store import library
 from ui import compare as ui
 from ui import resources
 from ui.batch import MAX_BATCH_IMAGES
-from ui.page import start_page
+from ui.page import database_problem, start_page
 
 ONE, SET = "One image", "A set of images"
 SOURCE_SAMPLE, SOURCE_UPLOAD = "Sample photo", "Upload"
@@ -54,8 +53,8 @@ def _names(keys, images) -> pd.DataFrame:
 config, store = start_page()
 try:
     overrides = store.tag_overrides()
-except sqlite3.Error as exc:
-    _fail(f"Cannot read the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a readable path.")
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the feedback database"))
 
 st.title("Compare taggers")
 for problem in config.problems:
@@ -81,7 +80,7 @@ if (side_a.spec, side_a.threshold, side_a.min_tags) == (side_b.spec, side_b.thre
 if side_a.spec.language != side_b.spec.language:
     st.warning(f"The sides answer in different languages ({side_a.spec.language} and {side_b.spec.language}); "
                "tags are compared by name, so they can hardly agree.")
-cache = resources.result_cache(str(config.db_path))
+cache = resources.result_cache(config.db_target)
 
 mode = st.radio("Compare on", [ONE, SET], horizontal=True, key="compare_mode")
 
@@ -191,8 +190,8 @@ elif kind == SET_BATCH:
 else:
     try:
         entries = store.library_entries()
-    except sqlite3.Error as exc:
-        _fail(f"Cannot read the library ({exc}); reload the page to try again.")
+    except StoreError as exc:
+        _fail(database_problem(config, exc, "read the library"))
     wanted = st.multiselect(
         "Library images carrying any of these tags (none = every image)",
         list(library.tag_counts(entries)["tag"]) if entries else [], key="compare_library_tags",
@@ -212,8 +211,8 @@ if not images:
 # --- what it costs, counted before any call ----------------------------------------------------------------
 try:
     answers = {name: ui.gathered(side, images, config, cache) for name, side in sides.items()}
-except sqlite3.Error as exc:
-    _fail(f"Cannot read the result cache ({exc}); reload the page to try again.")
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the result cache"))
 limit = int(st.number_input(
     "At most this many new calls per side and run", min_value=1, max_value=MAX_BATCH_IMAGES,
     value=DEFAULT_NEW_CALLS, step=10, key="compare_max_calls",
@@ -239,8 +238,8 @@ if new_calls:
 
         try:
             summary = ui.run_sides(images, plans, sides, config, cache, _progress)
-        except sqlite3.Error as exc:
-            _fail(f"Cannot write to the result cache ({exc}); the answers received so far are kept.")
+        except StoreError as exc:
+            _fail(database_problem(config, exc, "write to the result cache") + " The answers received so far are kept.")
         st.session_state["compare_last_run"] = summary
         st.session_state["compare_generation"] += 1
         st.rerun()
@@ -297,8 +296,8 @@ scope = st.radio("Verdicts", list(SCOPE_LABELS), format_func=SCOPE_LABELS.__geti
                  key="compare_scope")
 try:
     truths = {name: ui.truth_for(store, side, scope) for name, side in sides.items()}
-except sqlite3.Error as exc:
-    _fail(f"Cannot read the verdicts ({exc}); reload the page to try again.")
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the verdicts"))
 scores = [compare.score_side(side, answers[name], truths[name], overrides, result.compared_keys)
           for name, side in sides.items()]
 if not any(s.evidence.verdicts for s in scores):

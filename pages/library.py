@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import streamlit as st
 from streamlit_tags import st_tags
 
-from tagging.store import library
+from tagging.errors import StoreError
+from tagging.store import AUTOMATIC, REVIEWED, library
 from ui import library as lib_ui
-from ui.page import start_page
+from ui.page import database_problem, start_page
 
 PAGE_SIZES = [10, 25, 50, 100]
 MODES = {library.ALL_OF: "All of these tags", library.ANY_OF: "Any of these tags"}
+PROVENANCE_FILTERS = {"all": "All", REVIEWED: "Reviewed", AUTOMATIC: "Automatic (awaiting review)"}
 
 
 def _fail(message: str) -> None:
@@ -32,24 +32,31 @@ def _delete(image_key: str, label: str) -> None:
     st.session_state["lib_confirm"] = None
     try:
         verdicts = store.delete_image(image_key)
-    except sqlite3.Error as exc:
-        st.session_state["lib_notice"] = ("error", f"Could not delete {label} ({exc}); try again.")
+    except StoreError as exc:
+        st.session_state["lib_notice"] = ("error", database_problem(config, exc, "delete the image's record"))
         return
     st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {verdicts} tag verdicts.")
 
 
 config, store = start_page()
+provenance = st.session_state.get("lib_provenance", "all")
 try:
-    entries = store.library_entries()
+    entries = store.library_entries(provenance=None if provenance == "all" else provenance)
     parent_links = store.tag_parents()
-except (sqlite3.Error, OSError, RuntimeError) as exc:
-    _fail(f"Cannot read the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a readable path.")
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the library"))
 
 st.title("Library")
+st.radio("Verdicts", list(PROVENANCE_FILTERS), format_func=PROVENANCE_FILTERS.__getitem__, key="lib_provenance",
+         horizontal=True, help="Reviewed: an analyst looked and decided. Automatic: the rule's selection saved from "
+                               "a batch without review.")
 notice = st.session_state.pop("lib_notice", None)
 if notice:
     getattr(st, notice[0])(notice[1])
 if not entries:
+    if provenance != "all":
+        st.info(f"No {PROVENANCE_FILTERS[provenance].lower()} records.")
+        st.stop()
     st.info("No saved tags yet. Open the **Tag** page, tag a photo and press **Save feedback**; it then shows here.")
     st.stop()
 
@@ -78,7 +85,7 @@ unknown = [q for q in query if library.normalise(q) not in known]
 if unknown:
     st.caption("Not in the library, so they match nothing: " + ", ".join(unknown))
 
-signature = (tuple(query), mode, children, size)
+signature = (tuple(query), mode, children, size, provenance)
 if st.session_state["lib_signature"] != signature:  # a new search starts on page 1
     st.session_state["lib_signature"] = signature
     st.session_state["lib_page"] = 1
@@ -99,7 +106,8 @@ with tab_images:
                    f"· page {page.number} of {page.pages}")
         try:
             thumbnails = store.thumbnails([e.image_key for e in page.items])
-        except sqlite3.Error:
+        except StoreError as exc:
+            st.warning(database_problem(config, exc, "read the thumbnails"))
             thumbnails = {}
         st.dataframe(
             lib_ui.results_frame(page.items, thumbnails), hide_index=True, width="stretch",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tagging.errors import AuthError, BackendConnectionError, TaggingError
-from tagging.store import cache_path_for, deliver_pending
-from ui import resources
-from ui.page import start_page
+from tagging.config import ANALYST_MAX_LENGTH
+from tagging.errors import AuthError, BackendConnectionError, StoreError, TaggingError
+from tagging.store import deliver_pending
+from ui import resources, state
+from ui.page import analyst, database_problem, start_page
 
 # Warn when this share of the month's quota is used.
 QUOTA_WARNING = 0.8
@@ -19,14 +20,31 @@ for problem in config.problems:
     st.warning(problem)
 
 st.subheader("Storage")
-images_n, items_n = store.counts()
-cache = resources.result_cache(str(config.db_path))
+try:
+    images_n, items_n = store.counts()
+    cache_n = len(resources.result_cache(config.db_target))
+    version = store.schema_version()
+except StoreError as exc:
+    st.error(database_problem(config, exc, "read the database"))
+    st.stop()
+st.text(f"Database: {config.db_display}")  # as typed, never as Markdown; a password shows as ***
 st.markdown(
-    f"- Feedback database: `{config.db_path}` — {items_n} tag verdicts on {images_n} images "
-    f"(schema v{store.schema_version()})\n"
-    f"- Result cache: `{cache_path_for(config.db_path)}` — {len(cache)} stored answers "
+    f"- {items_n} tag verdicts on {images_n} images (schema v{version})\n"
+    f"- Result cache (in the same database): {cache_n} stored answers "
     "(an image already tagged with the same backend and parameters is never sent again)"
 )
+
+st.subheader("You")
+state.bind("settings_analyst_name", "analyst_name")
+st.text_input(
+    "Your name", key="settings_analyst_name", max_chars=ANALYST_MAX_LENGTH,
+    on_change=state.keep, args=("settings_analyst_name", "analyst_name"),
+    placeholder=config.analyst or "not set: verdicts are saved under this browser session's id",
+    help="Saved with your verdicts, so a colleague who replaces one is told whose it was. "
+         "TAGGING_ANALYST sets a default for this server.",
+)
+st.caption("Verdicts you save are signed:")
+st.text(analyst(config))
 
 st.subheader("Imagga")
 if not config.imagga_configured:
@@ -72,9 +90,15 @@ if usage is not None:
 st.subheader("Feedback outbox")
 queued = len(store.pending("imagga"))
 if st.button("Send queued feedback now", key="settings_send_outbox", disabled=queued == 0):
-    report = deliver_pending(store, client, "imagga")
-    if report.remaining:
+    try:
+        report = deliver_pending(store, client, "imagga")
+    except StoreError as exc:
+        st.error(database_problem(config, exc, "send the queued feedback"))
+        st.stop()
+    if report.errors:
         st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {report.errors[-1]}")
+    elif report.remaining:  # another server is sending them right now (each message goes out once)
+        st.info(f"Sent {report.sent} feedback messages; {report.remaining} are being sent by another server.")
     else:
         st.success(f"Sent {report.sent} feedback messages.")
 pending = store.pending("imagga")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from pathlib import PurePosixPath
 
 import streamlit as st
@@ -18,7 +17,7 @@ from tagging.backends import (
     TagRequest,
     plan_upload,
 )
-from tagging.errors import SelectionError, TaggingError
+from tagging.errors import SelectionError, StoreError, TaggingError
 from tagging.images import LoadedImage, format_size
 from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
@@ -27,7 +26,8 @@ from tagging.store import FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
 from ui import resources, state
 from ui.charts import chart_height, confidence_chart
-from ui.page import start_page
+from ui.library import when
+from ui.page import analyst, database_problem, literal, start_page
 
 SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
 # Long side sent to Imagga by default: bench/bench_upload.py measured a 12 MP photo at 10% of its
@@ -57,11 +57,15 @@ def _follow_rule() -> None:
 
 def _send_remote_feedback(accepted: set[str]) -> None:
     """Queue the verdict for Imagga (stored first, so nothing is lost), then try to send it."""
-    queue_feedback(
-        store, backend=IMAGGA, image_key=image_key, tags=tags, accepted=accepted, language=language,
-        image_url=image_url,
-    )
-    report = deliver_pending(store, client, IMAGGA)
+    try:
+        queue_feedback(
+            store, backend=IMAGGA, image_key=image_key, tags=tags, accepted=accepted, language=language,
+            image_url=image_url,
+        )
+        report = deliver_pending(store, client, IMAGGA)
+    except StoreError as exc:
+        st.warning(database_problem(config, exc, "queue the feedback for Imagga"))
+        return
     if report.remaining:
         st.warning(
             f"Saved locally, but Imagga did not take the feedback yet: {report.errors[-1] if report.errors else ''} "
@@ -129,7 +133,7 @@ with st.sidebar:
             tagger_id=tagger_id or None,
         )
         client = resources.imagga_client(config.imagga_url, config.imagga)
-        resources.startup_delivery(str(config.db_path), config.imagga_url, store, client)
+        resources.startup_delivery(config.db_target, config.imagga_url, store, client)
         queued = len(store.pending(IMAGGA))
         if queued:
             st.warning(f"{queued} feedback messages wait to be sent to Imagga; see Settings.")
@@ -216,7 +220,7 @@ def _tag() -> dict:
 try:
     with st.spinner(f"Tagging with the {LABELS[backend_name]}…"):
         payload = resources.tag_cached(
-            backend_key, image_key, request.cache_key(), _tag, resources.result_cache(str(config.db_path))
+            backend_key, image_key, request.cache_key(), _tag, resources.result_cache(config.db_target)
         )
     tags = parse_tags(payload, language)
 except TaggingError as exc:
@@ -298,12 +302,16 @@ with col_tags:
                 width=image.width if image else None,
                 height=image.height if image else None,
                 thumbnail=image.thumbnail_bytes() if image else None,
+                saved_by=analyst(config),
             )
         except SelectionError as exc:
             st.error(str(exc))
-        except sqlite3.Error as exc:
-            st.error(f"Could not save the feedback ({exc}). Your selection is kept: try again.")
+        except StoreError as exc:
+            st.error(database_problem(config, exc, "save the feedback") + " Your selection is kept: try again.")
         else:
+            if result.replaced_other:  # issue 10: never replace a colleague's verdict silently
+                st.warning(f"You replaced the verdict {literal(result.previous_saved_by)} saved at "
+                           f"{literal(when(result.previous_saved_at))}.", icon=":material/group:")
             verb = "Updated" if result.replaced else "Saved"
             st.toast(
                 f"{verb} feedback on {result.items} tags ({result.accepted} accepted).", icon=":material/check_circle:"

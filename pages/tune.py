@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 
 import streamlit as st
 
 from tagging import metrics
 from tagging.backends import LABELS
+from tagging.errors import StoreError
 from ui import state, tune
-from ui.page import start_page
+from ui.page import database_problem, start_page
 
 METHODS = {metrics.BEST_F1: "Best F1", metrics.TARGET_PRECISION: "Lowest threshold reaching a target precision"}
 
@@ -28,8 +28,8 @@ def _apply(value: int) -> None:
     """Make ``value`` the Tag page's default threshold, now and after a restart."""
     try:
         store.set_setting("default_threshold", value)
-    except sqlite3.Error as exc:
-        st.session_state["tune_notice"] = ("error", f"Could not store the default threshold ({exc}); try again.")
+    except StoreError as exc:
+        st.session_state["tune_notice"] = ("error", database_problem(config, exc, "store the default threshold"))
         return
     st.session_state["threshold"] = value
     st.session_state.pop("tag_threshold", None)
@@ -43,8 +43,8 @@ def _set_override(clear: bool) -> None:
     value = None if clear else float(st.session_state["tune_override_value"])
     try:
         store.set_tag_override(tag, value)
-    except sqlite3.Error as exc:
-        st.session_state["tune_notice"] = ("error", f"Could not store the override ({exc}); try again.")
+    except StoreError as exc:
+        st.session_state["tune_notice"] = ("error", database_problem(config, exc, "store the override"))
         return
     text = f"Removed the override of “{tag}”." if clear else f"“{tag}” now uses threshold {value:g} on every page."
     st.session_state["tune_notice"] = ("success", text)
@@ -60,14 +60,15 @@ def _override_tag_changed() -> None:
 
 config, store = start_page()
 try:
-    groups = store.feedback_groups()
+    groups = store.feedback_groups()  # reviewed verdicts only: the rule's own selection would grade itself
     overrides = store.tag_overrides()
-except (sqlite3.Error, OSError, RuntimeError) as exc:
-    _fail(f"Cannot read the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a readable path.")
+    awaiting = store.awaiting_review()
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the feedback"))
 
 st.title("Tune the threshold")
 st.caption(
-    "How well the auto-select rule agrees with your saved feedback (accepted = the tag belongs, "
+    "How well the auto-select rule agrees with your reviewed feedback (accepted = the tag belongs, "
     "rejected = it does not) at every threshold, and which threshold to use."
 )
 notice = st.session_state.pop("tune_notice", None)
@@ -75,8 +76,10 @@ if notice:
     getattr(st, notice[0])(notice[1])
 
 if not groups:
-    st.info("No feedback saved yet. Open the **Tag** page, tag a few photos and press **Save feedback**; "
-            "the curves are computed from those verdicts.")
+    st.info("No reviewed feedback saved yet. Open the **Tag** page, tag a few photos and press **Save feedback**; "
+            "the curves are computed from those verdicts."
+            + (f" {awaiting} tagged images saved from batches await review; they do not count until reviewed."
+               if awaiting else ""))
     st.stop()
 
 # --- what to evaluate --------------------------------------------------------------------
@@ -102,8 +105,12 @@ current = int(st.session_state["threshold"])
 
 try:
     rows = tune.rows_of(store.feedback_by_image(group.backend, group.language))
-except sqlite3.Error as exc:
-    _fail(f"Could not read the feedback ({exc}); reload the page to try again.")
+    group_awaiting = store.awaiting_review(group.backend, group.language)
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the feedback"))
+if group_awaiting:
+    st.caption(f"{group_awaiting} tagged images of this backend and language await review: saved from a batch "
+               "without review, they are left out of everything below.")
 override_key = tuple(sorted(overrides.items()))
 curve = tune.curve(rows, min_tags, override_key)
 stats = tune.tag_stats(rows, current, min_tags, override_key)

@@ -5,14 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
 
-# Debian's Chromium drives the browser tests (Playwright never downloads a browser here), and
-# WordNet's plain-text data lets a test rebuild the committed hypernym table.
-if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/wordnet/data.noun ]; then
+# Debian's Chromium drives the browser tests (Playwright never downloads a browser here),
+# WordNet's plain-text data lets a test rebuild the committed hypernym table, and Debian's
+# PostgreSQL server runs the store's tests on a throwaway cluster (tests/pgcluster.py).
+if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/wordnet/data.noun ] \
+   || ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
-    chromium wordnet-base >/dev/null
+    chromium wordnet-base postgresql >/dev/null
 fi
 
 ensure_venv requirements-dev.txt

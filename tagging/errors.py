@@ -76,3 +76,24 @@ class ApiError(BackendError):
 
 class SelectionError(TaggingError):
     """An edited tag selection contains tags that were not suggested."""
+
+
+# --- the store (feedback database, outbox, result cache) ---------------------------
+class StoreError(TaggingError):
+    """The database refused an operation or could not be used; the message names it without a password."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database could not be reached (server down, wrong host or password, file not writable)."""
+
+
+class StoreConfigError(StoreError):
+    """``TAGGING_DB`` is not something the store can open (never echoed: it may hold a password)."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was migrated by a newer version of the app."""
+
+
+class NotReviewedError(TaggingError):
+    """Only verdicts an analyst reviewed may be sent to a backend as feedback."""

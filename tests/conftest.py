@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from tests import pgcluster
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_MAX_UPLOAD_MB", "TAGGING_DB")
+ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_MAX_UPLOAD_MB", "TAGGING_DB",
+             "TAGGING_DB_PASSWORD", "TAGGING_ANALYST")
 
 
 @pytest.fixture(autouse=True)
@@ -42,3 +47,50 @@ def app(clear_caches):
         return at
 
     return make
+
+
+# --- databases: SQLite files and a real PostgreSQL ---------------------------------------------
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster]:
+    """One throwaway PostgreSQL cluster for the whole run (Debian's server binaries; scripts/test.sh installs them)."""
+    if pgcluster.find_bindir() is None:
+        message = "PostgreSQL's server is not installed (apt-get install postgresql; scripts/test.sh does it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = pgcluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_database(pg_cluster: pgcluster.Cluster) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = pg_cluster.create_database()
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """``TAGGING_DB`` of an empty database: a SQLite file, then a PostgreSQL database (each test runs on both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "t.db")
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def open_db(db_target: str) -> Iterator[Callable[..., object]]:
+    """Open ``Store``s on the test's database (as often as a test reopens it); all are closed afterwards."""
+    from tagging.store import Store
+
+    opened: list[Store] = []
+
+    def make(**kwargs) -> Store:
+        store = Store(db_target, **kwargs)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()

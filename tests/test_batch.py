@@ -86,7 +86,7 @@ def _embedded(tagger: FakeTagger) -> EmbeddedBackend:
 
 @pytest.fixture
 def cache(tmp_path: Path) -> ResultCache:
-    return ResultCache(tmp_path / "results-cache.db")
+    return ResultCache(tmp_path / "tagging.db")
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +280,31 @@ def test_second_run_makes_zero_calls_and_counts_the_saved_ones(standin, cache):
     assert german.calls_made == 2 and german.results[0].tags[0].name != first.results[0].tags[0].name
 
 
+def test_two_batches_of_the_same_images_at_once_are_billed_once(standin, open_db):
+    """Two servers (each its own connection pool) tag the same images at the same moment: one call per image."""
+    standin.latency = 0.3
+    items = _images(4)
+    reports = []
+    barrier = threading.Barrier(2)
+
+    def server() -> None:
+        backend, factory = _imagga(standin.base_url)
+        cache = ResultCache(open_db())
+        barrier.wait()
+        reports.append(run_batch(items, backend, REQUEST, backend_key="imagga:test", cache=cache, concurrency=2,
+                                 backend_factory=factory))
+
+    threads = [threading.Thread(target=server) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _tag_posts(standin) == 4
+    assert sum(r.calls_made for r in reports) == 4 and sum(r.calls_saved for r in reports) == 4
+    assert [r.tags for r in reports[0].results] == [r.tags for r in reports[1].results]
+    assert all(r.status in (OK, CACHED) for report in reports for r in report.results)
+
+
 def test_the_cache_survives_a_restart(tmp_path):
     tagger = FakeTagger()
     path = tmp_path / "results-cache.db"
@@ -367,8 +392,18 @@ def test_save_batch_into_the_library_and_feedback_store(finished, isolated_env):
     with sqlite3.connect(isolated_env) as conn:
         thumbs = conn.execute("SELECT COUNT(*) FROM images WHERE thumbnail IS NOT NULL AND width = 40").fetchone()
     assert thumbs == (2,)
-    again = save_batch(store, finished.results, data, backend=EMBEDDED, language="en", threshold=30, min_tags=0)
+    again = save_batch(store, finished.results, data, backend=EMBEDDED, language="en", threshold=30, min_tags=0,
+                       saved_by="bob", batch="b-1")
     assert again.replaced == 2 and store.counts() == (2, 8)
+    key = hashlib.sha256(_png(5)).hexdigest()
+    stored = store.verdict_set(key, EMBEDDED, "en")
+    assert (stored.provenance, stored.saved_by, stored.batch) == ("automatic", "bob", "b-1")
+    assert store.feedback_groups() == [] and store.awaiting_review() == 2  # the rule's selection is not a review
+    store.save_feedback(image_key=key, filename="x.png", source="Upload", backend=EMBEDDED, language="en",
+                        threshold=60, min_tags=0, items=[], saved_by="alice")
+    third = save_batch(store, finished.results, data, backend=EMBEDDED, language="en", threshold=30, min_tags=0)
+    assert (third.saved, third.kept) == (1, 1)  # the reviewed image is left as the analyst saved it
+    assert store.verdict_set(key, EMBEDDED, "en").saved_by == "alice"
 
 
 def test_items_accept_tuples_and_hash_their_bytes():

@@ -188,10 +188,13 @@ def test_save_button_stores_the_batch(app, isolated_env):
     at = run_batch(batch_page(app), [("cat.jpg", CAT, "image/jpeg"), ("bad.png", b"nope", "image/png")])
     at.button(key="batch_save").click().run()
     assert not at.exception and not at.error
-    assert "Saved feedback on 1 images" in texts(at.toast)
+    assert "Saved 1 images as automatic verdicts, awaiting review" in texts(at.toast)
     store = Store(isolated_env)
     images, items = store.counts()
     assert images == 1 and items == table(at)["suggested"][0]
+    [entry] = store.library_entries()
+    assert entry.provenance == "automatic" and entry.saved_by.startswith("session-")
+    assert store.awaiting_review() == 1 and store.feedback_groups() == []  # not a review: Tune ignores it
 
 
 def test_unreadable_zip_gets_a_clear_message(app):
@@ -233,20 +236,12 @@ def test_imagga_batch_keeps_the_limit_and_shares_the_cache_with_the_tag_page(app
     assert standin.count("POST", "/v2/tags") == before
 
 
-def test_imagga_batch_save_sends_feedback_through_the_outbox(app, standin, isolated_env):
+def test_imagga_batch_save_queues_no_feedback(app, standin, isolated_env):
+    """The rule's selection saved without review must not teach Imagga its own predictions."""
     files = [(f"img{i}.png", _png(i), "image/png") for i in range(3)]
     at = run_batch(batch_page(app), files)
-    standin.fail("api_error", path="/v2/tags/feedback", status=400, text="feedback is down")
     at.button(key="batch_save").click().run()
-    assert not at.exception
+    assert not at.exception and not at.error
     store = Store(isolated_env)
-    assert store.counts()[0] == 3  # saved locally whatever Imagga answered
-    assert "wait for Imagga" in texts(at.warning)
-    assert len(store.pending("imagga")) == 3  # the failure stopped nothing from being queued
-    assert all("feedback is down" in p.last_error for p in store.pending("imagga"))
-    standin.reset()  # the service recovers
-    at.button(key="batch_save").click().run()  # saving again replaces the queued verdicts and sends them
-    assert "Sent 3 feedback messages" in texts(at.toast)
-    assert store.pending() == [] and len(standin.feedback) == 3
-    keys = {f["idempotency_key"] for f in standin.feedback}
-    assert len(keys) == 3
+    assert store.counts()[0] == 3 and store.awaiting_review("imagga", "en") == 3
+    assert store.pending() == [] and standin.feedback == [] and standin.count("POST", "/v2/tags/feedback") == 0

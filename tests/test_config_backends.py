@@ -29,6 +29,20 @@ def test_environment_wins_over_secrets_and_repr_masks():
     assert "env-secret-456" not in repr(settings) and "env-key-123" not in repr(settings)
 
 
+def test_database_password_is_kept_apart_from_the_target():
+    url = "postgresql://tagging:in-url-pw-123@db.example.invalid:5433/lib"
+    settings = load_settings({"TAGGING_DB": url, "TAGGING_ANALYST": "  Ada   L. "})
+    assert settings.db_target == "postgresql://tagging@db.example.invalid:5433/lib"
+    assert settings.db_password == "in-url-pw-123" and settings.analyst == "Ada L."
+    assert settings.db_display == "postgresql://tagging:***@db.example.invalid:5433/lib"
+    assert "in-url-pw-123" not in repr(settings) and str(settings.db_path) == settings.db_target
+    separate = load_settings({"TAGGING_DB": url}, {"TAGGING_DB_PASSWORD": "from-secrets-456"})
+    assert separate.db_password == "from-secrets-456"  # the setting wins over the URL's own
+    assert "from-secrets-456" not in repr(separate) and "***" in separate.db_display
+    plain = load_settings({"TAGGING_DB": "data/x.db", "TAGGING_DB_PASSWORD": "unused"})
+    assert plain.db_display == "data/x.db" and plain.analyst is None
+
+
 def test_half_configured_and_bad_numbers_are_reported():
     settings = load_settings({"IMAGGA_API_SECRET": "s", "TAGGING_MAX_UPLOAD_MB": "lots"})
     assert settings.imagga is None

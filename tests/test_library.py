@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from tagging import metrics
-from tagging.store import MIGRATIONS, SCHEMA_VERSION, FeedbackItem, LibraryEntry, Store, library
+from tagging.store import SCHEMA_VERSION, FeedbackItem, LibraryEntry, Store, library
 from tagging.store.library import TagTree, cdn_tag_string, paginate, search, tag_counts
+from tests.legacy_schema import make_legacy_db
 
 
 def entry(key: str, *tags: str, backend: str = "embedded", filename: str | None = None) -> LibraryEntry:
@@ -180,8 +181,8 @@ CAT = [FeedbackItem("feline", 95, True, "mammal"), FeedbackItem("cat", 90, True,
        FeedbackItem("dog", 30, False, "canine")]
 
 
-def test_library_entries_and_groups(tmp_path):
-    store = Store(tmp_path / "t.db")
+def test_library_entries_and_groups(open_db):
+    store = open_db()
     save(store, "a", CAT, thumbnail=b"\xff\xd8jpeg")
     save(store, "b", [FeedbackItem("car", 80, True)], backend="imagga", language="de")
     save(store, "c", [FeedbackItem("tree", 40, False)])
@@ -199,8 +200,8 @@ def test_library_entries_and_groups(tmp_path):
     assert store.thumbnails(["a", "b", "zzz"]) == {"a": b"\xff\xd8jpeg"}
 
 
-def test_delete_image_takes_its_feedback(tmp_path):
-    store = Store(tmp_path / "t.db")
+def test_delete_image_takes_its_feedback(open_db):
+    store = open_db()
     save(store, "a", CAT)
     save(store, "a", [FeedbackItem("cat", 80, True)], backend="imagga")
     save(store, "b", [FeedbackItem("car", 80, True)])
@@ -211,12 +212,12 @@ def test_delete_image_takes_its_feedback(tmp_path):
     assert store.delete_image("a") == 0  # already gone: nothing happens
 
 
-def test_tag_overrides_roundtrip(tmp_path):
-    store = Store(tmp_path / "t.db")
+def test_tag_overrides_roundtrip(open_db):
+    store = open_db()
     assert store.tag_overrides() == {}
     store.set_tag_override("cat", 35)
     store.set_tag_override("dog", 80.5)
-    assert Store(tmp_path / "t.db").tag_overrides() == {"cat": 35.0, "dog": 80.5}
+    assert open_db().tag_overrides() == {"cat": 35.0, "dog": 80.5}
     assert store.get_setting("tag_overrides") == {"cat": 35.0, "dog": 80.5}  # the key the Tag page reads
     assert store.set_tag_override("cat", None) == {"dog": 80.5}
     store.set_tag_override("nothing", None)
@@ -226,8 +227,7 @@ def test_tag_overrides_roundtrip(tmp_path):
 def test_old_schema_is_upgraded_and_its_feedback_used(tmp_path):
     """A version-1 database (before settings existed) opens, keeps its rows and feeds both pages."""
     path = tmp_path / "v1.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    conn = make_legacy_db(path, 1)
     conn.execute("INSERT INTO images VALUES ('k', 'old.jpg', 'Upload', 1, 1, x'ffd8', 't0', 't0')")
     for tag, parent, conf, ok in [("cat", "feline", 90, 1), ("feline", None, 95, 1), ("dog", None, 20, 0)]:
         conn.execute(
@@ -269,10 +269,10 @@ for i in range(30):
 """
 
 
-def test_concurrent_processes_lose_nothing(tmp_path):
-    """Four processes save at once (WAL, short BEGIN IMMEDIATE transactions): nothing is lost."""
-    path = tmp_path / "t.db"
-    Store(path)
+def test_concurrent_processes_lose_nothing(tmp_path, db_target, open_db):
+    """Four processes save at once (SQLite: WAL and BEGIN IMMEDIATE; PostgreSQL: row locks): nothing is lost."""
+    path = db_target
+    open_db()
     go = tmp_path / "go"
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
@@ -285,21 +285,22 @@ def test_concurrent_processes_lose_nothing(tmp_path):
     go.touch()
     outputs = [w.communicate(timeout=120)[0].decode() for w in writers]
     assert [w.returncode for w in writers] == [0, 0, 0, 0], outputs
-    store = Store(path)
+    store = open_db()
     assert store.counts() == (120, 600)
     assert len(store.library_entries()) == 120
     assert len(store.tag_overrides()) == 12  # every read-modify-write of the overrides kept
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    conn.close()
+    if store.dialect == "sqlite":
+        with sqlite3.connect(store.path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
 
 
-def test_thumbnail_saved_by_tag_flow_is_small(tmp_path):
+def test_thumbnail_saved_by_tag_flow_is_small(open_db):
     from tagging.images import load_image
     from tests.conftest import SAMPLES
 
     image = load_image((SAMPLES / "cat.jpg").read_bytes(), "cat.jpg", max_bytes=50_000_000, max_pixels=100_000_000)
-    store = Store(tmp_path / "t.db")
+    store = open_db()
     save(store, image.sha256, CAT, thumbnail=image.thumbnail_bytes())
     from PIL import Image
 

@@ -186,4 +186,4 @@ def test_export_buttons_and_cdn_tags(app, typed, isolated_env):
 def test_unreadable_database_shows_an_error_not_a_traceback(app, typed, isolated_env):
     isolated_env.write_bytes(b"this is not a database" * 100)
     at = open_library(app)
-    assert "Cannot open the feedback database" in texts(at.error)
+    assert "Could not open the feedback database" in texts(at.error) and "TAGGING_DB" in texts(at.error)

@@ -45,7 +45,7 @@ def open_tune(app):
 
 def test_without_feedback_points_to_the_tag_page(app):
     at = open_tune(app)
-    assert "No feedback saved yet" in texts(at.info) and "Tag" in texts(at.info)
+    assert "No reviewed feedback saved yet" in texts(at.info) and "Tag" in texts(at.info)
     assert not at.get("vega_lite_chart") and not at.error
 
 
@@ -174,4 +174,4 @@ def test_per_tag_table_and_overrides_change_the_tag_page(app, isolated_env):
 def test_unreadable_database_shows_an_error_not_a_traceback(app, isolated_env):
     isolated_env.write_bytes(b"this is not a database" * 100)
     at = open_tune(app)
-    assert "Cannot open the feedback database" in texts(at.error)
+    assert "Could not open the feedback database" in texts(at.error) and "TAGGING_DB" in texts(at.error)

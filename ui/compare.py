@@ -381,7 +381,7 @@ def f1_chart(scores: Sequence[compare.VerdictScore]) -> alt.LayerChart:
 def truth_for(store: Store, side: Side, scope: str) -> compare.Truth:
     """The verdicts a side is scored against: every backend's in its language, or its own backend's only.
 
-    Raises ``sqlite3.Error`` when the store cannot be read.
+    Raises ``StoreError`` when the store cannot be read.
     """
     language = side.spec.language
     if scope == compare.OWN:

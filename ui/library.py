@@ -34,7 +34,9 @@ def results_frame(entries: Sequence[LibraryEntry], thumbnails: Mapping[str, byte
             "tags": [", ".join(e.tags) for e in entries],
             "backend": [LABELS.get(e.backend, e.backend) for e in entries],
             "language": [e.language for e in entries],
+            "verdicts": [e.provenance for e in entries],
             "saved": [when(e.saved_at) for e in entries],
+            "saved by": [e.saved_by or "" for e in entries],
         }
     )
 

@@ -1,15 +1,37 @@
-"""What every page does first: route, read settings, open the store, initialise state."""
+"""What every page does first: route, read settings, open the store, initialise state; and who the analyst is."""
 
 from __future__ import annotations
 
-import sqlite3
+import re
 
 import streamlit as st
 
 from tagging.config import Settings
+from tagging.errors import StoreError, StoreUnavailableError
 from tagging.store import Store
 from ui import resources, state
 from ui.router import ensure_router
+
+# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
+# also defuses Streamlit's own :directives:, $math$ and HTML.
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def literal(text: str) -> str:
+    """``text`` escaped for st.markdown/st.error/st.warning, so it shows as typed (one line)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def database_problem(config: Settings, exc: StoreError, doing: str = "use the feedback database") -> str:
+    """An actionable message (Markdown-safe, no password) for a store error."""
+    if isinstance(exc, StoreUnavailableError) and "://" in config.db_target:
+        hint = ("Check that the PostgreSQL server is running and reachable, and that TAGGING_DB (and "
+                "TAGGING_DB_PASSWORD) are right, then try again.")
+    elif "://" in config.db_target:
+        hint = "Try again in a moment."
+    else:
+        hint = "Set TAGGING_DB to a writable file path (or a PostgreSQL URL) and reload the page."
+    return f"Could not {doing}: {literal(str(exc))} {hint}"
 
 
 def start_page() -> tuple[Settings, Store]:
@@ -17,10 +39,17 @@ def start_page() -> tuple[Settings, Store]:
     ensure_router()
     config = resources.settings()
     try:
-        store = resources.store(str(config.db_path))
+        store = resources.store(config.db_target)
         default_threshold = store.get_setting("default_threshold")
-    except (sqlite3.Error, OSError, RuntimeError) as exc:
-        st.error(f"Cannot open the feedback database at {config.db_path}: {exc}. Set TAGGING_DB to a writable path.")
+    except StoreError as exc:
+        state.init()  # the session keeps its state (and gets an analyst id) even while the database is away
+        st.error(database_problem(config, exc, "open the feedback database") + " Nothing in this session is lost.")
         st.stop()
     state.init(default_threshold)
     return config, store
+
+
+def analyst(config: Settings) -> str:
+    """Who is saving: the name set on the Settings page, else TAGGING_ANALYST, else this browser session's id."""
+    name = " ".join(str(st.session_state.get("analyst_name") or "").split())
+    return name or config.analyst or st.session_state["analyst_session"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -55,15 +56,31 @@ def backend_id(name: str, config: Settings) -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def store(db_path: str) -> Store:
-    """The SQLite store; opening it runs pending migrations."""
-    return open_store(db_path)
+def _open_store(db_target: str, password_digest: str, _password: str | None) -> Store:
+    return open_store(db_target, _password)
+
+
+def store(db_target: str) -> Store:
+    """The store named by ``TAGGING_DB`` (SQLite or PostgreSQL), one per process; opening it runs migrations.
+
+    The password comes from the settings (never from the argument, which pages may show);
+    a changed password opens the store anew.
+    """
+    config = settings()
+    password = config.db_password if db_target == config.db_target else None
+    digest = hashlib.sha256((password or "").encode()).hexdigest()
+    return _open_store(db_target, digest, password)
 
 
 @st.cache_resource(show_spinner=False)
-def result_cache(db_path: str) -> ResultCache:
-    """The on-disk cache of backend answers that sits beside the feedback database."""
-    return open_result_cache(db_path)
+def _result_cache(db_target: str, _store: Store) -> ResultCache:
+    return open_result_cache(_store)
+
+
+def result_cache(db_target: str) -> ResultCache:
+    """The cache of backend answers, in the same database as the store (shared by every server on it)."""
+    opened = store(db_target)
+    return _result_cache(f"{db_target}#{id(opened)}", opened)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import streamlit as st
@@ -26,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "compare_costs": {},  # (backend key, image key, request key) -> "call" or "cache": what an answer cost
     "compare_generation": 0,  # bumped after each run over a set, so the cache is read again
     "compare_last_run": None,  # what the last run over a set cost, per side
+    # Who saves verdicts: a name set on the Settings page (else TAGGING_ANALYST, else the session id below)
+    "analyst_name": "",
 }
 
 
@@ -35,6 +38,7 @@ def init(default_threshold: float | None = None) -> None:
         return
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    st.session_state.setdefault("analyst_session", f"session-{uuid.uuid4().hex[:8]}")  # one per browser session
     if default_threshold is not None:
         st.session_state["threshold"] = int(round(default_threshold))
     st.session_state["_initialised"] = True

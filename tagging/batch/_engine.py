@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +54,7 @@ from tagging.errors import (
     BadImageError,
     RateLimitError,
     SourceReadError,
+    StoreError,
     TaggingError,
 )
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, LoadedImage, load_image
@@ -221,6 +221,10 @@ class PerThreadImagga:
 
 
 # --- the engine ----------------------------------------------------------------------
+class _Unreadable(TaggingError):
+    """A backend answer the parser rejects (never cached)."""
+
+
 class _Pause:
     """A shared 'no request before' time: a 429 on one worker holds back all of them."""
 
@@ -310,12 +314,13 @@ class _Run:
             if self.on_result is not None:
                 self.on_result(one, len(self.results), len(self.items))
 
-    def cached(self, item: BatchItem, index: int) -> ItemResult | None:
-        if self.cache is None:
+    def cached(self, item: BatchItem, index: int, payload: dict[str, Any] | None = None) -> ItemResult | None:
+        if self.cache is None and payload is None:
             return None
         try:
-            payload = self.cache.get(self.backend_key, item.sha256, self.request_key)
-        except (sqlite3.Error, OSError, ValueError) as exc:  # a broken cache must not stop the batch
+            if payload is None:
+                payload = self.cache.get(self.backend_key, item.sha256, self.request_key)
+        except (StoreError, OSError, ValueError) as exc:  # a broken cache must not stop the batch
             log.warning("result cache read failed (%s); tagging instead", type(exc).__name__)
             return None
         if payload is None:
@@ -326,12 +331,38 @@ class _Run:
             return None  # a damaged entry: ask again, and the new answer replaces it
         return ItemResult(index, item.name, item.sha256, CACHED, "answered from the result cache", payload, tags)
 
+    def shared(self, index: int, call: Callable[[], Any]) -> tuple[Any, bool]:
+        """``call()`` through the cache's lease, so no other worker or server pays for the same image meanwhile.
+
+        Returns (answer, whether it was computed here). An answer the parser rejects raises
+        ``_Unreadable`` and is never stored; a cache that cannot be reached is bypassed.
+        """
+        def compute() -> Any:
+            self.count_call(1, +1)
+            try:
+                payload = call()
+            finally:
+                self.count_call(0, -1)
+            try:
+                parse_tags(payload, self.request.language)
+            except TaggingError as exc:
+                raise _Unreadable(str(exc)) from exc
+            return payload
+
+        if self.cache is None:
+            return compute(), True
+        try:
+            return self.cache.get_or_compute(self.backend_key, self.items[index].sha256, self.request_key, compute)
+        except StoreError as exc:  # raised only before compute ran: tag without the cache
+            log.warning("result cache unavailable (%s); tagging without it", type(exc).__name__)
+            return compute(), True
+
     def store(self, item: BatchItem, payload: dict[str, Any]) -> None:
         if self.cache is None:
             return
         try:
             self.cache.put(self.backend_key, item.sha256, self.request_key, payload)
-        except (sqlite3.Error, OSError, TypeError, ValueError) as exc:  # the answer is still good
+        except (StoreError, OSError, TypeError, ValueError) as exc:  # the answer is still good
             log.warning("result cache write failed (%s)", type(exc).__name__)
 
     def load(self, index: int) -> LoadedImage | ItemResult:
@@ -441,9 +472,13 @@ class _Run:
                 self.pause.wait(self.stopped)
                 if self.stopped():
                     return self.skipped(index)
-                self.count_call(1, +1)
                 try:
-                    payload = backend.tag_image(image, self.request)
+                    payload, fresh = self.shared(index, lambda: backend.tag_image(image, self.request))
+                    hit = None if fresh else self.cached(self.items[index], index, payload)
+                    if hit is not None:  # another worker or server paid for it while this one waited
+                        return hit
+                except _Unreadable as exc:
+                    return self.failed(index, f"the backend's answer could not be read: {exc}")
                 except RateLimitError as exc:
                     wait_for = exc.retry_after if exc.retry_after else DEFAULT_PAUSE_SECONDS
                     if wait_for > MAX_PAUSE_SECONDS or attempt == RATE_LIMIT_RETRIES:
@@ -459,8 +494,6 @@ class _Run:
                     return self.failed(index, str(exc))
                 except Exception as exc:  # the batch must go on; the log keeps the traceback
                     return self.unexpected(index, exc)
-                finally:
-                    self.count_call(0, -1)
                 return self.done(index, image, payload)
             raise AssertionError("unreachable")  # pragma: no cover
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,10 +13,10 @@ import pandas as pd
 
 from tagging.backends import TagRequest
 from tagging.batch._engine import BatchItem, ItemResult
-from tagging.errors import BadImageError
+from tagging.errors import BadImageError, StoreError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
 from tagging.rules import auto_select
-from tagging.store import FeedbackItem, Store
+from tagging.store import AUTOMATIC, FeedbackItem, Store
 
 
 # --- views of the results ----------------------------------------------------------------
@@ -122,12 +121,16 @@ def export_json(
 # --- saving into the library and feedback store --------------------------------------------
 @dataclass
 class SaveSummary:
-    """What ``save_batch`` did: images saved (``replaced`` of them had feedback before)."""
+    """What ``save_batch`` did: images saved (``replaced`` of them had feedback before).
+
+    ``kept`` counts images left alone because an analyst had reviewed them already.
+    """
 
     saved: int = 0
     replaced: int = 0
     accepted: int = 0
     failed: list[str] = field(default_factory=list)
+    kept: int = 0
 
 
 def save_batch(
@@ -143,12 +146,16 @@ def save_batch(
     source: str = "batch",
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    saved_by: str | None = None,
+    batch: str | None = None,
 ) -> SaveSummary:
-    """Save every tagged image's verdicts (selected = accepted) with a thumbnail.
+    """Save every tagged image's verdicts (selected = accepted) with a thumbnail, as automatic verdicts.
 
-    ``items_by_key`` maps image keys to the batch's items, read one at a time for the
-    thumbnail and size; an image that cannot be read or decoded is saved without them. A database error for one image is
-    reported in ``failed`` and the others are still saved.
+    The rule's selection was not reviewed, so the store keeps it apart from reviewed
+    verdicts (and never lets it replace them). ``items_by_key`` maps image keys to the
+    batch's items, read one at a time for the thumbnail and size; an image that cannot be
+    read or decoded is saved without them. A database error for one image is reported in
+    ``failed`` and the others are still saved.
     """
     summary = SaveSummary()
     seen: set[str] = set()
@@ -171,10 +178,13 @@ def save_batch(
                 image_key=r.image_key, filename=r.name, source=source, backend=backend, language=language,
                 threshold=float(threshold), min_tags=int(min_tags),
                 items=[FeedbackItem(t.name, t.confidence, t.name in chosen, t.parent) for t in r.tags],
-                width=width, height=height, thumbnail=thumbnail,
+                width=width, height=height, thumbnail=thumbnail, provenance=AUTOMATIC, saved_by=saved_by, batch=batch,
             )
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             summary.failed.append(f"{r.name}: {exc}")
+            continue
+        if saved.kept:
+            summary.kept += 1
             continue
         summary.saved += 1
         summary.replaced += int(saved.replaced)

@@ -60,7 +60,7 @@ def gather(cache: ResultCache, backend_key: str, spec: TaggerSpec, image_keys: I
     """The answers the result cache already holds for these images, parsed in the spec's language.
 
     No backend is called. An entry that cannot be read in that language counts as missing (the
-    batch engine asks again and replaces it). Raises ``sqlite3.Error`` when the cache cannot be read.
+    batch engine asks again and replaces it). Raises ``StoreError`` when the cache cannot be read.
     """
     request_key = spec.request.cache_key()
     answers: dict[str, list[Tag]] = {}

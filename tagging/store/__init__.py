@@ -1,34 +1,53 @@
 """Persistent state: images and verdicts, settings, the remote-feedback outbox, the result cache.
 
+One schema and one query layer (SQLAlchemy Core) over SQLite and PostgreSQL; see ``_store``.
 ``library`` (search, tag tree, exports over library entries) is a public submodule.
 """
 
-from tagging.store._cache import CACHE_FILENAME, ResultCache, cache_key, cache_path_for
+from __future__ import annotations
+
+from pathlib import Path
+
+from tagging.store._cache import CACHE_FILENAME, LEASE_SECONDS, ResultCache, cache_key, cache_path_for
+from tagging.store._db import display, without_password
 from tagging.store._outbox import DeliveryReport, FeedbackSender, deliver_pending, queue_feedback
+from tagging.store._schema import AUTOMATIC, MIGRATIONS, PROVENANCES, REVIEWED, SCHEMA_VERSION, Migration
 from tagging.store._store import (
     DEFAULT_DB_PATH,
-    MIGRATIONS,
-    SCHEMA_VERSION,
+    MAX_PAGE,
+    NEAREST,
+    NEWEST,
+    OLDEST,
+    REVIEW_ORDERS,
     FeedbackGroup,
     FeedbackItem,
     LibraryEntry,
     OutboxEntry,
+    ReviewFilters,
+    ReviewItem,
+    ReviewPage,
     SaveResult,
     Store,
+    VerdictSet,
 )
 
 __all__ = [
-    "CACHE_FILENAME", "DEFAULT_DB_PATH", "MIGRATIONS", "SCHEMA_VERSION", "DeliveryReport", "FeedbackGroup",
-    "FeedbackItem", "FeedbackSender", "LibraryEntry", "OutboxEntry", "ResultCache", "SaveResult", "Store",
-    "cache_key", "cache_path_for", "deliver_pending", "open_result_cache", "open_store", "queue_feedback",
+    "AUTOMATIC", "CACHE_FILENAME", "DEFAULT_DB_PATH", "LEASE_SECONDS", "MAX_PAGE", "MIGRATIONS", "NEAREST", "NEWEST",
+    "OLDEST", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS", "SCHEMA_VERSION", "DeliveryReport", "FeedbackGroup",
+    "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration", "OutboxEntry", "ResultCache", "ReviewFilters",
+    "ReviewItem", "ReviewPage", "SaveResult", "Store", "VerdictSet", "cache_key", "cache_path_for",
+    "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback", "without_password",
 ]
 
 
-def open_store(target: str) -> Store:
-    """The store named by ``TAGGING_DB``'s value (a file path today)."""
-    return Store(target)
+def open_store(target: str | Path, password: str | None = None) -> Store:
+    """The store named by ``TAGGING_DB``'s value (file path, sqlite:/// or postgresql:// URL), migrated.
+
+    ``password`` (``TAGGING_DB_PASSWORD``) is used for a PostgreSQL URL instead of the URL's own.
+    """
+    return Store(target, password=password)
 
 
-def open_result_cache(target: str) -> ResultCache:
-    """The result cache that belongs to the store named by ``TAGGING_DB``'s value."""
-    return ResultCache(cache_path_for(target))
+def open_result_cache(target: str | Path | Store, password: str | None = None) -> ResultCache:
+    """The result cache in the database named by ``TAGGING_DB``'s value (or in an open ``Store``'s)."""
+    return ResultCache(target if isinstance(target, Store) else open_store(target, password))

@@ -1,28 +1,49 @@
-"""A disk cache of backend answers, so an image is never sent (or billed) twice.
+"""Backend answers kept in the database, so an image is never sent (or billed) twice.
 
-Keyed by backend, image (SHA-256 of its bytes, or of its URL) and request parameters. It
-lives in its own SQLite file beside the feedback database: it can be deleted at any time
-without losing anything but money.
+Keyed by backend, image (SHA-256 of its bytes, or of its URL) and request parameters. The
+answers live in the store's own database (table ``result_cache``), so every app server and
+worker on one database shares them. ``clear()`` forgets them: that loses nothing but money.
+
+``get_or_compute`` is race-free across threads, processes and servers: the first caller of a
+missing key takes a lease row (``result_claims``) and computes, renewing the lease while it
+works; concurrent callers for the same key wait for its answer. A caller that crashed stops
+renewing, its lease lapses after ``lease_seconds``, and the next caller takes over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
+import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-CACHE_FILENAME = "results-cache.db"
-BUSY_TIMEOUT_SECONDS = 10.0
+import sqlalchemy as sa
+
+from tagging.errors import StoreError
+from tagging.store import _schema as s
+from tagging.store._db import db_epoch
+from tagging.store._store import Store, _insert
+
+log = logging.getLogger("tagging.store")
+
+CACHE_FILENAME = s.LEGACY_CACHE_FILENAME
+# How long a lease lasts without renewal. A computing caller renews it every third of this, so
+# only a crashed one lets it lapse: then the others wait at most this long before taking over.
+LEASE_SECONDS = 30.0
+# Waiting callers look again after this, doubling up to MAX_POLL_SECONDS: an answer usually
+# arrives within a second or two, and a long wait need not hammer the database.
+POLL_SECONDS = 0.05
+MAX_POLL_SECONDS = 1.0
 
 
 def cache_path_for(db_path: str | Path) -> Path:
-    """Where the result cache lives for a given feedback database."""
+    """Where the result cache of a SQLite database lived before it moved into the database."""
     return Path(db_path).with_name(CACHE_FILENAME)
 
 
@@ -32,82 +53,160 @@ def cache_key(backend_key: str, image_key: str, request_key: str) -> str:
 
 
 class ResultCache:
-    """Backend answers on disk. Thread-safe; counts hits and misses since it was opened."""
+    """Backend answers in the store's database. Thread-safe; counts hits and misses since it was opened.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    ``target`` is a :class:`Store` (sharing its connections) or anything ``Store`` opens.
+    """
+
+    def __init__(self, target: Store | str | Path, *, lease_seconds: float = LEASE_SECONDS,
+                 password: str | None = None) -> None:
+        self.store = target if isinstance(target, Store) else Store(target, password=password)
+        self.path = self.store.path
+        self.lease_seconds = lease_seconds
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(
-                """CREATE TABLE IF NOT EXISTS results (
-                       key TEXT PRIMARY KEY,
-                       backend TEXT NOT NULL,
-                       image_key TEXT NOT NULL,
-                       payload TEXT NOT NULL,
-                       created_at TEXT NOT NULL)"""
-            )
 
     def __repr__(self) -> str:
-        return f"ResultCache({str(self.path)!r})"
+        return f"ResultCache({self.store.url!r})"
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        try:
-            yield conn
-        finally:
-            conn.close()
+    def _count(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
+
+    def _lookup(self, key: str) -> dict[str, Any] | None:
+        c = s.result_cache
+        with self.store._read() as conn:
+            raw = conn.execute(sa.select(c.c.payload).where(c.c.key == key)).scalar()
+        return None if raw is None else json.loads(raw)
 
     def get(self, backend_key: str, image_key: str, request_key: str) -> dict[str, Any] | None:
         """The stored answer, or None (and a miss is counted)."""
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT payload FROM results WHERE key = ?", (cache_key(backend_key, image_key, request_key),)
-            ).fetchone()
-        with self._lock:
-            if row is None:
-                self.misses += 1
-                return None
-            self.hits += 1
-        return json.loads(row[0])
+        payload = self._lookup(cache_key(backend_key, image_key, request_key))
+        self._count(payload is not None)
+        return payload
+
+    def _row(self, key: str, backend_key: str, image_key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return dict(key=key, backend=backend_key, image_key=image_key, payload=json.dumps(payload, sort_keys=True),
+                    created_at=datetime.now(UTC).isoformat(timespec="seconds"))
 
     def put(self, backend_key: str, image_key: str, request_key: str, payload: dict[str, Any]) -> None:
         """Store an answer (the newest one wins)."""
-        with self._connect() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO results (key, backend, image_key, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-                (
-                    cache_key(backend_key, image_key, request_key),
-                    backend_key,
-                    image_key,
-                    json.dumps(payload, sort_keys=True),
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                ),
-            )
+        row = self._row(cache_key(backend_key, image_key, request_key), backend_key, image_key, payload)
+        c = s.result_cache
+        with self.store._write() as conn:
+            conn.execute(_insert(conn, c).values(**row).on_conflict_do_update(
+                index_elements=["key"], set_={"payload": row["payload"], "created_at": row["created_at"]}
+            ))
+
+    def _claim(self, key: str, owner: str) -> bool | dict[str, Any]:
+        """Take the lease on ``key``: True if taken, False if someone else holds it, or the answer if it arrived."""
+        claims, c = s.result_claims, s.result_cache
+        with self.store._write() as conn:
+            now = db_epoch(conn)
+            held_by = conn.execute(
+                _insert(conn, claims)
+                .values(key=key, owner=owner, expires_at=now + self.lease_seconds,
+                        claimed_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                .on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={"owner": owner, "expires_at": now + self.lease_seconds},
+                    where=claims.c.expires_at < now,  # only a lapsed lease is taken over
+                )
+                .returning(claims.c.owner)
+            ).scalar()
+            if held_by != owner:
+                return False
+            # The previous holder may have stored the answer and let go between our look and our claim.
+            raw = conn.execute(sa.select(c.c.payload).where(c.c.key == key)).scalar()
+            if raw is not None:
+                conn.execute(claims.delete().where(claims.c.key == key, claims.c.owner == owner))
+                return json.loads(raw)
+        return True
+
+    def _renew_while(self, key: str, owner: str, done: threading.Event) -> None:
+        """Keep extending the lease until ``done`` is set (runs in a thread beside ``compute``)."""
+        claims = s.result_claims
+        while not done.wait(self.lease_seconds / 3):
+            try:
+                with self.store._write() as conn:
+                    conn.execute(claims.update().where(claims.c.key == key, claims.c.owner == owner)
+                                 .values(expires_at=db_epoch(conn) + self.lease_seconds))
+            except StoreError as exc:  # the next beat tries again; at worst another caller takes over
+                log.warning("could not renew a result-cache lease (%s)", exc)
+
+    def _release(self, key: str, owner: str) -> None:
+        claims = s.result_claims
+        try:
+            with self.store._write() as conn:
+                conn.execute(claims.delete().where(claims.c.key == key, claims.c.owner == owner))
+        except StoreError as exc:  # the lease lapses on its own; the caller's own error matters more
+            log.warning("could not release a result-cache lease (%s); it lapses by itself", exc)
+
+    def _finish(self, key: str, owner: str, backend_key: str, image_key: str, payload: dict[str, Any]) -> None:
+        """Store the answer and let go of the lease in one transaction, so waiters see one or the other."""
+        row = self._row(key, backend_key, image_key, payload)
+        c, claims = s.result_cache, s.result_claims
+        with self.store._write() as conn:
+            conn.execute(_insert(conn, c).values(**row).on_conflict_do_update(
+                index_elements=["key"], set_={"payload": row["payload"], "created_at": row["created_at"]}
+            ))
+            conn.execute(claims.delete().where(claims.c.key == key, claims.c.owner == owner))
 
     def get_or_compute(
         self, backend_key: str, image_key: str, request_key: str, compute: Callable[[], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]:
-        """The stored answer, or ``compute()``'s stored and returned; the flag says whether it was computed now.
+        """The stored answer, or ``compute()``'s stored and returned; the flag says whether it was computed here.
 
-        ``compute`` should raise for an answer that must not be kept: nothing is stored then.
+        Across every caller on this database, one computes a missing answer while the others
+        wait for it. ``compute`` should raise for an answer that must not be kept: nothing is
+        stored then, the lease is let go, and a waiting caller computes instead. Raises
+        StoreError only before ``compute`` was called (the database is unreachable); once an
+        answer is computed it is returned even if storing it fails (that is logged).
         """
-        stored = self.get(backend_key, image_key, request_key)
-        if stored is not None:
-            return stored, False
-        payload = compute()
-        self.put(backend_key, image_key, request_key, payload)
+        key = cache_key(backend_key, image_key, request_key)
+        owner = uuid.uuid4().hex
+        delay = POLL_SECONDS
+        while True:
+            stored = self._lookup(key)
+            if stored is not None:
+                self._count(True)
+                return stored, False
+            claimed = self._claim(key, owner)
+            if isinstance(claimed, dict):
+                self._count(True)
+                return claimed, False
+            if claimed:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_POLL_SECONDS)
+        self._count(False)
+        done = threading.Event()
+        threading.Thread(target=self._renew_while, args=(key, owner, done), name="result-cache-lease",
+                         daemon=True).start()
+        try:
+            payload = compute()
+        except BaseException:
+            done.set()
+            self._release(key, owner)
+            raise
+        done.set()
+        try:
+            self._finish(key, owner, backend_key, image_key, payload)
+        except (StoreError, TypeError, ValueError) as exc:  # the answer is still good; only the sharing failed
+            log.warning("could not store a computed answer in the result cache (%s)", exc)
+            self._release(key, owner)
         return payload, True
 
     def __len__(self) -> int:
-        with self._connect() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+        c = s.result_cache
+        with self.store._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(c)).scalar_one())
 
     def clear(self) -> None:
         """Forget every stored answer."""
-        with self._connect() as conn:
-            conn.execute("DELETE FROM results")
+        with self.store._write() as conn:
+            conn.execute(s.result_cache.delete())

@@ -1,11 +1,15 @@
-"""Deliver queued remote feedback: stored first, then sent, then marked sent.
+"""Deliver queued remote feedback: stored first, then claimed, then sent, then marked sent.
 
 The store keeps every message until the service accepts it; each carries an idempotency key
-(sent as ``Idempotency-Key``) so a retry after a lost answer is not counted twice.
+(sent as ``Idempotency-Key``) so a retry after a lost answer is not counted twice. Each message
+is claimed in the database before it is sent, so two app servers retrying at the same moment
+never send the same message both. Only reviewed verdicts are queued: the rule's own selection
+saved without review (a batch) would teach the backend its own predictions.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -15,10 +19,12 @@ from tagging.errors import (
     BackendConnectionError,
     BackendError,
     BackendTimeoutError,
+    NotReviewedError,
     RateLimitError,
 )
 from tagging.imagga import build_feedback_payload
 from tagging.models import Tag
+from tagging.store._schema import REVIEWED
 from tagging.store._store import Store
 
 # Failures that will hit every other message too: stop after the first one.
@@ -44,9 +50,15 @@ class DeliveryReport:
 
 
 def deliver_pending(store: Store, sender: FeedbackSender, backend: str) -> DeliveryReport:
-    """Send every pending message of ``backend``, oldest first; failures stay queued."""
+    """Send every pending message of ``backend`` once, oldest first; failures stay queued.
+
+    Messages another server is sending right now are left to it (and counted as remaining).
+    """
     report = DeliveryReport()
-    for entry in store.pending(backend):
+    owner = uuid.uuid4().hex
+    last_id = 0
+    while (entry := store.claim_next(backend, owner, after_id=last_id)) is not None:
+        last_id = entry.id
         try:
             response = sender.send_feedback(entry.payload, idempotency_key=entry.idempotency_key)
         except BackendError as exc:
@@ -76,7 +88,14 @@ def queue_feedback(
 
     The image is referred to by its URL when Imagga fetched it from one, else by the SHA-256
     of its bytes (uploads are deleted after tagging, so an upload id would point nowhere).
+    Raises NotReviewedError when the stored verdicts of this image, backend and language were
+    saved automatically (not reviewed): those are never sent.
     """
+    stored = store.verdict_set(image_key, backend, language)
+    if stored is not None and stored.provenance != REVIEWED:
+        raise NotReviewedError(
+            "Only reviewed verdicts are sent to the backend as feedback; this image's were saved automatically."
+        )
     reference = {"image_url": image_url} if image_url else {"image_sha256": image_key}
     payload = build_feedback_payload(
         reference,

@@ -1,15 +1,21 @@
-"""Local SQLite store for images, tag feedback, the remote-feedback outbox and settings.
+"""The store: images and verdicts, settings and the remote-feedback outbox, on SQLite or PostgreSQL.
 
-One short connection per operation (Streamlit runs each session in its own thread), WAL
-mode so readers never block the writer, and ``BEGIN IMMEDIATE`` around every write so two
-sessions saving at once queue up instead of failing. The schema is versioned with
-``PRAGMA user_version``; migrations run in order at start-up and never drop data.
+One schema and one query layer (SQLAlchemy Core) for both databases. Every operation takes a
+pooled connection for one short transaction. Writes are serialised where they must be:
+
+* SQLite: every write transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, the
+  others wait up to the busy timeout), in WAL mode so readers never wait.
+* PostgreSQL: a save locks its image's row first, so two servers saving the same image at
+  once run one after the other (the later replaces the earlier and is told whose verdict it
+  replaced); the outbox is claimed with ``FOR UPDATE SKIP LOCKED``.
+
+Driver errors come out as :class:`~tagging.errors.StoreError` (never with a password).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import math
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,68 +24,43 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB_PATH = Path("data") / "tagging.db"
-# How long a writer waits for another session's transaction before giving up. Writes are a
-# few milliseconds each, so 10 s only runs out when something is badly wrong.
-BUSY_TIMEOUT_SECONDS = 10.0
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: images and per-tag feedback
-    """
-    CREATE TABLE images (
-        image_key TEXT PRIMARY KEY,
-        filename TEXT NOT NULL,
-        source TEXT NOT NULL,
-        width INTEGER,
-        height INTEGER,
-        thumbnail BLOB,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE feedback (
-        id INTEGER PRIMARY KEY,
-        image_key TEXT NOT NULL REFERENCES images(image_key) ON DELETE CASCADE,
-        backend TEXT NOT NULL,
-        language TEXT NOT NULL,
-        tag TEXT NOT NULL,
-        parent TEXT,
-        confidence REAL NOT NULL,
-        accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
-        threshold REAL NOT NULL,
-        min_tags INTEGER NOT NULL,
-        saved_at TEXT NOT NULL,
-        UNIQUE (image_key, backend, language, tag)
-    );
-    CREATE INDEX feedback_tag ON feedback(tag);
-    """,
-    # 2: outbox of feedback to send to a remote backend, and key/value settings
-    """
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        idempotency_key TEXT NOT NULL UNIQUE,
-        image_key TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        response TEXT,
-        created_at TEXT NOT NULL,
-        sent_at TEXT
-    );
-    CREATE TABLE settings (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
+from tagging.errors import SchemaVersionError, StoreUnavailableError
+from tagging.store import _schema as s
+from tagging.store._db import (
+    POSTGRESQL,
+    SQLITE,
+    database_url,
+    db_epoch,
+    display_url,
+    guarded,
+    make_engine,
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+from tagging.store._schema import AUTOMATIC, PENDING, PROVENANCES, REVIEWED, SCHEMA_VERSION, SENT
+
+DEFAULT_DB_PATH = Path("data") / "tagging.db"
+# How long a server may take to send one claimed outbox message before another may try it:
+# well above the Imagga client's worst case for one request with its retries.
+OUTBOX_LEASE_SECONDS = 120.0
+NEWEST, OLDEST, NEAREST = "newest", "oldest", "nearest"
+REVIEW_ORDERS = (NEWEST, OLDEST, NEAREST)
+MAX_PAGE = 500  # one page of the review queue; more is a bug in the caller, not a bigger page
+# "nearest" first reads the verdicts within this many points of the threshold, widening 4x until a
+# page is full: a few hundred rows for a first page of a long queue instead of all of them.
+NEAREST_FIRST_WINDOW = 0.5
+CONFIDENCE_SPAN = 100.0
+NEAREST_SMALL_QUEUE = 500  # sets; one pass over all their verdicts beats several windows
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+# --- values ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FeedbackItem:
     """One suggested tag and whether the analyst accepted it."""
@@ -92,11 +73,37 @@ class FeedbackItem:
 
 @dataclass(frozen=True)
 class SaveResult:
-    """What ``save_feedback`` did: ``replaced`` is True when the image had feedback before."""
+    """What ``save_feedback`` did.
+
+    ``replaced`` is True when the image (same backend and language) had verdicts before;
+    ``previous_*`` say whose, when and of which provenance. ``replaced_other`` is True when
+    they were saved by someone other than this save's ``saved_by``. ``kept`` is True when an
+    automatic save met reviewed verdicts and left them alone (nothing was written).
+    """
 
     items: int
     accepted: int
     replaced: bool
+    previous_saved_by: str | None = None
+    previous_saved_at: str | None = None
+    previous_provenance: str | None = None
+    replaced_other: bool = False
+    kept: bool = False
+
+
+@dataclass(frozen=True)
+class VerdictSet:
+    """How one image's verdicts for one backend and language came to be."""
+
+    image_key: str
+    backend: str
+    language: str
+    provenance: str
+    saved_at: str
+    saved_by: str | None
+    threshold: float
+    min_tags: int
+    batch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,8 @@ class LibraryEntry:
     """One image's saved feedback for one backend and language, as the Library lists it.
 
     ``tags`` are the accepted tags, highest confidence first; ``verdicts`` counts every
-    saved verdict (accepted or rejected); ``saved_at`` is an ISO-8601 UTC timestamp.
+    saved verdict (accepted or rejected); ``saved_at`` is an ISO-8601 UTC timestamp;
+    ``provenance`` is ``reviewed`` or ``automatic``.
     """
 
     image_key: str
@@ -141,68 +149,147 @@ class LibraryEntry:
     saved_at: str
     width: int | None = None
     height: int | None = None
+    provenance: str = REVIEWED
+    saved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewFilters:
+    """Which automatic verdict sets the review queue shows; None means any.
+
+    ``tag`` keeps images with that suggested tag (accepted or not), compared exactly.
+    """
+
+    backend: str | None = None
+    language: str | None = None
+    batch: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One image waiting for review: its automatic verdicts and where they came from.
+
+    ``items`` are every suggested tag, highest confidence first, ``accepted`` being the rule's
+    selection. ``gap`` is the distance of its tag nearest the asked threshold (order ``nearest``).
+    """
+
+    image_key: str
+    filename: str
+    source: str
+    backend: str
+    language: str
+    saved_at: str
+    saved_by: str | None
+    threshold: float
+    min_tags: int
+    batch: str | None
+    width: int | None
+    height: int | None
+    items: tuple[FeedbackItem, ...]
+    gap: float | None = None
+
+
+@dataclass(frozen=True)
+class ReviewPage:
+    """One page of the review queue: ``total`` matching sets, this page from ``offset``."""
+
+    items: list[ReviewItem]
+    total: int
+    offset: int
+    limit: int
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    """INSERT with ON CONFLICT support in this connection's dialect (the same API on both)."""
+    return (pg.insert if conn.dialect.name == POSTGRESQL else sqlite_dialect.insert)(table)
+
+
+def _set_key(table: sa.Table, image_key: str, backend: str, language: str) -> sa.ColumnElement[bool]:
+    return sa.and_(table.c.image_key == image_key, table.c.backend == backend, table.c.language == language)
+
+
+def _same_set(a: sa.Table | Any, b: sa.Table | Any) -> sa.ColumnElement[bool]:
+    return sa.and_(a.c.image_key == b.c.image_key, a.c.backend == b.c.backend, a.c.language == b.c.language)
+
+
+def _item(row: Any) -> FeedbackItem:
+    return FeedbackItem(row.tag, float(row.confidence), bool(row.accepted), row.parent)
 
 
 class Store:
-    """The dashboard's SQLite database. Creating one runs pending migrations."""
+    """The dashboard's database. Creating one runs pending migrations (unless ``migrate=False``).
 
-    def __init__(self, path: str | Path = DEFAULT_DB_PATH) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.migrate()
+    ``target`` is ``TAGGING_DB``'s value: a file path, ``sqlite:///PATH`` or
+    ``postgresql://USER@HOST[:PORT]/DB``; ``password`` overrides the URL's. Raises
+    StoreError (StoreConfigError, StoreUnavailableError, SchemaVersionError).
+    """
+
+    def __init__(self, target: str | Path = DEFAULT_DB_PATH, *, password: str | None = None,
+                 migrate: bool = True) -> None:
+        self._url = database_url(target, password)
+        self.dialect = self._url.get_backend_name()
+        self.path: Path | None = Path(str(self._url.database)) if self.dialect == SQLITE else None
+        self.url = display_url(self._url)  # for people: never with the password
+        try:
+            self.engine = make_engine(self._url)
+        except OSError as exc:  # the SQLite file's folder cannot be created
+            raise StoreUnavailableError(f"The database {self.url} cannot be created ({exc.strerror}).") from exc
+        if migrate:
+            self.migrate()
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"Store({self.url!r})"
+
+    def close(self) -> None:
+        """Close every pooled connection (the store can still be used: it reconnects)."""
+        self.engine.dispose()
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA foreign_keys = ON")
+    def _read(self) -> Iterator[Connection]:
+        with guarded(self._url), self.engine.connect() as conn:
             yield conn
-        finally:
-            conn.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+    def _write(self) -> Iterator[Connection]:
+        with guarded(self._url), self.engine.connect() as conn:
+            conn.execution_options(tagging_write=True)
+            with conn.begin():
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
 
     # --- schema ------------------------------------------------------------------
     def schema_version(self) -> int:
         """The database's current schema version."""
-        with self._connect() as conn:
-            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+        with self._read() as conn:
+            return s.read_version(conn)
 
-    def migrate(self) -> int:
-        """Apply every migration newer than the database; return the version reached."""
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-                if version > SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"The database {self.path} has schema version {version}, newer than "
-                        f"this app's {SCHEMA_VERSION}; update the app."
-                    )
-                for number in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in MIGRATIONS[number - 1].split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {number}")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        return SCHEMA_VERSION
+    def migrate(self, target_version: int = SCHEMA_VERSION) -> int:
+        """Apply every migration up to ``target_version`` (each in its own transaction); return the version.
+
+        Two servers starting at once do not both migrate: SQLite's write lock or a PostgreSQL
+        advisory lock makes the second wait and then find nothing left to do.
+        """
+        if not 0 <= target_version <= SCHEMA_VERSION:
+            raise ValueError(f"target_version must be 0..{SCHEMA_VERSION}")
+        context = s.Context(sqlite_path=self.path)
+        with guarded(self._url):
+            while True:
+                with self.engine.connect() as conn:
+                    conn.execution_options(tagging_write=True)
+                    with conn.begin():
+                        if self.dialect == POSTGRESQL:
+                            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7403186912)")  # arbitrary, fixed
+                        version = s.read_version(conn)
+                        if version > SCHEMA_VERSION:
+                            raise SchemaVersionError(
+                                f"The database {self.url} has schema version {version}, newer than this app's "
+                                f"{SCHEMA_VERSION}; update the app."
+                            )
+                        if version >= target_version:
+                            return version
+                        step = s.MIGRATIONS[version]
+                        step.apply(conn, context)
+                        s.write_version(conn, step.version)
 
     # --- feedback ----------------------------------------------------------------
     def save_feedback(
@@ -219,161 +306,366 @@ class Store:
         width: int | None = None,
         height: int | None = None,
         thumbnail: bytes | None = None,
+        provenance: str = REVIEWED,
+        saved_by: str | None = None,
+        batch: str | None = None,
+        replace_reviewed: bool = False,
     ) -> SaveResult:
-        """Record the analyst's verdict on every suggested tag of one image.
+        """Record the verdict on every suggested tag of one image, atomically.
 
         Saving the same image (same backend and language) again replaces its earlier
-        feedback instead of adding to it.
+        verdicts; the result says whose verdicts were replaced and when. ``provenance`` is
+        ``reviewed`` (an analyst decided) or ``automatic`` (the rule's selection, unreviewed);
+        an automatic save never replaces reviewed verdicts (``kept`` then says so) unless
+        ``replace_reviewed`` (an undo of a review putting the automatic verdicts back).
         """
+        if provenance not in PROVENANCES:
+            raise ValueError(f"provenance must be one of {PROVENANCES}, not {provenance!r}")
         now = _now()
+        i, v, f = s.images, s.verdict_sets, s.feedback
         with self._write() as conn:
-            replaced = conn.execute(
-                "SELECT 1 FROM feedback WHERE image_key = ? AND backend = ? AND language = ? LIMIT 1",
-                (image_key, backend, language),
-            ).fetchone() is not None
+            created = conn.execute(
+                _insert(conn, i)
+                .values(image_key=image_key, filename=filename, source=source, width=width, height=height,
+                        thumbnail=thumbnail, created_at=now, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["image_key"])
+            ).rowcount == 1
+            if not created:
+                # Concurrent saves of this image queue up here (a no-op on SQLite, which is serialised already).
+                conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key).with_for_update())
+            previous = conn.execute(
+                sa.select(v.c.provenance, v.c.saved_by, v.c.saved_at).where(_set_key(v, image_key, backend, language))
+            ).first()
+            if (previous is not None and provenance == AUTOMATIC and previous.provenance == REVIEWED
+                    and not replace_reviewed):
+                return SaveResult(0, 0, False, previous.saved_by, previous.saved_at, previous.provenance, kept=True)
+            if not created:
+                known = {k: val for k, val in (("width", width), ("height", height), ("thumbnail", thumbnail))
+                         if val is not None}  # a save without them keeps the stored ones
+                conn.execute(i.update().where(i.c.image_key == image_key)
+                             .values(filename=filename, source=source, updated_at=now, **known))
+            values = dict(provenance=provenance, threshold=float(threshold), min_tags=int(min_tags), saved_at=now,
+                          batch=batch, saved_by=saved_by)
             conn.execute(
-                """INSERT INTO images (image_key, filename, source, width, height, thumbnail,
-                                       created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (image_key) DO UPDATE SET
-                       filename = excluded.filename, source = excluded.source,
-                       width = COALESCE(excluded.width, width),
-                       height = COALESCE(excluded.height, height),
-                       thumbnail = COALESCE(excluded.thumbnail, thumbnail),
-                       updated_at = excluded.updated_at""",
-                (image_key, filename, source, width, height, thumbnail, now, now),
+                _insert(conn, v).values(image_key=image_key, backend=backend, language=language, **values)
+                .on_conflict_do_update(index_elements=["image_key", "backend", "language"], set_=values)
             )
-            conn.execute(
-                "DELETE FROM feedback WHERE image_key = ? AND backend = ? AND language = ?",
-                (image_key, backend, language),
-            )
-            conn.executemany(
-                """INSERT INTO feedback (image_key, backend, language, tag, parent, confidence,
-                                         accepted, threshold, min_tags, saved_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [
-                    (image_key, backend, language, it.tag, it.parent, it.confidence,
-                     int(it.accepted), threshold, min_tags, now)
+            conn.execute(f.delete().where(_set_key(f, image_key, backend, language)))
+            if items:
+                conn.execute(f.insert(), [
+                    dict(image_key=image_key, backend=backend, language=language, tag=it.tag, parent=it.parent,
+                         confidence=float(it.confidence), accepted=bool(it.accepted), threshold=float(threshold),
+                         min_tags=int(min_tags), saved_at=now)
                     for it in items
-                ],
-            )
+                ])
+        replaced = previous is not None
+        other = replaced and previous.saved_by is not None and previous.saved_by != saved_by
         return SaveResult(
-            items=len(items), accepted=sum(it.accepted for it in items), replaced=replaced
+            items=len(items), accepted=sum(bool(it.accepted) for it in items), replaced=replaced,
+            previous_saved_by=previous.saved_by if replaced else None,
+            previous_saved_at=previous.saved_at if replaced else None,
+            previous_provenance=previous.provenance if replaced else None,
+            replaced_other=other,
         )
 
     def feedback_for(self, image_key: str, backend: str, language: str) -> list[FeedbackItem]:
-        """The stored feedback of one image, highest confidence first."""
-        with self._connect() as conn:
+        """The stored feedback of one image (any provenance), highest confidence first."""
+        f = s.feedback
+        with self._read() as conn:
             rows = conn.execute(
-                """SELECT tag, confidence, accepted, parent FROM feedback
-                   WHERE image_key = ? AND backend = ? AND language = ?
-                   ORDER BY confidence DESC, id""",
-                (image_key, backend, language),
-            ).fetchall()
-        return [FeedbackItem(r["tag"], r["confidence"], bool(r["accepted"]), r["parent"]) for r in rows]
+                sa.select(f.c.tag, f.c.confidence, f.c.accepted, f.c.parent)
+                .where(_set_key(f, image_key, backend, language))
+                .order_by(f.c.confidence.desc(), f.c.id)
+            ).all()
+        return [_item(r) for r in rows]
+
+    def verdict_set(self, image_key: str, backend: str, language: str) -> VerdictSet | None:
+        """Provenance, author and time of one image's verdicts, or None when it has none."""
+        v = s.verdict_sets
+        with self._read() as conn:
+            row = conn.execute(sa.select(v).where(_set_key(v, image_key, backend, language))).first()
+        if row is None:
+            return None
+        return VerdictSet(row.image_key, row.backend, row.language, row.provenance, row.saved_at, row.saved_by,
+                          float(row.threshold), int(row.min_tags), row.batch)
 
     def counts(self) -> tuple[int, int]:
-        """(number of images with feedback, number of feedback items)."""
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT COUNT(DISTINCT image_key), COUNT(*) FROM feedback"
-            ).fetchone()
+        """(number of images with feedback, number of feedback items), any provenance."""
+        f = s.feedback
+        with self._read() as conn:
+            row = conn.execute(sa.select(sa.func.count(sa.distinct(f.c.image_key)), sa.func.count())).one()
         return int(row[0]), int(row[1])
 
+    def provenance_counts(self, backend: str | None = None, language: str | None = None) -> dict[str, int]:
+        """How many verdict sets are reviewed and automatic (of one backend and language, if given)."""
+        v = s.verdict_sets
+        query = sa.select(v.c.provenance, sa.func.count()).group_by(v.c.provenance)
+        if backend is not None:
+            query = query.where(v.c.backend == backend)
+        if language is not None:
+            query = query.where(v.c.language == language)
+        with self._read() as conn:
+            found = {row[0]: int(row[1]) for row in conn.execute(query)}
+        return {p: found.get(p, 0) for p in PROVENANCES}
+
     # --- queries for the Tune and Library pages ---------------------------------------
-    def feedback_groups(self) -> list[FeedbackGroup]:
-        """Every backend and language that has feedback, the most images first."""
-        with self._connect() as conn:
+    def _verdicts(self, reviewed_only: bool) -> Any:
+        """feedback rows joined to their sets (only the reviewed ones, if asked)."""
+        f, v = s.feedback, s.verdict_sets
+        joined = f.join(v, _same_set(f, v))
+        return joined, (v.c.provenance == REVIEWED) if reviewed_only else sa.true()
+
+    def feedback_groups(self, reviewed_only: bool = True) -> list[FeedbackGroup]:
+        """Every backend and language that has feedback, the most images first (reviewed verdicts by default)."""
+        f = s.feedback
+        joined, condition = self._verdicts(reviewed_only)
+        images = sa.func.count(sa.distinct(f.c.image_key))
+        with self._read() as conn:
             rows = conn.execute(
-                """SELECT backend, language, COUNT(DISTINCT image_key), COUNT(*) FROM feedback
-                   GROUP BY backend, language ORDER BY 3 DESC, backend, language"""
-            ).fetchall()
+                sa.select(f.c.backend, f.c.language, images, sa.func.count())
+                .select_from(joined).where(condition)
+                .group_by(f.c.backend, f.c.language)
+                .order_by(images.desc(), f.c.backend, f.c.language)
+            ).all()
         return [FeedbackGroup(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
-    def feedback_by_image(self, backend: str, language: str) -> dict[str, list[FeedbackItem]]:
-        """All feedback of one backend and language: image key -> items, highest confidence first."""
-        with self._connect() as conn:
+    def feedback_by_image(
+        self, backend: str, language: str, reviewed_only: bool = True
+    ) -> dict[str, list[FeedbackItem]]:
+        """Feedback of one backend and language: image key -> items, highest confidence first.
+
+        Only reviewed verdicts by default: the rule's own unreviewed selection would measure
+        the rule against itself.
+        """
+        f = s.feedback
+        joined, condition = self._verdicts(reviewed_only)
+        with self._read() as conn:
             rows = conn.execute(
-                """SELECT image_key, tag, confidence, accepted, parent FROM feedback
-                   WHERE backend = ? AND language = ? ORDER BY image_key, confidence DESC, id""",
-                (backend, language),
-            ).fetchall()
+                sa.select(f.c.image_key, f.c.tag, f.c.confidence, f.c.accepted, f.c.parent)
+                .select_from(joined)
+                .where(condition, f.c.backend == backend, f.c.language == language)
+                .order_by(f.c.image_key, f.c.confidence.desc(), f.c.id)
+            ).all()
         result: dict[str, list[FeedbackItem]] = {}
         for r in rows:
-            result.setdefault(r["image_key"], []).append(
-                FeedbackItem(r["tag"], r["confidence"], bool(r["accepted"]), r["parent"])
-            )
+            result.setdefault(r.image_key, []).append(_item(r))
         return result
 
-    def library_entries(self) -> list[LibraryEntry]:
-        """Every image with saved feedback, one entry per backend and language, newest first."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                """SELECT f.image_key, f.backend, f.language, f.tag, f.accepted, f.saved_at,
-                          i.filename, i.source, i.width, i.height
-                   FROM feedback f JOIN images i ON i.image_key = f.image_key
-                   ORDER BY f.image_key, f.backend, f.language, f.confidence DESC, f.id"""
-            ).fetchall()
-        grouped: dict[tuple[str, str, str], list[sqlite3.Row]] = {}
-        for r in rows:
-            grouped.setdefault((r["image_key"], r["backend"], r["language"]), []).append(r)
+    def library_entries(self, provenance: str | None = None) -> list[LibraryEntry]:
+        """Every image with saved feedback, one entry per backend and language, newest first.
+
+        ``provenance`` (``reviewed`` or ``automatic``) keeps only those; None keeps all.
+        """
+        f, i, v = s.feedback, s.images, s.verdict_sets
+        sets = (
+            sa.select(v.c.image_key, v.c.backend, v.c.language, v.c.provenance, v.c.saved_by, v.c.saved_at,
+                      i.c.filename, i.c.source, i.c.width, i.c.height)
+            .select_from(v.join(i, i.c.image_key == v.c.image_key))
+        )
+        verdicts = (
+            sa.select(f.c.image_key, f.c.backend, f.c.language, f.c.tag, f.c.accepted)
+            .select_from(f.join(v, _same_set(f, v)))
+            .order_by(f.c.image_key, f.c.backend, f.c.language, f.c.confidence.desc(), f.c.id)
+        )
+        if provenance is not None:
+            if provenance not in PROVENANCES:
+                raise ValueError(f"provenance must be one of {PROVENANCES} or None, not {provenance!r}")
+            sets = sets.where(v.c.provenance == provenance)
+            verdicts = verdicts.where(v.c.provenance == provenance)
+        tags: dict[tuple[str, str, str], list[str]] = {}
+        counts: dict[tuple[str, str, str], int] = {}
+        with self._read() as conn:
+            # Unpacked as tuples: this reads every verdict of the library, and named access costs per row.
+            for key0, key1, key2, tag, accepted in conn.execute(verdicts):
+                key = (key0, key1, key2)
+                counts[key] = counts.get(key, 0) + 1
+                if accepted:
+                    tags.setdefault(key, []).append(tag)
+            rows = conn.execute(sets).all()
         entries = [
             LibraryEntry(
-                image_key=key[0], filename=group[0]["filename"], source=group[0]["source"],
-                backend=key[1], language=key[2],
-                tags=tuple(r["tag"] for r in group if r["accepted"]),
-                verdicts=len(group), saved_at=max(r["saved_at"] for r in group),
-                width=group[0]["width"], height=group[0]["height"],
+                image_key=key, filename=filename, source=source, backend=backend, language=language,
+                tags=tuple(tags.get((key, backend, language), ())), verdicts=counts[(key, backend, language)],
+                saved_at=saved_at, width=width, height=height, provenance=prov, saved_by=saved_by,
             )
-            for key, group in grouped.items()
+            for key, backend, language, prov, saved_by, saved_at, filename, source, width, height in rows
+            if (key, backend, language) in counts  # a set whose verdicts were all removed is not listed
         ]
         entries.sort(key=lambda e: (e.saved_at, e.filename, e.backend, e.language), reverse=True)
         return entries
 
     def tag_parents(self) -> list[tuple[str, str, int]]:
         """Every (tag, parent, times seen) pair in the feedback, accepted or not; Imagga's tags have none."""
-        with self._connect() as conn:
+        f = s.feedback
+        with self._read() as conn:
             rows = conn.execute(
-                """SELECT tag, parent, COUNT(*) FROM feedback WHERE parent IS NOT NULL
-                   GROUP BY tag, parent ORDER BY tag, parent"""
-            ).fetchall()
+                sa.select(f.c.tag, f.c.parent, sa.func.count())
+                .where(f.c.parent.is_not(None))
+                .group_by(f.c.tag, f.c.parent).order_by(f.c.tag, f.c.parent)
+            ).all()
         return [(r[0], r[1], int(r[2])) for r in rows]
 
     def thumbnail(self, image_key: str) -> bytes | None:
         """The small JPEG stored with an image, or None."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT thumbnail FROM images WHERE image_key = ?", (image_key,)).fetchone()
-        return None if row is None or row[0] is None else bytes(row[0])
+        i = s.images
+        with self._read() as conn:
+            value = conn.execute(sa.select(i.c.thumbnail).where(i.c.image_key == image_key)).scalar()
+        return None if value is None else bytes(value)
 
     def thumbnails(self, image_keys: Sequence[str]) -> dict[str, bytes]:
         """The stored thumbnails of several images (images without one are left out)."""
         keys = list(dict.fromkeys(image_keys))
+        i = s.images
         result: dict[str, bytes] = {}
-        with self._connect() as conn:
+        with self._read() as conn:
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
-                marks = ",".join("?" * len(chunk))
                 for r in conn.execute(
-                    f"SELECT image_key, thumbnail FROM images WHERE image_key IN ({marks}) "
-                    "AND thumbnail IS NOT NULL",
-                    chunk,
+                    sa.select(i.c.image_key, i.c.thumbnail).where(i.c.image_key.in_(chunk), i.c.thumbnail.is_not(None))
                 ):
                     result[r[0]] = bytes(r[1])
         return result
 
     def delete_image(self, image_key: str) -> int:
-        """Delete an image's record and (by cascade) all its feedback; return the verdicts deleted.
+        """Delete an image's record and all its feedback; return the verdicts deleted.
 
         Messages in the remote-feedback outbox are not touched.
         """
+        f, i, v = s.feedback, s.images, s.verdict_sets
         with self._write() as conn:
-            verdicts = int(
-                conn.execute("SELECT COUNT(*) FROM feedback WHERE image_key = ?", (image_key,)).fetchone()[0]
-            )
-            conn.execute("DELETE FROM feedback WHERE image_key = ?", (image_key,))
-            conn.execute("DELETE FROM images WHERE image_key = ?", (image_key,))
+            # The image's row first, as a save takes it first: a concurrent save waits, never deadlocks.
+            conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key).with_for_update())
+            verdicts = int(conn.execute(
+                sa.select(sa.func.count()).select_from(f).where(f.c.image_key == image_key)
+            ).scalar_one())
+            conn.execute(f.delete().where(f.c.image_key == image_key))
+            conn.execute(v.delete().where(v.c.image_key == image_key))
+            conn.execute(i.delete().where(i.c.image_key == image_key))
         return verdicts
 
+    # --- the review queue ---------------------------------------------------------------
+    def _queue_conditions(self, filters: ReviewFilters | None) -> list[sa.ColumnElement[bool]]:
+        v, f = s.verdict_sets, s.feedback
+        conditions: list[sa.ColumnElement[bool]] = [v.c.provenance == AUTOMATIC]
+        filters = filters or ReviewFilters()
+        if filters.backend is not None:
+            conditions.append(v.c.backend == filters.backend)
+        if filters.language is not None:
+            conditions.append(v.c.language == filters.language)
+        if filters.batch is not None:
+            conditions.append(v.c.batch == filters.batch)
+        if filters.tag is not None:
+            conditions.append(sa.exists().where(_same_set(f, v), f.c.tag == filters.tag))
+        return conditions
+
+    def review_count(self, filters: ReviewFilters | None = None) -> int:
+        """How many verdict sets (image × backend × language) await review: saved automatically."""
+        v = s.verdict_sets
+        with self._read() as conn:
+            return int(conn.execute(
+                sa.select(sa.func.count()).select_from(v).where(*self._queue_conditions(filters))
+            ).scalar_one())
+
+    def awaiting_review(self, backend: str | None = None, language: str | None = None) -> int:
+        """How many tagged images have automatic verdicts and no review yet (of one backend/language, if given)."""
+        v = s.verdict_sets
+        with self._read() as conn:
+            return int(conn.execute(
+                sa.select(sa.func.count(sa.distinct(v.c.image_key)))
+                .where(*self._queue_conditions(ReviewFilters(backend=backend, language=language)))
+            ).scalar_one())
+
+    def review_queue(
+        self,
+        offset: int = 0,
+        limit: int = 20,
+        order: str = NEWEST,
+        filters: ReviewFilters | None = None,
+        threshold: float | None = None,
+    ) -> ReviewPage:
+        """One page of the images awaiting review (automatic verdict sets), paged in the query.
+
+        ``order``: ``newest`` or ``oldest`` saved first, or ``nearest``: the sets whose tag
+        nearest ``threshold`` is closest to it first (their verdicts teach the threshold most;
+        sets without any tag are not listed in this order). Ties go by saving time, then
+        key, so pages never overlap. Save the reviewed verdicts with
+        ``save_feedback(..., provenance="reviewed")``: the set then leaves the queue.
+        """
+        if order not in REVIEW_ORDERS:
+            raise ValueError(f"order must be one of {REVIEW_ORDERS}, not {order!r}")
+        if order == NEAREST and threshold is None:
+            raise ValueError("order 'nearest' needs the threshold")
+        if offset < 0 or not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"offset must be >= 0 and limit 1..{MAX_PAGE}")
+        v, i, f = s.verdict_sets, s.images, s.feedback
+        conditions = self._queue_conditions(filters)
+        columns = [v.c.image_key, v.c.backend, v.c.language, v.c.saved_at, v.c.saved_by, v.c.threshold,
+                   v.c.min_tags, v.c.batch, i.c.filename, i.c.source, i.c.width, i.c.height]
+        with self._read() as conn:
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(v).where(*conditions)).scalar_one())
+            if order == NEAREST:
+                rows = self._nearest(conn, columns, conditions, offset, limit, float(threshold), total)
+            else:
+                keys = [v.c.saved_at, v.c.image_key, v.c.backend, v.c.language]
+                rows = conn.execute(
+                    sa.select(*columns, sa.null().label("gap"))
+                    .select_from(v.join(i, i.c.image_key == v.c.image_key))
+                    .where(*conditions)
+                    .order_by(*[k.desc() if order == NEWEST else k.asc() for k in keys])
+                    .offset(offset).limit(limit)
+                ).all()
+            items: dict[tuple[str, str, str], list[FeedbackItem]] = {(r.image_key, r.backend, r.language): []
+                                                                     for r in rows}
+            if items:
+                # By image key (the unique index's prefix), sorted here: asked to sort, SQLite would
+                # walk the confidence index over every verdict instead.
+                found = conn.execute(
+                    sa.select(f.c.id, f.c.image_key, f.c.backend, f.c.language, f.c.tag, f.c.confidence,
+                              f.c.accepted, f.c.parent)
+                    .where(f.c.image_key.in_({k[0] for k in items}))
+                ).all()
+                for r in sorted(found, key=lambda r: (-r.confidence, r.id)):
+                    if (r.image_key, r.backend, r.language) in items:
+                        items[(r.image_key, r.backend, r.language)].append(_item(r))
+        page = [
+            ReviewItem(r.image_key, r.filename, r.source, r.backend, r.language, r.saved_at, r.saved_by,
+                       float(r.threshold), int(r.min_tags), r.batch, r.width, r.height,
+                       tuple(items[(r.image_key, r.backend, r.language)]),
+                       None if r.gap is None else float(r.gap))
+            for r in rows
+        ]
+        return ReviewPage(page, total, offset, limit)
+
+    @staticmethod
+    def _nearest(conn: Connection, columns: list[Any], conditions: list[sa.ColumnElement[bool]], offset: int,
+                 limit: int, threshold: float, total: int) -> list[Any]:
+        """The page of sets nearest ``threshold``, reading only verdicts in a window around it.
+
+        A set's gap is its tag nearest the threshold; every set with a tag inside the window
+        ranks before every set without one, so once the window yields a full page that page
+        is exact. Otherwise the window widens (4x) until it covers every confidence.
+        """
+        v, i, f = s.verdict_sets, s.images, s.feedback
+        window = NEAREST_FIRST_WINDOW if total > NEAREST_SMALL_QUEUE else math.inf  # small: read it all at once
+        while True:
+            everything = window > CONFIDENCE_SPAN + abs(threshold)
+            gap = sa.func.min(sa.func.abs(f.c.confidence - threshold)).label("gap")
+            near = sa.select(f.c.image_key, f.c.backend, f.c.language, gap).select_from(f.join(v, _same_set(f, v)))
+            if not everything:
+                near = near.where(f.c.confidence.between(threshold - window, threshold + window))
+            gaps = near.where(*conditions).group_by(f.c.image_key, f.c.backend, f.c.language).subquery("gaps")
+            rows = conn.execute(
+                sa.select(*columns, gaps.c.gap)
+                .select_from(gaps.join(v, _same_set(gaps, v)).join(i, i.c.image_key == v.c.image_key))
+                .order_by(gaps.c.gap, v.c.saved_at.desc(), v.c.image_key.desc(), v.c.backend.desc(),
+                          v.c.language.desc())
+                .offset(offset).limit(limit)
+            ).all()
+            if everything or len(rows) == limit:
+                return rows
+            window *= 4
+
+    # --- per-tag thresholds ---------------------------------------------------------------
     def tag_overrides(self) -> dict[str, float]:
         """Per-tag thresholds ``{tag: threshold}`` (the ``tag_overrides`` setting)."""
         raw = self.get_setting("tag_overrides", {}) or {}
@@ -382,21 +674,21 @@ class Store:
     def set_tag_override(self, tag: str, threshold: float | None) -> dict[str, float]:
         """Set (or with None, remove) one tag's threshold; return all overrides.
 
-        Read and write happen in one transaction, so two sessions editing different tags
-        both keep their change.
+        Read and write happen in one transaction holding the setting's row, so two sessions
+        (or servers) editing different tags both keep their change.
         """
+        t = s.settings
         with self._write() as conn:
-            row = conn.execute("SELECT value FROM settings WHERE key = 'tag_overrides'").fetchone()
-            overrides = {str(k): float(v) for k, v in (json.loads(row[0]) if row else {}).items()}
+            conn.execute(_insert(conn, t).values(key="tag_overrides", value="{}")
+                         .on_conflict_do_nothing(index_elements=["key"]))
+            raw = conn.execute(sa.select(t.c.value).where(t.c.key == "tag_overrides").with_for_update()).scalar_one()
+            overrides = {str(k): float(v) for k, v in json.loads(raw).items()}
             if threshold is None:
                 overrides.pop(tag, None)
             else:
                 overrides[tag] = float(threshold)
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES ('tag_overrides', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (json.dumps(overrides, sort_keys=True),),
-            )
+            conn.execute(t.update().where(t.c.key == "tag_overrides")
+                         .values(value=json.dumps(overrides, sort_keys=True)))
         return overrides
 
     # --- outbox ------------------------------------------------------------------
@@ -404,65 +696,89 @@ class Store:
         """Queue a remote-feedback message; return its idempotency key.
 
         An unsent message for the same image and backend is replaced (the newest verdict
-        wins); one already sent stays as the record of what was sent.
+        wins), unless a server is sending it right now; one already sent stays as the record
+        of what was sent.
         """
         key = uuid.uuid4().hex
+        o = s.outbox
         with self._write() as conn:
-            conn.execute(
-                "DELETE FROM outbox WHERE image_key = ? AND backend = ? AND status = 'pending'",
-                (image_key, backend),
-            )
-            conn.execute(
-                """INSERT INTO outbox (idempotency_key, image_key, backend, payload, created_at)
-                   VALUES (?, ?, ?, ?, ?)""",
-                (key, image_key, backend, json.dumps(payload, sort_keys=True), _now()),
-            )
+            now = db_epoch(conn)
+            conn.execute(o.delete().where(
+                o.c.image_key == image_key, o.c.backend == backend, o.c.status == PENDING,
+                sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now),
+            ))
+            conn.execute(o.insert().values(
+                idempotency_key=key, image_key=image_key, backend=backend,
+                payload=json.dumps(payload, sort_keys=True), status=PENDING, attempts=0, created_at=_now(),
+            ))
         return key
 
+    @staticmethod
+    def _entry(r: Any) -> OutboxEntry:
+        return OutboxEntry(int(r.id), r.idempotency_key, r.image_key, r.backend, json.loads(r.payload), r.status,
+                           int(r.attempts), r.last_error)
+
     def pending(self, backend: str | None = None) -> list[OutboxEntry]:
-        """Messages not yet sent, oldest first."""
-        query = "SELECT * FROM outbox WHERE status = 'pending'"
-        args: tuple[Any, ...] = ()
+        """Messages not yet sent (and not held back), oldest first."""
+        o = s.outbox
+        query = sa.select(o).where(o.c.status == PENDING, o.c.held.is_(None)).order_by(o.c.id)
         if backend is not None:
-            query += " AND backend = ?"
-            args = (backend,)
-        with self._connect() as conn:
-            rows = conn.execute(query + " ORDER BY id", args).fetchall()
-        return [
-            OutboxEntry(r["id"], r["idempotency_key"], r["image_key"], r["backend"],
-                        json.loads(r["payload"]), r["status"], r["attempts"], r["last_error"])
-            for r in rows
-        ]
+            query = query.where(o.c.backend == backend)
+        with self._read() as conn:
+            return [self._entry(r) for r in conn.execute(query)]
+
+    def claim_next(self, backend: str, owner: str, after_id: int = 0,
+                   lease_seconds: float = OUTBOX_LEASE_SECONDS) -> OutboxEntry | None:
+        """Claim the oldest pending message of ``backend`` after ``after_id`` that nobody is sending.
+
+        The claim is committed before the caller sends, so another server retrying at the
+        same moment skips it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write lock
+        serialises the claims). A claim lapses after ``lease_seconds`` (a crashed sender).
+        """
+        o = s.outbox
+        with self._write() as conn:
+            now = db_epoch(conn)
+            row = conn.execute(
+                sa.select(o)
+                .where(o.c.backend == backend, o.c.status == PENDING, o.c.held.is_(None), o.c.id > after_id,
+                       sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now))
+                .order_by(o.c.id).limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return None
+            conn.execute(o.update().where(o.c.id == row.id).values(claimed_by=owner, claimed_until=now + lease_seconds))
+        return self._entry(row)
 
     def mark_sent(self, idempotency_key: str, response: dict[str, Any]) -> None:
         """Record that a message was delivered, with the service's answer."""
+        o = s.outbox
         with self._write() as conn:
-            conn.execute(
-                """UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?,
-                          response = ?, last_error = NULL WHERE idempotency_key = ?""",
-                (_now(), json.dumps(response, sort_keys=True), idempotency_key),
-            )
+            conn.execute(o.update().where(o.c.idempotency_key == idempotency_key).values(
+                status=SENT, attempts=o.c.attempts + 1, sent_at=_now(), response=json.dumps(response, sort_keys=True),
+                last_error=None, claimed_by=None, claimed_until=None,
+            ))
 
     def mark_failed(self, idempotency_key: str, error: str) -> None:
-        """Record a failed attempt; the message stays queued."""
+        """Record a failed attempt; the message stays queued (and unclaimed) for the next round."""
+        o = s.outbox
         with self._write() as conn:
-            conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE idempotency_key = ?",
-                (error, idempotency_key),
-            )
+            conn.execute(o.update().where(o.c.idempotency_key == idempotency_key).values(
+                attempts=o.c.attempts + 1, last_error=error, claimed_by=None, claimed_until=None,
+            ))
 
     # --- settings ----------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
         """A JSON setting, or ``default`` when unset."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        t = s.settings
+        with self._read() as conn:
+            raw = conn.execute(sa.select(t.c.value).where(t.c.key == key)).scalar()
+        return default if raw is None else json.loads(raw)
 
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON setting."""
+        t = s.settings
+        text = json.dumps(value)
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps(value)),
-            )
+            conn.execute(_insert(conn, t).values(key=key, value=text)
+                         .on_conflict_do_update(index_elements=["key"], set_={"value": text}))
