@@ -26,6 +26,7 @@ class Settings:
     max_upload_bytes: int
     max_pixels: int
     problems: tuple[str, ...] = ()
+    scheduler_address: str | None = None  # DASK_SCHEDULER_ADDRESS: batches run on that Dask cluster
 
     @property
     def imagga_configured(self) -> bool:
@@ -73,4 +74,5 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
         max_upload_bytes=max_bytes,
         max_pixels=DEFAULT_MAX_PIXELS,
         problems=tuple(problems),
+        scheduler_address=_lookup("DASK_SCHEDULER_ADDRESS", env, secrets),
     )

@@ -9,7 +9,8 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from tagging.backends import EMBEDDED, IMAGGA, EmbeddedBackend, ImaggaBackend
+from tagging import backends
+from tagging.backends import IMAGGA, EmbeddedBackend, ImaggaBackend
 from tagging.config import Settings, load_settings
 from tagging.images import LoadedImage, downscale, encode_jpeg, load_image
 from tagging.imagga import Categorizer, Category, ImaggaClient, ImaggaCredentials
@@ -50,8 +51,8 @@ def imagga_backend(config: Settings) -> ImaggaBackend:
 
 
 def backend_id(name: str, config: Settings) -> str:
-    """A cache-key name for a backend: Imagga results differ per base URL."""
-    return EMBEDDED if name == EMBEDDED else f"{name}:{config.imagga_url}"
+    """A cache-key name for a backend (``tagging.backends.backend_id``, shared with the command line)."""
+    return backends.backend_id(name, config.imagga_url)
 
 
 @st.cache_resource(show_spinner=False)
