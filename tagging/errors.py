@@ -76,3 +76,12 @@ class ApiError(BackendError):
 
 class SelectionError(TaggingError):
     """An edited tag selection contains tags that were not suggested."""
+
+
+# --- batches from the command line and on a cluster -------------------------------
+class BatchInputError(TaggingError):
+    """A batch input (a path, a glob, a URL) cannot be used at all: missing, unreadable, unknown protocol."""
+
+
+class ClusterError(TaggingError):
+    """The Dask cluster cannot be used: the scheduler is unreachable, or the workers cannot run the batch."""

@@ -707,10 +707,16 @@ class BatchJob:
         with self._lock:
             self._results[result.index] = result
 
+    def _execute(self) -> BatchReport:
+        """Run the batch (in the job's thread); ``ClusterJob`` runs it on a Dask cluster instead."""
+        return run_batch(self.items, self.backend, self.request, on_result=self._record, stop=self._stop,
+                         **self.options)
+
     def _run(self) -> None:
         try:
-            self.report = run_batch(self.items, self.backend, self.request, on_result=self._record,
-                                    stop=self._stop, **self.options)
+            self.report = self._execute()
+        except TaggingError as exc:  # e.g. the cluster went away: said as it is
+            self.error = f"{exc} The results so far are kept."
         except Exception as exc:  # shown on the page; the finished results stay
             log.exception("batch failed")
             self.error = f"The batch ended unexpectedly ({type(exc).__name__}: {exc}); the results so far are kept."
