@@ -18,6 +18,7 @@ import argparse
 import logging
 import os
 import queue
+import signal
 import sqlite3
 import sys
 import threading
@@ -44,6 +45,7 @@ from tagging.batch import (
     require_images,
     run_batch,
     run_on_cluster,
+    shared_target,
 )
 from tagging.batch._views import ExportWriter
 from tagging.config import Settings, load_settings
@@ -117,12 +119,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # --- settings and checks ----------------------------------------------------------------------
-def _cache_target(settings: Settings) -> str:
-    """TAGGING_DB's value as workers on other machines should see it (absolute for a path)."""
-    target = str(settings.db_path)
-    return target if "://" in target else os.path.abspath(target)
-
-
 def _check_out(out: str | None) -> str | None:
     if out is None:
         return None
@@ -238,12 +234,13 @@ def _local_runner(items: list[BatchItem], args: argparse.Namespace, settings: Se
     key = backend_id(args.backend, settings.imagga_url)
 
     def run(emit: Callable[[ItemResult], None], stop: threading.Event) -> None:
+        aborted = None
         for start in range(0, len(items), LOCAL_WINDOW):
             window = items[start:start + LOCAL_WINDOW]
-            if stop.is_set():
+            if stop.is_set() or aborted:
+                reason = f"not sent: {aborted}" if aborted else "stopped before it was tagged"
                 for offset, item in enumerate(window):
-                    emit(ItemResult(start + offset, item.name, item.known_sha256, SKIPPED,
-                                    "stopped before it was tagged"))
+                    emit(ItemResult(start + offset, item.name, item.known_sha256, SKIPPED, reason))
                 continue
             report = run_batch(
                 window, backend, request, backend_key=key, cache=cache, concurrency=args.concurrency,
@@ -252,8 +249,8 @@ def _local_runner(items: list[BatchItem], args: argparse.Namespace, settings: Se
                 on_result=lambda r, _done, _total, start=start: emit(replace(r, index=start + r.index)),
             )
             if report.aborted:  # credentials, an unreachable host, a long 429: the rest would fail alike
-                stop.set()
-                _say(f"The batch ended early: {report.aborted}")
+                aborted = report.aborted
+                _say(f"The batch ended early: {aborted}")
 
     return run
 
@@ -297,32 +294,39 @@ def _tag(items: list[BatchItem], runner: Callable[[Callable[[ItemResult], None],
             log.exception("the batch failed")
             failure.append(exc)
 
+    def on_interrupt(signum: int, frame: Any) -> None:
+        # Only a flag here: a KeyboardInterrupt raised at any point of this thread could cut a row in half.
+        if stop.is_set():
+            _say("Quit. What was tagged is in the cache: run the same command again to finish.")
+            os._exit(EXIT_INTERRUPTED)
+        stop.set()
+
     thread = threading.Thread(target=work, name="tagging-batch", daemon=True)
     ordered = _InOrder(writer)
     counts = {OK: 0, CACHED: 0, FAILED: 0, SKIPPED: 0}
     shown = 0
     interrupted = False
     seen: set[int] = set()
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     thread.start()
-    while thread.is_alive() or not results.empty():
-        try:
-            result = results.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        except KeyboardInterrupt:
-            if interrupted:
-                raise
-            interrupted = True
-            stop.set()
-            progress.note("Stopping after the images in progress… (Ctrl-C again to quit at once)")
-            continue
-        seen.add(result.index)
-        counts[result.status] += 1
-        if result.status == FAILED and (verbose or shown < SHOWN_FAILURES):
-            shown += 1
-            progress.note(f"failed: {result.name}: {result.reason}")
-        ordered.add(result)
-        progress.update(counts)
+    try:
+        while thread.is_alive() or not results.empty():
+            if stop.is_set() and not interrupted and not failure:
+                interrupted = True
+                progress.note("Stopping after the images in progress… (Ctrl-C again to quit at once)")
+            try:
+                result = results.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            seen.add(result.index)
+            counts[result.status] += 1
+            if result.status == FAILED and (verbose or shown < SHOWN_FAILURES):
+                shown += 1
+                progress.note(f"failed: {result.name}: {result.reason}")
+            ordered.add(result)
+            progress.update(counts)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     for index, item in enumerate(items):  # what never came back (the runner failed) is written as not tagged
         if index not in seen:
             counts[SKIPPED] += 1
@@ -339,7 +343,7 @@ def batch(args: argparse.Namespace) -> int:
     try:
         fmt = _check_out(args.out)
         request = _request(args, settings)
-        target = _cache_target(settings)
+        target = shared_target(str(settings.db_path))
         threshold, min_tags, overrides = _rule(args, target)
         found = discover(args.paths, max_bytes=settings.max_upload_bytes)
         if found.skipped:

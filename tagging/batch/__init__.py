@@ -17,7 +17,14 @@ from tagging.batch._archive import (
     sanitize_member_name,
     sniff_image,
 )
-from tagging.batch._cluster import ClusterJob, WorkSpec, connect, run_on_cluster, worker_counters
+from tagging.batch._cluster import (
+    ClusterJob,
+    WorkSpec,
+    connect,
+    run_on_cluster,
+    shared_target,
+    worker_counters,
+)
 from tagging.batch._engine import (
     CACHED,
     DEFAULT_CHUNK_SIZE,
@@ -53,5 +60,5 @@ __all__ = [
     "Discovery", "FileSource", "ItemResult", "PerThreadImagga", "SaveSummary", "Skipped", "Throttle", "WorkSpec",
     "ZipMemberSource", "connect", "discover", "export_csv", "export_json", "extract_images", "is_zip",
     "require_images", "results_frame", "run_batch", "run_on_cluster", "sanitize_member_name", "save_batch", "select",
-    "shown_url", "sniff_image", "tag_frequency", "worker_counters",
+    "shared_target", "shown_url", "sniff_image", "tag_frequency", "worker_counters",
 ]

@@ -8,13 +8,14 @@ chunk is an ordinary :func:`run_batch` call, so every rule of the engine holds t
 - **Reading.** Items carry a picklable ``source`` (a path or URL, see ``_sources``) and are
   read by the worker that tags them; no image travels through the scheduler. Items that
   hold their bytes (browser uploads) are ``scatter``-ed to a worker one chunk at a time,
-  and only ``window`` chunks are out at once, so memory stays bounded on both sides.
+  and only ``window`` chunks are out at once, so memory stays bounded on both sides; a
+  chunk whose bytes die with their worker is scattered and submitted again.
 - **The embedded model** is loaded once per worker process and kept (``worker_counters``
   counts the loads and forward passes).
 - **Imagga's plan limit** holds across the cluster: every request holds a lease of a
   ``distributed.Semaphore`` with ``concurrency`` leases, named after the backend key, so
-  two batches on the same account share it. A 429 sets a shared pause-until time (a
-  ``distributed.Variable``, wall-clock seconds) that every worker waits out before its next
+  two batches on the same account share it. A 429 sets a shared pause-until time (wall-clock
+  seconds in the scheduler's metadata) that every worker waits out before its next
   request; worker clients do not sleep through a 429 themselves (``max_retry_after=0``),
   so the pause is the cluster's, not one thread's.
 - **The result cache** is opened on the worker (``open_result_cache(TAGGING_DB)``, a file
@@ -31,7 +32,9 @@ machines' clocks should be synchronised (NTP), as they are almost everywhere.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sqlite3
 import threading
 import time
 import uuid
@@ -63,7 +66,7 @@ from tagging.errors import ClusterError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
-    from distributed import Client, Event, Semaphore, Variable
+    from distributed import Client, Event, Semaphore
 
     from tagging.imagga import ImaggaClient, ImaggaCredentials
     from tagging.store import ResultCache
@@ -81,8 +84,6 @@ POLL_SECONDS = 0.05
 """How often the client looks for finished chunks and for a stop request."""
 STOP_CHECK_SECONDS = 0.25
 """How stale a worker's view of the stop flag may be: each look is one scheduler round trip."""
-PAUSE_READ_TIMEOUT = 2.0
-"""Seconds a worker waits for the shared pause time when it was never set (then: no pause)."""
 SLOT_POLL_SECONDS = 0.5
 """A worker waiting for an Imagga slot looks at the stop flag this often."""
 DRAIN_SECONDS = 60.0
@@ -90,6 +91,9 @@ DRAIN_SECONDS = 60.0
 IMAGGA_IMAGES_PER_SLOT = 4
 """Imagga chunks hold this many images per allowed request: enough to keep the slots busy
 between tasks, few enough that a killed worker's chunk is cheap to run again."""
+CACHE_OPEN_ATTEMPTS = 5
+MAX_SUBMITS = 3
+"""How often a chunk whose bytes were lost with a worker is sent again before its images are given up."""
 WORKER_MAX_RETRY_AFTER = 0.0
 """Worker clients never sleep on a 429 inside one request: the engine pauses every worker instead."""
 
@@ -121,8 +125,8 @@ class WorkSpec:
         return f"tagging-imagga-slots:{self.backend_key}:{self.concurrency}"
 
     @property
-    def pause_name(self) -> str:
-        return f"tagging-imagga-pause:{self.backend_key}"
+    def pause_key(self) -> list[str]:
+        return ["tagging", "imagga-pause-until", self.backend_key]
 
 
 @dataclass(frozen=True)
@@ -160,11 +164,23 @@ def _embedded_backend() -> EmbeddedBackend:
 
 
 def _result_cache(target: str) -> ResultCache:
+    """This process's cache for ``target``, opened once.
+
+    Two workers opening a new SQLite cache at the same moment can both try to switch it to
+    WAL, and the loser gets "database is locked" at once (no busy wait applies there): try again.
+    """
     from tagging.store import open_result_cache
 
     with _lock:
         if target not in _caches:
-            _caches[target] = open_result_cache(target)
+            for attempt in range(CACHE_OPEN_ATTEMPTS):
+                try:
+                    _caches[target] = open_result_cache(target)
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == CACHE_OPEN_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.1 * (attempt + 1))
         return _caches[target]
 
 
@@ -236,18 +252,20 @@ class _StopCheck:
 
 
 class _ClusterThrottle:
-    """The engine's throttle across the cluster: a semaphore lease per request, a shared pause-until."""
+    """The engine's throttle across the cluster: a semaphore lease per request, a shared pause-until time.
 
-    def __init__(self, slots: Semaphore, pause: Variable, stopped: Callable[[], bool]) -> None:
+    The pause-until time lives in the scheduler's metadata (``Client.set_metadata``), which every
+    worker reads with a default: no key is ever "unset" and nothing waits for one.
+    """
+
+    def __init__(self, slots: Semaphore, client: Client, pause_key: list[str], stopped: Callable[[], bool]) -> None:
         self.slots = slots
-        self.pause = pause
+        self.client = client
+        self.pause_key = pause_key
         self.stopped = stopped
 
     def _until(self) -> float:
-        try:
-            return float(self.pause.get(timeout=PAUSE_READ_TIMEOUT) or 0.0)
-        except TimeoutError:  # never set: no pause
-            return 0.0
+        return float(self.client.get_metadata(self.pause_key, 0.0) or 0.0)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -272,12 +290,12 @@ class _ClusterThrottle:
     def hold(self, seconds: float) -> None:
         until = time.time() + seconds
         if until > self._until():  # a later pause set meanwhile by another worker stands
-            self.pause.set(until)
+            self.client.set_metadata(self.pause_key, until)
 
 
 def tag_chunk(spec: WorkSpec, chunk: _Chunk, stop_name: str) -> BatchReport:
     """A Dask task: tag one chunk on this worker with the in-process engine (indices are the chunk's)."""
-    from distributed import Event, Variable, get_client
+    from distributed import Event, get_client
 
     client = get_client()
     stopped = _StopCheck(Event(stop_name, client=client))
@@ -294,8 +312,7 @@ def tag_chunk(spec: WorkSpec, chunk: _Chunk, stop_name: str) -> BatchReport:
         if spec.credentials is None:
             raise ClusterError("Imagga is not configured for this batch: no credentials were sent to the workers.")
         factory = _PooledImagga(spec.credentials, spec.imagga_url)
-        throttle = _ClusterThrottle(_semaphore(spec.slots_name, spec.concurrency),
-                                    Variable(spec.pause_name, client=client), stopped)
+        throttle = _ClusterThrottle(_semaphore(spec.slots_name, spec.concurrency), client, spec.pause_key, stopped)
         report = run_batch(chunk.items, ImaggaBackend(None), spec.request, backend_factory=factory,
                            concurrency=min(spec.concurrency, MAX_CONCURRENCY, len(chunk.items)), throttle=throttle,
                            **options)
@@ -349,20 +366,14 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
     return client
 
 
+def shared_target(target: str) -> str:
+    """TAGGING_DB's value as workers on other machines must see it: a URL as it is, a path made absolute."""
+    return target if "://" in target else os.path.abspath(target)
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _init_pause(client: Client, name: str) -> None:
-    """Make sure the shared pause time exists (a running batch's pause is left as it is)."""
-    from distributed import Variable
-
-    pause = Variable(name, client=client)
-    try:
-        pause.get(timeout=0.2)
-    except TimeoutError:
-        pause.set(0.0)
 
 
 class _Collector:
@@ -379,7 +390,6 @@ class _Collector:
         self.calls = 0
         self.requests = 0
         self.max_in_flight = 0
-        self.lost_reason = ""
 
     def emit(self, result: ItemResult) -> None:
         batch = [result]
@@ -466,17 +476,16 @@ def run_on_cluster(
     finished_chunks: set[int] = set()
     next_chunk = lowest_open = 0
     ac = as_completed(loop=client.loop)
-    spec_future = None
+    submits: Counter[int] = Counter()
 
     def submit(k: int) -> None:
-        nonlocal spec_future
-        if spec_future is None:  # once per batch, straight to the workers that need it
-            spec_future = client.scatter(spec, hash=False)
+        submits[k] += 1
         payload: Any = _Chunk(tuple(batch[i] for i in chunks[k]))
         if any(item.data is not None for item in payload.items):
             payload = client.scatter(payload, hash=False)  # the bytes go to a worker, not into the task graph
-        future = client.submit(tag_chunk, spec_future, payload, stop_event.name, key=f"tagging-chunk-{run_id}-{k}",
-                               pure=False)
+        # The spec travels with each task (a few hundred bytes): a scattered copy dies with its worker.
+        future = client.submit(tag_chunk, spec, payload, stop_event.name,
+                               key=f"tagging-chunk-{run_id}-{k}-{submits[k]}", pure=False)
         running[future] = k
         ac.add(future)
 
@@ -487,6 +496,27 @@ def run_on_cluster(
         if stop_sent_at is None:
             stop_sent_at = time.monotonic()
             stop_event.set()
+
+    def finish(future: Any, k: int) -> None:
+        outcome = _chunk_outcome(future)
+        if outcome is _LOST and stop_sent_at is None and submits[k] < MAX_SUBMITS:
+            log.warning("the images of chunk %d were lost with a worker; sending them again", k)
+            submit(k)  # its scattered bytes died with a worker
+            return
+        finished_chunks.add(k)
+        if isinstance(outcome, BatchReport):
+            collector.chunk_done(chunks[k], outcome)
+            if outcome.aborted:
+                halt(outcome.aborted)
+        elif outcome is _LOST:
+            collector.chunk_lost(chunks[k], SKIPPED, "stopped before it was tagged" if stop_sent_at else
+                                 "the cluster lost this chunk's images several times; tag again")
+        else:
+            reason = f"the cluster could not run a task ({type(outcome).__name__}: {_short(outcome)})"
+            log.error("a batch task failed: %s", reason)
+            log.debug("the task's traceback", exc_info=outcome)
+            collector.chunk_lost(chunks[k], FAILED, reason)
+            halt(reason)
 
     try:
         while True:
@@ -510,14 +540,8 @@ def run_on_cluster(
                     continue
                 for future in done:
                     k = running.pop(future, None)
-                    if k is None:
-                        continue
-                    finished_chunks.add(k)
-                    report = _chunk_report(future, chunks[k], collector)
-                    if report is not None and report.aborted:
-                        halt(report.aborted)
-                    elif report is None:
-                        halt(collector.lost_reason)
+                    if k is not None:
+                        finish(future, k)
                     future.release()
                 while lowest_open in finished_chunks:
                     lowest_open += 1
@@ -552,23 +576,19 @@ def run_on_cluster(
     )
 
 
-def _chunk_report(future: Any, indices: list[int], collector: _Collector) -> BatchReport | None:
-    """Hand a finished chunk's results to the collector; None when the chunk itself failed."""
+_LOST = object()  # a chunk whose task the cluster cancelled: its scattered bytes were on a worker that died
+
+
+def _chunk_outcome(future: Any) -> BatchReport | BaseException | object:
+    """A finished chunk's report, ``_LOST``, or the error that ended its task."""
     from distributed.client import FutureCancelledError
 
     try:
-        report = future.result()
+        return future.result()
     except FutureCancelledError:
-        collector.chunk_lost(indices, SKIPPED, "stopped before it was tagged")
-        return BatchReport(results=[])
-    except Exception as exc:  # any error of the task or of its worker (KilledWorker): shown, logged, batch ends
-        collector.lost_reason = f"the cluster could not run a task ({type(exc).__name__}: {_short(exc)})"
-        log.error("a batch task failed: %s", collector.lost_reason)
-        log.debug("the task's traceback", exc_info=exc)
-        collector.chunk_lost(indices, FAILED, collector.lost_reason)
-        return None
-    collector.chunk_done(indices, report)
-    return report
+        return _LOST
+    except Exception as exc:  # any error of the task or of its worker (KilledWorker): reported, logged, batch ends
+        return exc
 
 
 # --- the Batch page's job ------------------------------------------------------------------------
