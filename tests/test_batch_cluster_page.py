@@ -85,3 +85,14 @@ def test_stop_on_the_cluster_keeps_what_finished(app, dask_cluster, monkeypatch)
         statuses = list(table(at)["status"])
         assert "skipped" in statuses and statuses.count("tagged") == sum(stand_in.billed().values())
         assert "Stopped." in texts(at.info)
+
+
+def test_a_wrong_scheduler_address_is_a_clear_message_and_nothing_is_lost(app):
+    at = app({"DASK_SCHEDULER_ADDRESS": "not a scheduler"})
+    at.switch_page("pages/batch.py").run()
+    at.file_uploader(key="batch_upload").set_value([("cat.jpg", CAT, "image/jpeg")]).run()
+    at.button(key="batch_start").click().run()
+    assert not at.exception
+    assert "is not a Dask scheduler address; it looks like tcp://host:8786" in texts(at.error)
+    assert "batch_job" not in at.session_state  # no job was started
+    assert not at.button(key="batch_start").disabled  # the uploads are still there: fix the address, tag again

@@ -152,7 +152,7 @@ class _Walker:
     found: Discovery = field(default_factory=Discovery)
     names: set[str] = field(default_factory=set)
 
-    def add_file(self, name: str, location: str, head: Any = None, explicit: bool = False) -> None:
+    def add_file(self, name: str, location: str, head: Any = None) -> None:
         """One file: an image becomes an item, a zip is listed, anything else is skipped."""
         suffix = PurePosixPath(name).suffix.lower()
         if suffix == ".zip":
@@ -162,8 +162,7 @@ class _Walker:
         elif suffix in ARCHIVE_EXTENSIONS:
             self.found.skipped.append(Skipped(name, f"a {suffix} archive; only zip archives are opened"))
         elif suffix:
-            if explicit or not PurePosixPath(name).name.startswith("."):
-                self.found.skipped.append(Skipped(name, f"not an image ({suffix} file)"))
+            self.found.skipped.append(Skipped(name, f"not an image ({suffix} file)"))
         elif head is not None and sniff_image(head()):
             self.found.items.append(BatchItem(_unique(name, self.names), source=FileSource(location, self.max_bytes)))
         else:
@@ -207,17 +206,17 @@ class _Walker:
                 if os.path.isdir(match):
                     self.add_local_folder(match)
                 else:
-                    self.add_local_file(match, explicit=False)
+                    self.add_local_file(match)
         elif os.path.isdir(arg):
             self.add_local_folder(arg)
         elif os.path.isfile(arg):
-            self.add_local_file(arg, explicit=True)
+            self.add_local_file(arg)
         elif os.path.lexists(arg):
             self.found.problems.append(f"“{arg}” is neither a file nor a folder that can be read.")
         else:
             self.found.problems.append(f"“{arg}”: no such file or folder.")
 
-    def add_local_file(self, path: str, explicit: bool) -> None:
+    def add_local_file(self, path: str) -> None:
         def head() -> bytes:
             try:
                 with open(path, "rb") as handle:
@@ -225,7 +224,7 @@ class _Walker:
             except OSError:
                 return b""
 
-        self.add_file(os.path.normpath(path), os.path.abspath(path), head, explicit)
+        self.add_file(os.path.normpath(path), os.path.abspath(path), head)
 
     def add_local_folder(self, folder: str) -> None:
         if not os.access(folder, os.R_OK | os.X_OK):
@@ -236,7 +235,7 @@ class _Walker:
             for file in sorted(files):
                 if file.startswith("."):
                     continue
-                self.add_local_file(os.path.join(root, file), explicit=False)
+                self.add_local_file(os.path.join(root, file))
 
     def _walk_error(self, exc: OSError) -> None:
         self.found.skipped.append(Skipped(str(exc.filename or ""), f"could not be listed ({_why(exc)})"))
@@ -282,7 +281,7 @@ class _Walker:
                 except _READ_ERRORS:
                     return b""
 
-            self.add_file(shown_url(url), url, head, explicit=len(files) == 1)
+            self.add_file(shown_url(url), url, head)
 
 
 def discover(paths: list[str], *, max_bytes: int = DEFAULT_MAX_BYTES,
