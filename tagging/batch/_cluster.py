@@ -13,10 +13,10 @@ chunk is an ordinary :func:`run_batch` call, so every rule of the engine holds t
 - **The embedded model** is loaded once per worker process and kept (``worker_counters``
   counts the loads and forward passes).
 - **Imagga's plan limit** holds across the cluster: every request holds a lease of a
-  ``distributed.Semaphore`` with ``concurrency`` leases, named after the backend key, so
-  two batches on the same account share it. A 429 sets a shared pause-until time (wall-clock
-  seconds in the scheduler's metadata) that every worker waits out before its next
-  request; worker clients do not sleep through a 429 themselves (``max_retry_after=0``),
+  ``distributed.Semaphore`` with ``concurrency`` leases, named after the account (the URL
+  and a hash of the API key), so two batches on the same account share it. A 429 sets a
+  shared pause-until time (wall-clock seconds in the scheduler's metadata) that every worker
+  waits out before its next request; worker clients do not sleep through a 429 themselves (``max_retry_after=0``),
   so the pause is the cluster's, not one thread's.
 - **The result cache** is opened on the worker (``open_result_cache(TAGGING_DB)``, a file
   every worker sees or a database server) and written as each answer arrives, through
@@ -31,6 +31,7 @@ machines' clocks should be synchronised (NTP), as they are almost everywhere.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -101,7 +102,7 @@ WORKER_MAX_RETRY_AFTER = 0.0
 # --- what a task needs ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkSpec:
-    """Everything a worker needs to tag a chunk (sent once per batch; credentials never shown)."""
+    """Everything a worker needs to tag a chunk (sent with every task; the credentials are never shown)."""
 
     backend: str
     request: TagRequest
@@ -121,12 +122,18 @@ class WorkSpec:
         return max(1, min(self.concurrency, MAX_CONCURRENCY) * IMAGGA_IMAGES_PER_SLOT)
 
     @property
+    def account(self) -> str:
+        """The Imagga account these requests count against: the URL and a short hash of the API key."""
+        key = self.credentials.api_key if self.credentials is not None else ""
+        return f"{self.backend_key}:{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+    @property
     def slots_name(self) -> str:
-        return f"tagging-imagga-slots:{self.backend_key}:{self.concurrency}"
+        return f"tagging-imagga-slots:{self.account}:{self.concurrency}"
 
     @property
     def pause_key(self) -> list[str]:
-        return ["tagging", "imagga-pause-until", self.backend_key]
+        return ["tagging", "imagga-pause-until", self.account]
 
 
 @dataclass(frozen=True)
