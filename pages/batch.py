@@ -22,11 +22,14 @@ from tagging.batch import (
     OK,
     SKIPPED,
     BatchJob,
+    ClusterJob,
     PerThreadImagga,
+    WorkSpec,
     export_csv,
     export_json,
     results_frame,
     save_batch,
+    shared_target,
     tag_frequency,
 )
 from tagging.errors import TaggingError
@@ -55,21 +58,33 @@ def _stop_job() -> None:
 
 def _start(items: list, backend_name: str, request: TagRequest, backend_key: str, concurrency: int) -> BatchJob:
     """Build the backend, start the job in its thread and remember it in the session."""
-    if backend_name == IMAGGA:
-        backend = resources.imagga_backend(config)
-        factory = PerThreadImagga(config.imagga, config.imagga_url)  # one session per worker thread
+    if config.scheduler_address:  # the same job interface, run on the Dask cluster's workers
+        spec = WorkSpec(
+            backend=backend_name, request=request, backend_key=backend_key,
+            cache_target=shared_target(config.db_target), cache_password=config.db_password,
+            concurrency=concurrency, imagga_url=config.imagga_url,
+            credentials=config.imagga if backend_name == IMAGGA else None, max_bytes=config.max_upload_bytes,
+            max_pixels=config.max_pixels,
+        )
+        job: BatchJob = ClusterJob(items, spec, resources.dask_client(config.scheduler_address)).start()
+    elif backend_name == IMAGGA:
+        job = _local_job(items, resources.imagga_backend(config), request, backend_key, concurrency,
+                         PerThreadImagga(config.imagga, config.imagga_url))  # one session per worker thread
     else:
-        backend = resources.embedded_backend()
-        factory = None
-    job = BatchJob(
+        job = _local_job(items, resources.embedded_backend(), request, backend_key, concurrency, None)
+    st.session_state["batch_job"] = job
+    st.session_state["batch_meta"] = {"backend": backend_name, "language": request.language, "request": request,
+                                      "cluster": bool(config.scheduler_address)}
+    return job
+
+
+def _local_job(items: list, backend, request: TagRequest, backend_key: str, concurrency: int, factory) -> BatchJob:
+    return BatchJob(
         items, backend, request,
         backend_key=backend_key, cache=resources.result_cache(config.db_target),
         concurrency=concurrency, chunk_size=DEFAULT_CHUNK_SIZE, backend_factory=factory,
         max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
     ).start()
-    st.session_state["batch_job"] = job
-    st.session_state["batch_meta"] = {"backend": backend_name, "language": request.language, "request": request}
-    return job
 
 
 def _status_frame(job: BatchJob) -> pd.DataFrame:
@@ -167,7 +182,8 @@ if intake.skipped:
         )
 if intake.items:
     st.caption(f"{len(intake.items)} images ready ({format_size(intake.total_bytes)}) · {LABELS[backend_name]}"
-               + (f" · {int(concurrency)} requests in parallel" if backend_name == IMAGGA else ""))
+               + (f" · {int(concurrency)} requests in parallel" if backend_name == IMAGGA else "")
+               + (" · runs on the Dask cluster" if config.scheduler_address else ""))
 elif not busy and job is None:
     st.info("Choose image files or zip archives to tag them all in one go.")
 
@@ -211,7 +227,9 @@ if report is not None:
     st.caption(
         f"{LABELS[meta['backend']]} · {report.calls_made} calls made · the cache saved "
         f"**{report.calls_saved} calls** · {report.seconds:.1f} s ({report.images_per_second:.1f} images/s)"
-        + (f" · at most {report.max_in_flight} requests in flight" if meta["backend"] == IMAGGA else "")
+        + (f" · at most {report.max_in_flight} requests in flight" if meta["backend"] == IMAGGA
+           and not meta.get("cluster") else "")  # on a cluster each task sees only its own
+        + (" · on the Dask cluster" if meta.get("cluster") else "")
     )
 
 # Always (not only when missing, as state.bind does): these widgets vanish while a batch runs, and

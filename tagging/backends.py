@@ -52,6 +52,15 @@ class TagRequest:
         return repr(self)
 
 
+def backend_id(name: str, imagga_url: str) -> str:
+    """The cache-key name of a backend: Imagga's answers differ per base URL.
+
+    Every caller (pages, the command line, cluster workers) must use this one function so an
+    answer paid for by one is found by the others.
+    """
+    return EMBEDDED if name == EMBEDDED else f"{name}:{imagga_url}"
+
+
 class Backend(Protocol):
     """What a page needs from a backend."""
 

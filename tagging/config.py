@@ -37,6 +37,7 @@ class Settings:
     problems: tuple[str, ...] = ()
     db_password: str | None = field(default=None, repr=False)
     analyst: str | None = None
+    scheduler_address: str | None = None  # DASK_SCHEDULER_ADDRESS: batches run on that Dask cluster
 
     @property
     def imagga_configured(self) -> bool:
@@ -100,4 +101,5 @@ def load_settings(env: Mapping[str, str], secrets: Mapping[str, Any] | None = No
         problems=tuple(problems),
         db_password=db_password,
         analyst=analyst,
+        scheduler_address=_lookup("DASK_SCHEDULER_ADDRESS", env, secrets),
     )

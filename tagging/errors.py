@@ -97,3 +97,12 @@ class SchemaVersionError(StoreError):
 
 class NotReviewedError(TaggingError):
     """Only verdicts an analyst reviewed may be sent to a backend as feedback."""
+
+
+# --- batches from the command line and on a cluster -------------------------------
+class BatchInputError(TaggingError):
+    """A batch input (a path, a glob, a URL) cannot be used at all: missing, unreadable, unknown protocol."""
+
+
+class ClusterError(TaggingError):
+    """The Dask cluster cannot be used: the scheduler is unreachable, or the workers cannot run the batch."""

@@ -13,7 +13,7 @@ from tests import pgcluster
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_MAX_UPLOAD_MB", "TAGGING_DB",
-             "TAGGING_DB_PASSWORD", "TAGGING_ANALYST")
+             "TAGGING_DB_PASSWORD", "TAGGING_ANALYST", "DASK_SCHEDULER_ADDRESS")
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +94,29 @@ def open_db(db_target: str) -> Iterator[Callable[..., object]]:
     yield make
     for store in opened:
         store.close()
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask LocalCluster: a scheduler here and two worker processes of one thread each.
+
+    Shared by the cluster, command-line and Batch page tests (starting one takes seconds and
+    each worker loads the embedded model once). A test that kills a worker waits for the
+    nanny's replacement before it ends.
+    """
+    import logging
+
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           worker_dashboard_address=None, silence_logs=logging.ERROR)
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def dask_client(dask_cluster):
+    """A client of ``dask_cluster`` made by ``tagging.batch.connect`` (as the command line and the page do)."""
+    from tagging.batch import connect
+
+    client = connect(dask_cluster.scheduler_address)
+    yield client
+    client.close()

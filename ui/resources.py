@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from tagging.backends import EMBEDDED, IMAGGA, EmbeddedBackend, ImaggaBackend
+from tagging import backends
+from tagging.backends import IMAGGA, EmbeddedBackend, ImaggaBackend
+from tagging.batch import connect
 from tagging.config import Settings, load_settings
 from tagging.images import LoadedImage, downscale, encode_jpeg, load_image
 from tagging.imagga import Categorizer, Category, ImaggaClient, ImaggaCredentials
@@ -51,8 +54,32 @@ def imagga_backend(config: Settings) -> ImaggaBackend:
 
 
 def backend_id(name: str, config: Settings) -> str:
-    """A cache-key name for a backend: Imagga results differ per base URL."""
-    return EMBEDDED if name == EMBEDDED else f"{name}:{config.imagga_url}"
+    """A cache-key name for a backend (``tagging.backends.backend_id``, shared with the command line)."""
+    return backends.backend_id(name, config.imagga_url)
+
+
+@dataclass(frozen=True)
+class _Connection:
+    """A ``distributed.Client`` in a box: a Client is awaitable, which ``st.cache_resource`` refuses to return."""
+
+    client: Any
+
+
+@st.cache_resource(show_spinner="Connecting to the Dask cluster…")
+def _dask_connection(address: str) -> _Connection:
+    return _Connection(connect(address))
+
+
+def dask_client(address: str) -> Any:
+    """One ``distributed.Client`` per scheduler address and process; a closed one is replaced.
+
+    Raises ``ClusterError`` (not cached) when the scheduler or its workers cannot be used.
+    """
+    client = _dask_connection(address).client
+    if client.status not in ("running", "connecting"):
+        _dask_connection.clear()
+        client = _dask_connection(address).client
+    return client
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,8 +1,11 @@
 """Batches: many images (files or zip archives) tagged fast, stoppably, never billed twice.
 
 ``run_batch`` is the in-process engine (threads for Imagga, batched forward passes for the
-embedded tagger); ``BatchJob`` runs it in a background thread for the Batch page. The
-views turn results into tables and exports and save them to the store.
+embedded tagger); ``BatchJob`` runs it in a background thread for the Batch page.
+``run_on_cluster`` runs the same engine chunk by chunk on a Dask cluster's workers
+(``ClusterJob`` for the page). ``discover`` lists the images of folders, globs, zips and
+fsspec URLs as lazily read items. The views turn results into tables and exports and
+save them to the store.
 """
 
 from tagging.batch._archive import (
@@ -13,6 +16,14 @@ from tagging.batch._archive import (
     is_zip,
     sanitize_member_name,
     sniff_image,
+)
+from tagging.batch._cluster import (
+    ClusterJob,
+    WorkSpec,
+    connect,
+    run_on_cluster,
+    shared_target,
+    worker_counters,
 )
 from tagging.batch._engine import (
     CACHED,
@@ -29,8 +40,10 @@ from tagging.batch._engine import (
     ByteSource,
     ItemResult,
     PerThreadImagga,
+    Throttle,
     run_batch,
 )
+from tagging.batch._sources import Discovery, FileSource, ZipMemberSource, discover, require_images, shown_url
 from tagging.batch._views import (
     SaveSummary,
     export_csv,
@@ -43,7 +56,9 @@ from tagging.batch._views import (
 
 __all__ = [
     "CACHED", "DEFAULT_CHUNK_SIZE", "DEFAULT_CONCURRENCY", "FAILED", "MAX_CONCURRENCY", "OK", "SKIPPED", "STATUSES",
-    "ArchiveContents", "ArchiveError", "BatchItem", "BatchJob", "BatchReport", "ByteSource", "ItemResult",
-    "PerThreadImagga", "SaveSummary", "Skipped", "export_csv", "export_json", "extract_images", "is_zip",
-    "results_frame", "run_batch", "sanitize_member_name", "save_batch", "select", "sniff_image", "tag_frequency",
+    "ArchiveContents", "ArchiveError", "BatchItem", "BatchJob", "BatchReport", "ByteSource", "ClusterJob",
+    "Discovery", "FileSource", "ItemResult", "PerThreadImagga", "SaveSummary", "Skipped", "Throttle", "WorkSpec",
+    "ZipMemberSource", "connect", "discover", "export_csv", "export_json", "extract_images", "is_zip",
+    "require_images", "results_frame", "run_batch", "run_on_cluster", "sanitize_member_name", "save_batch", "select",
+    "shared_target", "shown_url", "sniff_image", "tag_frequency", "worker_counters",
 ]

@@ -30,6 +30,16 @@ adapter mounting are shared mutable state), so for Imagga pass ``backend_factory
 session, and keeps it for the whole batch (connection reuse). Without a factory the
 given backend is shared by the workers.
 
+Throttle: ``throttle`` decides when a per-image request may go: ``slot()`` holds one of the
+plan's concurrent requests, ``wait()`` blocks while a 429 pause is in force and ``hold()``
+starts one. In process the thread pool is the limit and the pause is shared by the threads;
+on a Dask cluster (``_cluster``) a ``distributed.Semaphore`` and a shared pause-until time
+make both hold across every worker.
+
+With a cache, each per-image request goes through ``ResultCache.get_or_compute``, so when
+another worker or app server is paying for the same image this one waits for that answer
+instead of paying again (as far as the cache's lease makes that race-free).
+
 The progress callback ``on_result`` is always called from the thread that called
 ``run_batch``, never from a worker. :class:`BatchJob` runs a batch in a background thread
 for the Batch page and keeps every finished result as it arrives.
@@ -43,6 +53,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Protocol
@@ -221,12 +232,25 @@ class PerThreadImagga:
 
 
 # --- the engine ----------------------------------------------------------------------
-class _Unreadable(TaggingError):
-    """A backend answer the parser rejects (never cached)."""
+class Throttle(Protocol):
+    """When a per-image request may be sent (see the module docstring)."""
+
+    def slot(self) -> AbstractContextManager[object]: ...
+
+    def wait(self, stopped: Callable[[], bool]) -> None: ...
+
+    def hold(self, seconds: float) -> None: ...
 
 
 class _Pause:
-    """A shared 'no request before' time: a 429 on one worker holds back all of them."""
+    """A shared 'no request before' time: a 429 on one worker thread holds back all of them.
+
+    The in-process throttle: the thread pool's size is the concurrency limit, so ``slot()``
+    holds nothing.
+    """
+
+    def slot(self) -> AbstractContextManager[object]:
+        return nullcontext()
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -257,6 +281,14 @@ def _as_items(items: Iterable[BatchItem | tuple[str, bytes]]) -> list[BatchItem]
     return [item if isinstance(item, BatchItem) else BatchItem(item[0], bytes(item[1])) for item in items]
 
 
+class _Outcome(Exception):  # noqa: N818 - not an error: carries a finished result out of a compute callback
+    """A result decided inside a request (failed, skipped): nothing is stored for it."""
+
+    def __init__(self, result: ItemResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
 class _Run:
     """The state of one ``run_batch`` call (shared by its worker threads)."""
 
@@ -271,6 +303,7 @@ class _Run:
         stopped: Callable[[], bool],
         max_bytes: int,
         max_pixels: int,
+        throttle: Throttle | None = None,
     ) -> None:
         self.items = items
         self.backend = backend
@@ -290,7 +323,7 @@ class _Run:
         self.in_flight = 0
         self.max_in_flight = 0
         self.aborted: str | None = None
-        self.pause = _Pause()
+        self.throttle: Throttle = throttle if throttle is not None else _Pause()
 
     # --- shared helpers ---------------------------------------------------------------
     def stopped(self) -> bool:
@@ -314,12 +347,11 @@ class _Run:
             if self.on_result is not None:
                 self.on_result(one, len(self.results), len(self.items))
 
-    def cached(self, item: BatchItem, index: int, payload: dict[str, Any] | None = None) -> ItemResult | None:
-        if self.cache is None and payload is None:
+    def cached(self, item: BatchItem, index: int) -> ItemResult | None:
+        if self.cache is None:
             return None
         try:
-            if payload is None:
-                payload = self.cache.get(self.backend_key, item.sha256, self.request_key)
+            payload = self.cache.get(self.backend_key, item.sha256, self.request_key)
         except (StoreError, OSError, ValueError) as exc:  # a broken cache must not stop the batch
             log.warning("result cache read failed (%s); tagging instead", type(exc).__name__)
             return None
@@ -330,32 +362,6 @@ class _Run:
         except TaggingError:
             return None  # a damaged entry: ask again, and the new answer replaces it
         return ItemResult(index, item.name, item.sha256, CACHED, "answered from the result cache", payload, tags)
-
-    def shared(self, index: int, call: Callable[[], Any]) -> tuple[Any, bool]:
-        """``call()`` through the cache's lease, so no other worker or server pays for the same image meanwhile.
-
-        Returns (answer, whether it was computed here). An answer the parser rejects raises
-        ``_Unreadable`` and is never stored; a cache that cannot be reached is bypassed.
-        """
-        def compute() -> Any:
-            self.count_call(1, +1)
-            try:
-                payload = call()
-            finally:
-                self.count_call(0, -1)
-            try:
-                parse_tags(payload, self.request.language)
-            except TaggingError as exc:
-                raise _Unreadable(str(exc)) from exc
-            return payload
-
-        if self.cache is None:
-            return compute(), True
-        try:
-            return self.cache.get_or_compute(self.backend_key, self.items[index].sha256, self.request_key, compute)
-        except StoreError as exc:  # raised only before compute ran: tag without the cache
-            log.warning("result cache unavailable (%s); tagging without it", type(exc).__name__)
-            return compute(), True
 
     def store(self, item: BatchItem, payload: dict[str, Any]) -> None:
         if self.cache is None:
@@ -468,34 +474,17 @@ class _Run:
             if isinstance(image, ItemResult):
                 return image
             backend = backend_here()
-            for attempt in range(RATE_LIMIT_RETRIES + 1):
-                self.pause.wait(self.stopped)
-                if self.stopped():
-                    return self.skipped(index)
-                try:
-                    payload, fresh = self.shared(index, lambda: backend.tag_image(image, self.request))
-                    hit = None if fresh else self.cached(self.items[index], index, payload)
-                    if hit is not None:  # another worker or server paid for it while this one waited
-                        return hit
-                except _Unreadable as exc:
-                    return self.failed(index, f"the backend's answer could not be read: {exc}")
-                except RateLimitError as exc:
-                    wait_for = exc.retry_after if exc.retry_after else DEFAULT_PAUSE_SECONDS
-                    if wait_for > MAX_PAUSE_SECONDS or attempt == RATE_LIMIT_RETRIES:
-                        if wait_for > MAX_PAUSE_SECONDS:
-                            self.abort(str(exc))
-                        return self.failed(index, str(exc))
-                    self.pause.hold(wait_for)
-                    continue
-                except (AuthError, BackendConnectionError) as exc:
-                    self.abort(str(exc))
-                    return self.failed(index, str(exc))
-                except TaggingError as exc:
-                    return self.failed(index, str(exc))
-                except Exception as exc:  # the batch must go on; the log keeps the traceback
-                    return self.unexpected(index, exc)
-                return self.done(index, image, payload)
-            raise AssertionError("unreachable")  # pragma: no cover
+            computed: list[dict[str, Any]] = []
+
+            def compute() -> dict[str, Any]:
+                computed.append(self.call(index, image, backend))
+                return computed[-1]
+
+            try:
+                payload, fresh = self.fetch(index, compute, computed)
+            except _Outcome as outcome:
+                return outcome.result
+            return self.answered(index, image, payload, fresh)
 
         queue = list(reversed(pending))
         running: set[Future[ItemResult]] = set()
@@ -511,6 +500,67 @@ class _Run:
                     self.emit(future.result())
         for index in reversed(queue):
             self.emit(self.skipped(index))
+
+    def call(self, index: int, image: LoadedImage, backend: Backend) -> dict[str, Any]:
+        """One image's request: a slot, the shared pause, 429 retries; a well-formed answer or ``_Outcome``."""
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            self.throttle.wait(self.stopped)
+            if self.stopped():
+                raise _Outcome(self.skipped(index))
+            with self.throttle.slot():
+                self.throttle.wait(self.stopped)  # a 429 elsewhere while this one waited for its slot
+                if self.stopped():
+                    raise _Outcome(self.skipped(index))
+                self.count_call(1, +1)
+                try:
+                    payload = backend.tag_image(image, self.request)
+                except RateLimitError as exc:
+                    wait_for = exc.retry_after if exc.retry_after else DEFAULT_PAUSE_SECONDS
+                    if wait_for > MAX_PAUSE_SECONDS or attempt == RATE_LIMIT_RETRIES:
+                        if wait_for > MAX_PAUSE_SECONDS:
+                            self.abort(str(exc))
+                        raise _Outcome(self.failed(index, str(exc))) from None
+                    self.throttle.hold(wait_for)  # before the slot is released: nobody slips in
+                    continue
+                except (AuthError, BackendConnectionError) as exc:
+                    self.abort(str(exc))
+                    raise _Outcome(self.failed(index, str(exc))) from None
+                except TaggingError as exc:
+                    raise _Outcome(self.failed(index, str(exc))) from None
+                except Exception as exc:  # the batch must go on; the log keeps the traceback
+                    raise _Outcome(self.unexpected(index, exc)) from None
+                finally:
+                    self.count_call(0, -1)
+            try:
+                parse_tags(payload, self.request.language)
+            except TaggingError as exc:  # raised inside get_or_compute: a malformed answer is never stored
+                raise _Outcome(self.failed(index, f"the backend's answer could not be read: {exc}")) from None
+            return payload
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def fetch(
+        self, index: int, compute: Callable[[], dict[str, Any]], computed: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """The cache's answer or ``compute()``'s (stored); True when computed now."""
+        if self.cache is None:
+            return compute(), True
+        try:
+            return self.cache.get_or_compute(self.backend_key, self.items[index].sha256, self.request_key, compute)
+        except (StoreError, OSError, TypeError, ValueError) as exc:  # a broken cache must not stop the batch
+            log.warning("result cache failed (%s); the answer is not stored", type(exc).__name__)
+            return (computed[-1], True) if computed else (compute(), True)
+
+    def answered(self, index: int, image: LoadedImage, payload: dict[str, Any], fresh: bool) -> ItemResult:
+        item = self.items[index]
+        try:
+            tags = tuple(parse_tags(payload, self.request.language))
+        except TaggingError as exc:
+            return self.failed(index, f"the stored answer could not be read: {exc}")
+        if fresh:
+            return ItemResult(index, item.name, item.sha256, OK, "", payload, tags, image.width, image.height)
+        return ItemResult(index, item.name, item.sha256, CACHED,
+                          "answered from the result cache (paid for elsewhere meanwhile)", payload, tags,
+                          image.width, image.height)
 
     def abort(self, reason: str) -> None:
         with self.lock:
@@ -532,21 +582,23 @@ def run_batch(
     backend_factory: Callable[[], Backend] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    throttle: Throttle | None = None,
 ) -> BatchReport:
     """Tag every item; see the module docstring. Never raises for one image's failure.
 
-    ``backend_key`` must be ``ui.resources.backend_id(...)`` of the backend so answers are
+    ``backend_key`` must be ``tagging.backends.backend_id(...)`` of the backend so answers are
     shared with the Tag page. A backend whose ``tagger`` has ``tag_batch`` (the embedded
     one) is fed in chunks of ``chunk_size``; any other backend runs in ``concurrency``
     threads. ``on_result(result, done, total)`` is called as each image finishes; ``stop``
     (an Event or a callable) ends the batch after the images in progress: the rest are
-    ``skipped``.
+    ``skipped``. ``throttle`` replaces the in-process limit and 429 pause (a cluster's).
     """
     if concurrency < 1 or chunk_size < 1:
         raise ValueError("concurrency and chunk_size must be at least 1")
     started = time.perf_counter()
     batch = _as_items(items)
-    run = _Run(batch, backend, request, backend_key, cache, on_result, _stop_check(stop), max_bytes, max_pixels)
+    run = _Run(batch, backend, request, backend_key, cache, on_result, _stop_check(stop), max_bytes, max_pixels,
+               throttle)
 
     first_of: dict[str, int] = {}
     for index, item in enumerate(batch):
@@ -655,10 +707,16 @@ class BatchJob:
         with self._lock:
             self._results[result.index] = result
 
+    def _execute(self) -> BatchReport:
+        """Run the batch (in the job's thread); ``ClusterJob`` runs it on a Dask cluster instead."""
+        return run_batch(self.items, self.backend, self.request, on_result=self._record, stop=self._stop,
+                         **self.options)
+
     def _run(self) -> None:
         try:
-            self.report = run_batch(self.items, self.backend, self.request, on_result=self._record,
-                                    stop=self._stop, **self.options)
+            self.report = self._execute()
+        except TaggingError as exc:  # e.g. the cluster went away: said as it is
+            self.error = f"{exc} The results so far are kept."
         except Exception as exc:  # shown on the page; the finished results stay
             log.exception("batch failed")
             self.error = f"The batch ended unexpectedly ({type(exc).__name__}: {exc}); the results so far are kept."

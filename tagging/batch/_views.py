@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import IO, Any
 
 import pandas as pd
 
@@ -82,6 +84,39 @@ def export_csv(
     return buffer.getvalue()
 
 
+def json_image(
+    result: ItemResult, threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """One image of the JSON export: all its tags (confidence, selected or not)."""
+    chosen = set(select(result, threshold, min_tags, overrides))
+    return {
+        "image": result.name,
+        "sha256": result.image_key,
+        "status": result.status,
+        "reason": result.reason or None,
+        "selected": [t.name for t in result.tags if t.name in chosen],
+        "tags": [
+            {"tag": t.name, "confidence": round(t.confidence, 4), "selected": t.name in chosen,
+             **({"parent": t.parent} if t.parent else {})}
+            for t in result.tags
+        ],
+    }
+
+
+def _json_document(
+    images: list[dict[str, Any]], threshold: float, min_tags: int, overrides: Mapping[str, float] | None,
+    backend: str, request: TagRequest | None,
+) -> dict[str, Any]:
+    return {
+        "backend": backend,
+        "request": asdict(request) if request is not None else None,
+        "threshold": threshold,
+        "min_tags": min_tags,
+        "overrides": dict(overrides or {}),
+        "images": images,
+    }
+
+
 def export_json(
     results: Sequence[ItemResult],
     threshold: float,
@@ -92,30 +127,56 @@ def export_json(
     request: TagRequest | None = None,
 ) -> str:
     """Every image with all its tags (confidence, selected or not) and the rule used."""
-    images = []
-    for r in results:
-        chosen = set(select(r, threshold, min_tags, overrides))
-        images.append({
-            "image": r.name,
-            "sha256": r.image_key,
-            "status": r.status,
-            "reason": r.reason or None,
-            "selected": [t.name for t in r.tags if t.name in chosen],
-            "tags": [
-                {"tag": t.name, "confidence": round(t.confidence, 4), "selected": t.name in chosen,
-                 **({"parent": t.parent} if t.parent else {})}
-                for t in r.tags
-            ],
-        })
-    document = {
-        "backend": backend,
-        "request": asdict(request) if request is not None else None,
-        "threshold": threshold,
-        "min_tags": min_tags,
-        "overrides": dict(overrides or {}),
-        "images": images,
-    }
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    images = [json_image(r, threshold, min_tags, overrides) for r in results]
+    return json.dumps(_json_document(images, threshold, min_tags, overrides, backend, request), indent=2,
+                      ensure_ascii=False)
+
+
+class ExportWriter:
+    """``export_csv``/``export_json``'s text written piece by piece, so a batch of any size holds no results.
+
+    ``write(results)`` appends results (in the order they should appear); ``close()`` ends
+    the document. The text written is exactly what the export function gives for all the
+    results at once.
+    """
+
+    def __init__(
+        self, out: IO[str], fmt: str, threshold: float, min_tags: int,
+        overrides: Mapping[str, float] | None = None, *, backend: str = "", request: TagRequest | None = None,
+    ) -> None:
+        if fmt not in ("csv", "json"):
+            raise ValueError("fmt is csv or json")
+        self.out, self.fmt = out, fmt
+        self.rule = (threshold, min_tags, dict(overrides or {}))
+        self.written = 0
+        self._document = _json_document([], threshold, min_tags, overrides, backend, request)
+
+    def write(self, results: Sequence[ItemResult]) -> None:
+        if not results:
+            return
+        if self.fmt == "csv":
+            text = export_csv(results, *self.rule)
+            self.out.write(text if self.written == 0 else text.split("\n", 1)[1])
+        else:
+            if self.written == 0:
+                head = json.dumps(self._document, indent=2, ensure_ascii=False)
+                self.out.write(head[:head.rindex("[]")] + "[\n")
+            for r in results:
+                body = json.dumps(json_image(r, *self.rule), indent=2, ensure_ascii=False)
+                self.out.write(("" if self.written == 0 else ",\n") + textwrap.indent(body, "    "))
+                self.written += 1
+            return
+        self.written += len(results)
+
+    def close(self) -> None:
+        """End the document (an empty batch gives the header only, or ``"images": []``)."""
+        if self.fmt == "csv":
+            if self.written == 0:
+                self.out.write(export_csv([], *self.rule))
+        elif self.written == 0:
+            self.out.write(json.dumps(self._document, indent=2, ensure_ascii=False))
+        else:
+            self.out.write("\n  ]\n}")
 
 
 # --- saving into the library and feedback store --------------------------------------------
