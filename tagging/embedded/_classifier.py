@@ -13,12 +13,17 @@ ACTIVATIONS = ("softmax", "sigmoid", "none")
 """What turns the model's output into probabilities: ``none`` when the graph already ends in one."""
 
 
-def new_session(path: Path, *, what: str) -> Any:
-    """An ONNX Runtime CPU session for ``path``. Raises ``BackendError`` naming ``what`` failed to load."""
+def new_session(path: Path, *, what: str, threads: int = 0) -> Any:
+    """An ONNX Runtime CPU session for ``path`` (``threads`` intra-op threads, 0 = ONNX Runtime's default).
+
+    Raises ``BackendError`` naming ``what`` failed to load.
+    """
     try:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: the CPU provider otherwise warns about unused initialisers
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
@@ -31,11 +36,13 @@ def new_session(path: Path, *, what: str) -> Any:
 class OnnxClassifier:
     """One ONNX classifier; ``predict`` may be called from several threads (sessions are thread-safe)."""
 
-    def __init__(self, path: Path, *, input_name: str, output_name: str, activation: str = "softmax") -> None:
+    def __init__(
+        self, path: Path, *, input_name: str, output_name: str, activation: str = "softmax", threads: int = 0
+    ) -> None:
         """Load the model. Raises ``BackendError`` if it cannot be loaded or lacks the named input/output."""
         if activation not in ACTIVATIONS:
             raise BackendError(f"Unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}.")
-        self.session = new_session(path, what="embedded tagger's model")
+        self.session = new_session(path, what="embedded tagger's model", threads=threads)
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         if input_name not in inputs or output_name not in outputs:
@@ -44,6 +51,10 @@ class OnnxClassifier:
                 f"{input_name!r} and {output_name!r}."
             )
         self.input_name, self.output_name, self.activation = input_name, output_name, activation
+        shape = next(o.shape for o in self.session.get_outputs() if o.name == output_name)
+        if not shape or not isinstance(shape[-1], int):
+            raise BackendError(f"{path.name}: the number of classes of output {output_name!r} is not fixed.")
+        self.num_classes = int(shape[-1])
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """The raw model output for a float32 batch."""

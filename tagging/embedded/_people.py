@@ -9,14 +9,14 @@ Decoding and the weighted non-maximum suppression follow MediaPipe's ``TensorsTo
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
-from tagging.errors import BackendError
+from tagging.errors import BackendError, BadImageError
 
 MODEL_FILE = "data/blazeface-full-range.onnx"
 INPUT_SIZE = 192
@@ -57,12 +57,15 @@ def letterbox(image: Image.Image, size: int = INPUT_SIZE) -> tuple[np.ndarray, t
     Also returns where the photo sits in the square, (left, top, width, height) in fractions of its side,
     to map boxes back onto the photo.
     """
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    width, height = image.size
-    scale = size / max(width, height)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    try:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        width, height = image.size
+        scale = size / max(width, height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    except (OSError, ValueError) as exc:
+        raise BadImageError(f"The image could not be decoded: {exc}") from exc
     canvas = Image.new("RGB", (size, size))
     left, top = (size - new_w) // 2, (size - new_h) // 2
     canvas.paste(resized, (left, top))
@@ -108,21 +111,20 @@ def suppress(boxes: np.ndarray, scores: np.ndarray, min_score: float = MIN_SCORE
 
 
 class FaceDetector:
-    """BlazeFace full-range on ONNX Runtime; ``detect`` is thread-safe (the session is only read)."""
+    """BlazeFace full-range on ONNX Runtime; ``detect`` is thread-safe (ONNX Runtime sessions are)."""
 
-    def __init__(self, model_path: Path | None = None, *, min_score: float = MIN_SCORE) -> None:
+    def __init__(self, model_path: Path | None = None, *, min_score: float = MIN_SCORE, threads: int = 1) -> None:
         """Load the model. Raises ``BackendError`` if it cannot be loaded."""
         from tagging.embedded._classifier import new_session
 
         path = model_path or Path(str(resources.files("tagging.embedded").joinpath(MODEL_FILE)))
-        self.session = new_session(path, what="face detector")
+        self.session = new_session(path, what="face detector", threads=threads)
         self._input = self.session.get_inputs()[0].name
         outputs = {o.name: o for o in self.session.get_outputs()}
         # The regressor has 16 values per anchor, the classifier one: tell them apart by shape, not name.
         self._boxes_out = next(n for n, o in outputs.items() if o.shape[-1] == 16)
         self._scores_out = next(n for n, o in outputs.items() if o.shape[-1] == 1)
         self.min_score = min_score
-        self._lock = threading.Lock()
 
     def raw(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the model on (N, 3, 192, 192); (boxes (N, 2304, 16), logits (N, 2304, 1))."""
