@@ -174,3 +174,24 @@ def test_a_model_whose_input_name_differs_is_refused(colour_manifest):
     colour_manifest.write_text(json.dumps(data))
     with pytest.raises(BackendError, match="its manifest names 'pixels'"):
         EmbeddedTagger(colour_manifest)
+
+
+def test_tag_page_offers_the_models_and_keeps_their_results_apart(app, colour_manifest, monkeypatch):
+    monkeypatch.setenv("TAGGING_MODELS_DIR", str(colour_manifest.parent))
+    at = app().run()
+    assert not at.exception
+    picker = at.selectbox(key="tag_manifest")
+    assert picker.value == DEFAULT_MANIFEST_ID and "Four colours (test model)" in picker.options
+    assert "cat" in at.multiselect(key="tag_selection").options
+    picker.set_value("colours").run()
+    assert not at.exception and not at.error
+    options = at.multiselect(key="tag_selection").options
+    assert set(options) <= {"warm colour", "cool colour", "red", "orange", "blue", "green"}
+    at.selectbox(key="tag_manifest").set_value(DEFAULT_MANIFEST_ID).run()
+    assert "cat" in at.multiselect(key="tag_selection").options
+
+
+def test_tag_page_without_extra_models_shows_no_picker(app):
+    at = app().run()
+    assert not at.exception
+    assert not [s for s in at.selectbox if s.key == "tag_manifest"]
