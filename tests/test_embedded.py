@@ -158,10 +158,12 @@ def test_parent_listed_before_child_of_equal_confidence(tagger):
     assert names.index("drink") < names.index("coffee") < names.index("espresso")
 
 
-def test_batch_matches_one_at_a_time(tagger, images, responses):
-    batch = tagger.tag_batch([images[name] for name in SAMPLE_NAMES])
-    assert len(batch) == len(SAMPLE_NAMES)
-    for name, response in zip(SAMPLE_NAMES, batch, strict=True):
+@pytest.mark.parametrize("repeat", [1, 3])  # 4 images: one chunk; 12: resizing pipelined with the forward passes
+def test_batch_matches_one_at_a_time(tagger, images, responses, repeat):
+    names = list(SAMPLE_NAMES) * repeat
+    batch = tagger.tag_batch([images[name] for name in names])
+    assert len(batch) == len(names)
+    for name, response in zip(names, batch, strict=True):
         single, batched = confidences(responses[name]), confidences(response)
         assert set(single) == set(batched), name
         for tag, value in single.items():

@@ -57,12 +57,18 @@ def preprocess(image: Image.Image, spec: InputSpec) -> np.ndarray:
         )
     except (OSError, ValueError) as exc:
         raise BadImageError(f"The image could not be decoded: {exc}") from exc
-    pixels = np.asarray(resized, dtype=np.float32)
+    raw = np.asarray(resized)
     if spec.channel_order == "BGR":
-        pixels = pixels[:, :, ::-1]
-    if spec.scale != 1.0:
-        pixels = pixels * np.float32(spec.scale)
-    pixels = (pixels - np.asarray(spec.mean, dtype=np.float32)) / np.asarray(spec.std, dtype=np.float32)
+        raw = raw[:, :, ::-1]
     if spec.layout == "NCHW":
-        pixels = pixels.transpose(2, 0, 1)
-    return np.ascontiguousarray(pixels, dtype=np.float32)
+        raw = raw.transpose(2, 0, 1)
+    # One float copy in the model's layout, then in-place arithmetic: (x * scale - mean) / std per channel.
+    pixels = np.array(raw, dtype=np.float32, order="C")
+    shape = (3, 1, 1) if spec.layout == "NCHW" else (1, 1, 3)
+    mean = np.asarray(spec.mean, dtype=np.float32).reshape(shape)
+    inv_std = (np.float32(1.0) / np.asarray(spec.std, dtype=np.float32)).reshape(shape)
+    if spec.scale != 1.0:
+        pixels *= np.float32(spec.scale)
+    pixels -= mean
+    pixels *= inv_std
+    return pixels

@@ -61,9 +61,16 @@ class Vocabulary:
         self.shares = np.bincount(self.pair_terms, weights=self.pair_weights, minlength=len(self.names))
         self.shares /= self.num_classes
         self.index = {name: i for i, name in enumerate(self.names)}
-        # Children before parents, so one pass lifts every ancestor to its best descendant.
-        self._upward = [i for i in sorted(range(len(self.names)), key=lambda i: -self.depths[i])
-                        if self.parents[i] >= 0]
+        # Children by depth, deepest level first: lifting one level at a time lifts every ancestor to its
+        # best descendant.
+        levels: dict[int, list[int]] = {}
+        for i, parent in enumerate(self.parents):
+            if parent >= 0:
+                levels.setdefault(self.depths[i], []).append(i)
+        self._levels = [
+            (np.array(levels[d], dtype=np.intp), np.array([self.parents[i] for i in levels[d]], dtype=np.intp))
+            for d in sorted(levels, reverse=True)
+        ]
 
     def masses(self, probabilities: np.ndarray) -> np.ndarray:
         """Raw mass of every term for one probability row (length ``num_classes``)."""
@@ -80,11 +87,8 @@ class Vocabulary:
         corrected = np.clip((masses - chance) / np.maximum(1.0 - chance, 1e-9), 0.0, 1.0)
         certainty = np.where(self.setting, 1.0, (1.0 - uncertainty) ** calibration.certainty_power)
         confidences = np.clip(corrected * certainty * 100.0, 0.0, 100.0)
-        parents = self.parents
-        for child in self._upward:
-            parent = parents[child]
-            if confidences[child] > confidences[parent]:
-                confidences[parent] = confidences[child]
+        for children, parents in self._levels:
+            np.maximum.at(confidences, parents, confidences[children])
         return confidences
 
     def classes_of(self, name: str) -> set[int]:
