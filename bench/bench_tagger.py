@@ -158,6 +158,13 @@ def print_samples(impl: Any, rows: dict[str, dict[str, float]]) -> float:
     median_ratio = statistics.median(ratios)
     print(f"  median e2e/bare over the samples: {median_ratio:.2f}x   "
           f"median tag(): {statistics.median(r['e2e'] for r in rows.values()):.1f} ms")
+    # Derived from the step medians, not measured end to end: what tag() costs when the face detector has a
+    # core of its own (it overlaps the classifier), and when it has none (every step in turn).
+    overlapped = statistics.median((r["prep"] + r["forward"] + r["aggreg"]) / r["bare"] for r in rows.values())
+    serial = statistics.median(
+        (r["prep"] + r["forward"] + r["faces"] + r["aggreg"]) / r["bare"] for r in rows.values()
+    )
+    print(f"  derived from the steps: faces overlapped {overlapped:.2f}x, every step in turn {serial:.2f}x")
     return median_ratio
 
 
@@ -260,9 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark the embedded tagger, old beside new.")
     parser.add_argument("--runs", type=int, default=15, help="timed runs per photo (median reported)")
     parser.add_argument("--quiet", action="store_true", help="no per-photo lines for the evaluation set")
+    parser.add_argument("--only", choices=("timing", "eval", "all"), default="all", help="which sections to run")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="first wait up to this long for the 1-minute load average to drop below 1 "
+                             "(other processes on a shared machine skew the timings)")
     args = parser.parse_args(argv)
     runs = max(3, args.runs)
     started = time.perf_counter()
+    if args.wait_idle > 0:
+        waited = wait_for_idle(args.wait_idle)
+        print(f"waited {waited:.0f} s for the machine to go quiet")
 
     import_ms, _ = timed(lambda: __import__("tagging.embedded"))
     import onnxruntime
@@ -283,6 +297,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  old: n/a ({old_note})")
     print()
 
+    if args.only != "eval":
+        run_timing(new, old, runs)
+    if args.only != "timing":
+        run_eval(new, old, args.quiet)
+    print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s; load average at the end "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    return 0
+
+
+def wait_for_idle(limit: float) -> float:
+    """Sleep until the 1-minute load average is below 1 or ``limit`` seconds have passed; the seconds waited."""
+    started = time.monotonic()
+    while os.getloadavg()[0] >= 1.0 and time.monotonic() - started < limit:
+        time.sleep(10)
+    return time.monotonic() - started
+
+
+def run_timing(new: New, old: Old | None, runs: int) -> None:
+    """Sections 2 and 3: tag() against the bare forward pass, and batches."""
     images = samples()
     print(f"2. tag() on the samples, median of {runs} runs, milliseconds (image already decoded)")
     new_rows = time_samples(new, images, runs)
@@ -301,8 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     if old is not None:
         print_batches(old, time_batches(old, images, runs))
     print(f"  target: tag_batch >= 0.85x bare throughput at the best batch size: measured {new_batch:.2f}x")
+    print("  load average now " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print()
 
+
+def run_eval(new: New, old: Old | None, quiet: bool) -> None:
+    """Section 4: the evaluation set, old beside new."""
     photos = list(eval_set.available())
     missing = eval_set.missing_sources()
     print(f"4. Evaluation set: {len(photos)} of {len(eval_set.PHOTOS)} photos"
@@ -312,13 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     for impl in (new, old):
         if impl is None:
             continue
-        if not args.quiet:
+        if not quiet:
             print(f"  {impl.label}")
-        results.append((impl.label, evaluate(impl, photos, not args.quiet)))
+        results.append((impl.label, evaluate(impl, photos, not quiet)))
     for label, totals in results:
         print_targets(label, totals)
-    print(f"\ntotal benchmark time {time.perf_counter() - started:.1f} s")
-    return 0
 
 
 if __name__ == "__main__":
