@@ -124,7 +124,8 @@ class EmbeddedTagger:
     def tag_batch(self, images: list[Image.Image]) -> list[dict[str, Any]]:
         """Tag several images; one response per image, in order.
 
-        The face worker detects faces while this thread runs the classifier. For more than
+        The face worker detects faces while this thread runs the classifier (if the worker has not started
+        by the time the classifier is done, this thread does it: see ``_result_or_run``). For more than
         ``PIPELINE_CHUNK`` images the worker also prepares the classifier's input chunk by chunk, so the
         classifier runs on one chunk while the next is resized (it would otherwise wait for all of them).
         """
@@ -144,8 +145,11 @@ class EmbeddedTagger:
             else:
                 prepared = [worker.submit(self._prepare, chunk) for chunk in chunks]
                 futures = [*prepared, worker.submit(self.detect_faces_batch, images)]
-                rows = [self.predict(future.result()) for future in prepared]
-            faces = futures[-1].result()
+                rows = [
+                    self.predict(_result_or_run(future, self._prepare, chunk))
+                    for future, chunk in zip(prepared, chunks, strict=True)
+                ]
+            faces = _result_or_run(futures[-1], self.detect_faces_batch, images)
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -234,6 +238,17 @@ def _rgb(image: Image.Image) -> Image.Image:
         return image if image.mode == "RGB" else image.convert("RGB")
     except (OSError, ValueError) as exc:
         raise BadImageError(f"The image could not be decoded: {exc}") from exc
+
+
+def _result_or_run(future: Future[Any], fn: Any, *args: Any) -> Any:
+    """The worker's result, or, if the worker has not even started the task, run it here instead.
+
+    On a busy machine the worker thread may not get a core while this one runs the classifier; waiting for
+    it then costs more than doing the work now.
+    """
+    if future.cancel():
+        return fn(*args)
+    return future.result()
 
 
 def _wait_quietly(pending: Future[Any]) -> None:
