@@ -125,12 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bench_started = time.perf_counter()
 
-    import torch
+    import onnxruntime
 
     backend = EmbeddedBackend()
     backend.tagger.tag(Image.open(ROOT / "samples" / "cat.jpg").convert("RGB"))  # warm-up
     fifty = variants(50)
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+    print(f"python {platform.python_version()}, onnxruntime {onnxruntime.__version__}; "
           f"images {min(len(d) for _, d in fifty) // 1024}-{max(len(d) for _, d in fifty) // 1024} KB JPEGs, "
           "400-640 px")
     print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -17,6 +17,7 @@ from tagging.backends import (
     TagRequest,
     plan_upload,
 )
+from tagging.embedded import CATEGORIZERS, NSFW_ID, categorize, parse_categories
 from tagging.errors import SelectionError, StoreError, TaggingError
 from tagging.images import LoadedImage, format_size
 from tagging.parse import parse_tags
@@ -138,10 +139,16 @@ with st.sidebar:
         if queued:
             st.warning(f"{queued} feedback messages wait to be sent to Imagga; see Settings.")
     else:
-        backend = resources.embedded_backend()
+        manifests = resources.embedded_manifests()
+        manifest_id = None
+        if len(manifests) > 1:
+            titles = {m.id: m.title for m in manifests}
+            manifest_id = st.selectbox("Offline model", list(titles), format_func=titles.__getitem__,
+                                       key="tag_manifest")
+        backend = resources.embedded_backend(manifest_id)
         language = "en"
         request = TagRequest(language=language, mode=MODE_UPLOAD)
-backend_key = resources.backend_id(backend_name, config)
+backend_key = resources.backend_id(backend_name, config, manifest_id if backend_name == EMBEDDED else None)
 
 # --- input -----------------------------------------------------------------------------
 source = st.radio(
@@ -359,3 +366,35 @@ if backend_name == IMAGGA:
                         "confidence": [round(c.confidence, 2) for c in categories],
                     }
                     st.dataframe(table, hide_index=True, key="tag_categories_table")
+
+# --- offline categorizers (embedded backend) --------------------------------------------------
+if backend_name == EMBEDDED and image is not None:
+    with col_tags, st.expander("Categories (offline categorizers)"):
+        offline_titles = {c.id: c.title for c in CATEGORIZERS}
+        offline_categorizer = st.selectbox(
+            "Categorizer", list(offline_titles), format_func=offline_titles.__getitem__,
+            key="tag_offline_categorizer",
+        )
+        if st.button("Categorize this image", key="tag_offline_categorize"):
+            st.session_state["offline_categorized"] = (image_key, backend_key, offline_categorizer)
+        if st.session_state.get("offline_categorized") == (image_key, backend_key, offline_categorizer):
+
+            def _categorize_offline() -> dict:
+                nsfw = resources.nsfw_model() if offline_categorizer == NSFW_ID else None
+                return categorize(offline_categorizer, image.image, tags_response=payload, nsfw=nsfw)
+
+            try:
+                body = resources.embedded_categories_cached(
+                    backend_key, image_key, offline_categorizer, _categorize_offline
+                )
+                offline_categories = parse_categories(body)
+            except TaggingError as exc:
+                st.error(f"The offline categorizer failed: {exc}")
+            else:
+                st.dataframe(
+                    {
+                        "category": [c.name for c in offline_categories],
+                        "confidence": [round(c.confidence, 2) for c in offline_categories],
+                    },
+                    hide_index=True, key="tag_offline_categories_table",
+                )

