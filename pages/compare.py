@@ -59,7 +59,9 @@ except StoreError as exc:
 st.title("Compare taggers")
 for problem in config.problems:
     st.warning(problem)
-choices = compare.available_taggers(config)
+choices = compare.available_taggers(
+    config, [(m.id, m.title) for m in resources.embedded_manifests() if not m.shipped]
+)
 if not config.imagga_configured:
     st.info("Imagga is not configured, so the page compares what runs here: the embedded tagger at two "
             "settings (threshold and floor). " + compare.IMAGGA_SETUP_HINT)

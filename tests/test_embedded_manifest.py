@@ -195,3 +195,20 @@ def test_tag_page_without_extra_models_shows_no_picker(app):
     at = app().run()
     assert not at.exception
     assert not [s for s in at.selectbox if s.key == "tag_manifest"]
+
+
+def test_compare_page_puts_a_second_model_beside_the_shipped_one(app, colour_manifest, monkeypatch):
+    monkeypatch.setenv("TAGGING_MODELS_DIR", str(colour_manifest.parent))
+    at = app()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    tagger_b = at.selectbox(key="compare_b_tagger")
+    assert "Four colours (test model)" in tagger_b.options  # offered by its title
+    tagger_b.set_value("embedded:colours").run()
+    assert not at.exception and not at.error
+    # A's and B's tag tables, in page order (AppTest does not expose keys of read-only tables).
+    tags_a, tags_b = [d.value for d in at.dataframe if "selected" in d.value.columns][:2]
+    assert "cat" in set(tags_a["tag"])  # the shipped model on the cat sample
+    assert set(tags_b["tag"]) <= {"warm colour", "cool colour", "red", "orange", "blue", "green"}
+    # No tag in common: the selected sets are disjoint, so the Jaccard index is 0.
+    assert not set(tags_a["tag"]) & set(tags_b["tag"])

@@ -127,11 +127,15 @@ def backend_for(spec: TaggerSpec, config: Settings) -> Backend:
         return resources.imagga_backend(config)
     if spec.backend == EMBEDDED:
         return resources.embedded_backend()
+    if spec.backend.startswith(f"{EMBEDDED}:"):
+        return resources.embedded_backend(spec.backend.split(":", 1)[1])
     raise TaggingError(f"The tagger “{spec.backend}” is not available in this installation.")
 
 
 def backend_key(spec: TaggerSpec, config: Settings) -> str:
     """The result cache's backend key, exactly the other pages'."""
+    if spec.backend.startswith(f"{EMBEDDED}:"):
+        return resources.backend_id(EMBEDDED, config, spec.backend.split(":", 1)[1])
     return resources.backend_id(spec.backend, config)
 
 
