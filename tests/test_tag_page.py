@@ -170,3 +170,12 @@ def test_saved_threshold_default_is_used(app, isolated_env):
     Store(isolated_env).set_setting("default_threshold", 35)
     at = app().run()
     assert at.slider(key="tag_threshold").value == 35
+
+
+@pytest.mark.parametrize("url", ["http://[::1/cat.jpg", "http://[abc]/x.jpg", "http://a]b/x.jpg"])
+def test_malformed_url_is_a_clear_refusal_not_an_exception(app, url):
+    at = app().run()
+    at.radio(key="tag_source").set_value("Image URL").run()
+    at.text_input(key="tag_url").input(url).run()
+    assert not at.exception
+    assert "not a valid web address" in texts(at.error)

@@ -469,3 +469,26 @@ def test_check_url_without_resolving_checks_form_only():
         check_url("ftp://example.com/a.jpg", resolve=False, resolver=no_dns)
     with pytest.raises(URLRejectedError):
         check_url("https://user:pw@example.com/a.jpg", resolve=False, resolver=no_dns)
+
+
+# --- malformed URLs are refusals, never a ValueError (issue 10, defect 2) -------------------
+MALFORMED = ["http://[::1/cat.jpg", "http://[abc]/x.jpg", "http://a]b/x.jpg", "https://exa mple.com/x.jpg"]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+@pytest.mark.parametrize("resolve", [True, False])
+def test_malformed_urls_are_a_clear_refusal(url: str, resolve: bool) -> None:
+    with pytest.raises(URLRejectedError, match="not a valid web address|invalid server name"):
+        check_url(url, resolver=no_dns, resolve=resolve)
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_filename_from_a_malformed_url_is_still_a_name(url: str) -> None:
+    assert filename_from_url(url) in ("cat.jpg", "x.jpg")
+
+
+def test_redirect_to_a_malformed_address_is_a_refusal(raw_server: Callable[[bytes, float], str]) -> None:
+    # werkzeug cannot even send this Location, so a raw socket does
+    url = raw_server(b"HTTP/1.1 302 Found\r\nLocation: http://[::1/x.jpg\r\nContent-Length: 0\r\n\r\n", 0)
+    with pytest.raises(URLRejectedError, match="redirects to an address that is not a valid web address"):
+        fetch_image(url, allow_private=True)
