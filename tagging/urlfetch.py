@@ -33,7 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from tagging.errors import FetchError, URLRejectedError
-from tagging.images import DEFAULT_MAX_BYTES, format_size
+from tagging.images import DEFAULT_MAX_BYTES, format_size, format_sizes
 
 # A reachable server completes the TCP (and TLS) handshake in well under a second;
 # 5 s tolerates slow networks while failing fast on hosts that silently drop packets,
@@ -406,9 +406,9 @@ def _read_body(
 ) -> bytes:
     declared = response.headers.get("Content-Length", "").strip()
     if declared.isdigit() and int(declared) > max_bytes:
+        size, limit = format_sizes(int(declared), max_bytes)
         raise FetchError(
-            f"The image at this link is {format_size(int(declared))}; the limit is "
-            f"{format_size(max_bytes)}. Download it, shrink it and upload it instead."
+            f"The image at this link is {size}; the limit is {limit}. Download it, shrink it and upload it instead."
         )
     content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if content_type in ("text/html", "application/xhtml+xml"):

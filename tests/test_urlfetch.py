@@ -521,3 +521,9 @@ def test_redirect_to_a_malformed_address_is_a_refusal(raw_server: Callable[[byte
     url = raw_server(b"HTTP/1.1 302 Found\r\nLocation: http://[::1/x.jpg\r\nContent-Length: 0\r\n\r\n", 0)
     with pytest.raises(URLRejectedError, match="redirects to an address that is not a valid web address"):
         fetch_image(url, allow_private=True)
+
+
+def test_a_declared_size_one_byte_over_says_so_in_bytes(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/cat.png").respond_with_data(IMAGE, content_type="image/png")
+    with pytest.raises(FetchError, match=f"is {len(IMAGE):,} bytes; the limit is {len(IMAGE) - 1:,} bytes"):
+        fetch_image(httpserver.url_for("/cat.png"), allow_private=True, max_bytes=len(IMAGE) - 1)
