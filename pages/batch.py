@@ -34,10 +34,18 @@ from tagging.errors import TaggingError
 from tagging.images import format_size
 from tagging.store import deliver_pending, queue_feedback
 from ui import resources, state
-from ui.batch import collect_uploads, frequency_chart
+from ui.batch import (
+    MAX_FILE_MB,
+    MAX_SESSION_BYTES,
+    collect_uploads,
+    forget_last_batch,
+    frequency_chart,
+    keep_job,
+    memory_note,
+)
 from ui.page import start_page
+from ui.text import literal
 
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "zip"]
 POLL_SECONDS = 0.5
 WAITING = "waiting"
 # Plain words: emoji render as empty boxes where the browser has no emoji font.
@@ -45,7 +53,7 @@ STATUS_LABELS = {OK: "tagged", CACHED: "from cache", FAILED: "failed", SKIPPED: 
 
 
 def _fail(message: str) -> None:
-    st.error(message)
+    st.error(literal(message))
     st.stop()
 
 
@@ -69,7 +77,7 @@ def _start(items: list, backend_name: str, request: TagRequest, backend_key: str
         concurrency=concurrency, chunk_size=DEFAULT_CHUNK_SIZE, backend_factory=factory,
         max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
     ).start()
-    st.session_state["batch_job"] = job
+    keep_job(job)  # stopped if the session goes away while it runs
     st.session_state["batch_meta"] = {"backend": backend_name, "language": request.language, "request": request}
     return job
 
@@ -109,7 +117,7 @@ config, store = start_page()
 
 st.title("Tag a batch of images")
 for problem in config.problems:
-    st.warning(problem)
+    st.warning(literal(problem))
 
 job: BatchJob | None = st.session_state.get("batch_job")
 busy = job is not None and not job.done
@@ -154,13 +162,15 @@ with st.sidebar:
 backend_key = resources.backend_id(backend_name, config)
 
 # --- uploads -------------------------------------------------------------------------------
+# Any type: a HEIC or a PDF gets the intake's own message instead of a silent red file chip.
 files = st.file_uploader(
-    "Images, or zip archives of images (JPEG, PNG, WebP, GIF, BMP, TIFF)", type=UPLOAD_TYPES,
-    accept_multiple_files=True, key="batch_upload", disabled=busy,
+    f"Images, or zip archives of images (JPEG, PNG, WebP, GIF, BMP, TIFF); each file up to {MAX_FILE_MB} MB, "
+    f"at most {format_size(MAX_SESSION_BYTES)} per batch",
+    accept_multiple_files=True, key="batch_upload", disabled=busy, max_upload_size=MAX_FILE_MB,
 )
 intake = collect_uploads(files)
 for problem in intake.problems:
-    st.error(problem)
+    st.error(literal(problem))
 if intake.skipped:
     with st.expander(f"{len(intake.skipped)} files not read"):
         st.dataframe(
@@ -171,7 +181,10 @@ if intake.items:
     st.caption(f"{len(intake.items)} images ready ({format_size(intake.total_bytes)}) · {LABELS[backend_name]}"
                + (f" · {int(concurrency)} requests in parallel" if backend_name == IMAGGA else ""))
 elif not busy and job is None:
-    st.info("Choose image files or zip archives to tag them all in one go.")
+    st.info(f"Choose image files or zip archives to tag them all in one go. A file over {MAX_FILE_MB} MB is "
+            "refused by the box above and marked in red there; every other file gets a message here.")
+if files or job is not None:
+    st.caption(memory_note(intake))
 
 if st.button(f"Tag {len(intake.items)} images", key="batch_start", type="primary", disabled=busy or not intake.items):
     try:
@@ -191,12 +204,15 @@ meta = st.session_state.get("batch_meta") or {"backend": EMBEDDED, "language": "
 report = job.report
 results = job.results()
 if job.error:
-    st.error(job.error)
-st.subheader(f"Last batch: {job.total} images · {LABELS[meta['backend']]}")
+    st.error(literal(job.error))
+h1, h2 = st.columns([4, 1], vertical_alignment="bottom")
+h1.subheader(f"Last batch: {job.total} images · {LABELS[meta['backend']]}")
+h2.button("Forget the last batch", key="batch_forget", on_click=forget_last_batch,
+          help="Drop these results and give back the memory their uploads hold (tagged images stay in the cache).")
 if report is not None:
     if report.aborted:
         st.warning(
-            f"The batch ended early: {report.aborted} {report.count(SKIPPED)} images were not sent; "
+            f"The batch ended early: {literal(report.aborted)} {report.count(SKIPPED)} images were not sent; "
             "tag again later to finish them (the finished ones come from the cache, free)."
         )
     elif report.stopped:
@@ -266,7 +282,8 @@ if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=
             overrides=overrides, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
         )
     if summary.failed:
-        st.error(f"{len(summary.failed)} images could not be saved ({summary.failed[0]}); press Save again to retry.")
+        st.error(f"{len(summary.failed)} images could not be saved ({literal(summary.failed[0])}); "
+                 "press Save again to retry.")
     st.toast(f"Saved feedback on {summary.saved} images ({summary.replaced} updated, "
              f"{summary.accepted} tags accepted).", icon=":material/check_circle:")
     if meta["backend"] == IMAGGA and config.imagga_configured:
@@ -280,7 +297,7 @@ if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=
             report = deliver_pending(store, resources.imagga_client(config.imagga_url, config.imagga), IMAGGA)
         if report.remaining:
             st.warning(f"Saved locally; {report.remaining} feedback messages wait for Imagga "
-                       f"({report.errors[-1] if report.errors else 'not sent yet'}). See Settings to retry.")
+                       f"({literal(report.errors[-1]) if report.errors else 'not sent yet'}). See Settings to retry.")
         else:
             st.toast(f"Sent {report.sent} feedback messages to Imagga.", icon=":material/send:")
     images_n, items_n = store.counts()

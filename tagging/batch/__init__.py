@@ -8,12 +8,17 @@ views turn results into tables and exports and save them to the store.
 from tagging.batch._archive import (
     ArchiveContents,
     ArchiveError,
+    ArchiveIndex,
     Skipped,
+    ZipBytes,
+    ZipMember,
     extract_images,
     is_zip,
     sanitize_member_name,
+    scan_archive,
     sniff_image,
 )
+from tagging.batch._budget import BudgetExceededError, ByteBudget, HeldBytes, Hold
 from tagging.batch._engine import (
     CACHED,
     DEFAULT_CHUNK_SIZE,
@@ -46,4 +51,6 @@ __all__ = [
     "ArchiveContents", "ArchiveError", "BatchItem", "BatchJob", "BatchReport", "ByteSource", "ItemResult",
     "PerThreadImagga", "SaveSummary", "Skipped", "export_csv", "export_json", "extract_images", "is_zip",
     "results_frame", "run_batch", "sanitize_member_name", "save_batch", "select", "sniff_image", "tag_frequency",
+    # lazy archives and the upload budget (issue 10)
+    "ArchiveIndex", "BudgetExceededError", "ByteBudget", "HeldBytes", "Hold", "ZipBytes", "ZipMember", "scan_archive",
 ]
