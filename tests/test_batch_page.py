@@ -357,3 +357,11 @@ def test_an_empty_zip_says_it_is_empty(app, budget):
     at.file_uploader(key="batch_upload").set_value([("notes.zip", notes, "application/zip")]).run()
     assert "“notes.zip” holds no images" in shown(at.error) and "files not read" in shown(at.error)
     assert at.expander and "1 files not read" in at.expander[0].label
+
+
+def test_the_batch_uploader_takes_any_file_up_to_the_servers_cap(app):
+    at = batch_page(app)
+    uploader = at.file_uploader(key="batch_upload")
+    assert list(uploader.proto.type) == []  # a PDF gets the intake's message, not a red chip
+    assert uploader.proto.max_upload_size_mb == batch_ui.MAX_FILE_MB == st.get_option("server.maxUploadSize")
+    assert f"over {batch_ui.MAX_FILE_MB} MB" in shown(at.info) and "red" in shown(at.info)
