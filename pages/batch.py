@@ -67,7 +67,8 @@ def _start(items: list, backend_name: str, request: TagRequest, backend_key: str
     """Build the backend, start the job in its thread and remember it in the session."""
     if backend_name == IMAGGA:
         backend = resources.imagga_backend(config)
-        factory = PerThreadImagga(config.imagga, config.imagga_url)  # one session per worker thread
+        # one session per worker thread, with the same retry settings as the shared client
+        factory = PerThreadImagga(config.imagga, config.imagga_url, **resources.imagga_retry_options())
     else:
         backend = resources.embedded_backend()
         factory = None

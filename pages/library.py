@@ -10,13 +10,14 @@ from streamlit_tags import st_tags
 from tagging.store import library
 from ui import library as lib_ui
 from ui.page import start_page
+from ui.text import literal
 
 PAGE_SIZES = [10, 25, 50, 100]
 MODES = {library.ALL_OF: "All of these tags", library.ANY_OF: "Any of these tags"}
 
 
 def _fail(message: str) -> None:
-    st.error(message)
+    st.error(literal(message))
     st.stop()
 
 
@@ -48,7 +49,7 @@ except (sqlite3.Error, OSError, RuntimeError) as exc:
 st.title("Library")
 notice = st.session_state.pop("lib_notice", None)
 if notice:
-    getattr(st, notice[0])(notice[1])
+    getattr(st, notice[0])(literal(notice[1]))  # names a file: shown as typed, never as Markdown
 if not entries:
     st.info("No saved tags yet. Open the **Tag** page, tag a photo and press **Save feedback**; it then shows here.")
     st.stop()
@@ -76,7 +77,7 @@ results = library.search(entries, query, mode, tree if children else None)
 known = {library.normalise(t) for t in tree.nodes}
 unknown = [q for q in query if library.normalise(q) not in known]
 if unknown:
-    st.caption("Not in the library, so they match nothing: " + ", ".join(unknown))
+    st.caption("Not in the library, so they match nothing: " + ", ".join(literal(q) for q in unknown))
 
 signature = (tuple(query), mode, children, size)
 if st.session_state["lib_signature"] != signature:  # a new search starts on page 1
@@ -99,8 +100,10 @@ with tab_images:
                    f"· page {page.number} of {page.pages}")
         try:
             thumbnails = store.thumbnails([e.image_key for e in page.items])
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
             thumbnails = {}
+            st.warning(f"The thumbnails could not be loaded ({literal(exc)}); the list is complete without "
+                       "them. Reload the page to try again.")
         st.dataframe(
             lib_ui.results_frame(page.items, thumbnails), hide_index=True, width="stretch",
             column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
@@ -120,7 +123,7 @@ with tab_images:
                 else:
                     name = doomed[0].filename
                     verdicts = sum(e.verdicts for e in doomed)
-                    st.warning(f"Delete **{name}** and all its {verdicts} tag verdicts "
+                    st.warning(f"Delete “{literal(name)}” and all its {verdicts} tag verdicts "
                                f"({len(doomed)} backend/language records)? This cannot be undone.")
                     c1, c2 = st.columns(2)
                     c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete,

@@ -8,6 +8,7 @@ from tagging.errors import AuthError, BackendConnectionError, TaggingError
 from tagging.store import cache_path_for, deliver_pending
 from ui import resources
 from ui.page import start_page
+from ui.text import literal
 
 # Warn when this share of the month's quota is used.
 QUOTA_WARNING = 0.8
@@ -16,7 +17,7 @@ config, store = start_page()
 
 st.title("Settings")
 for problem in config.problems:
-    st.warning(problem)
+    st.warning(literal(problem))
 
 st.subheader("Storage")
 images_n, items_n = store.counts()
@@ -45,11 +46,12 @@ if st.button("Test connection", key="settings_test_connection", type="primary"):
     try:
         st.session_state["settings_usage"] = client.usage()
     except AuthError as exc:
-        st.error(f"Wrong key or secret. {exc}")
+        st.error(f"Wrong key or secret. {literal(exc)}")
     except BackendConnectionError as exc:
-        st.error(f"Imagga could not be reached at {config.imagga_url}: check IMAGGA_API_URL. {exc}")
+        st.error(f"Imagga could not be reached at {literal(config.imagga_url)}: check IMAGGA_API_URL. "
+                 f"{literal(exc)}")
     except TaggingError as exc:
-        st.error(f"The connection test failed: {exc}")
+        st.error(f"The connection test failed: {literal(exc)}")
 
 usage = st.session_state.get("settings_usage")
 if usage is not None:
@@ -67,14 +69,14 @@ if usage is not None:
             left = (usage.monthly_limit or 0) - (usage.monthly_processed or 0)
             st.warning(f"The quota is nearly used up: {left} images left this billing period.")
     if usage.billing_period_end:
-        st.caption(f"Billing period ends {usage.billing_period_end}.")
+        st.caption(f"Billing period ends {literal(usage.billing_period_end)}.")
 
 st.subheader("Feedback outbox")
 queued = len(store.pending("imagga"))
 if st.button("Send queued feedback now", key="settings_send_outbox", disabled=queued == 0):
     report = deliver_pending(store, client, "imagga")
     if report.remaining:
-        st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {report.errors[-1]}")
+        st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {literal(report.errors[-1])}")
     else:
         st.success(f"Sent {report.sent} feedback messages.")
 pending = store.pending("imagga")

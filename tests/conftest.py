@@ -8,16 +8,21 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_MAX_UPLOAD_MB", "TAGGING_DB")
+ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_MAX_UPLOAD_MB", "TAGGING_DB",
+             "IMAGGA_RETRIES", "IMAGGA_BACKOFF_FACTOR")
 
 
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No developer key, secrets file or database leaks into a test; each test gets its own DB."""
+    """No developer key, secrets file or database leaks into a test; each test gets its own DB.
+
+    Pages retry Imagga as configured, but without sleeping between retries (backoff 0).
+    """
     for name in ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
     db = tmp_path / "tagging.db"
     monkeypatch.setenv("TAGGING_DB", str(db))
+    monkeypatch.setenv("IMAGGA_BACKOFF_FACTOR", "0")
     return db
 
 
