@@ -23,9 +23,9 @@ st.subheader("Storage")
 images_n, items_n = store.counts()
 cache = resources.result_cache(str(config.db_path))
 st.markdown(
-    f"- Feedback database: `{config.db_path}` — {items_n} tag verdicts on {images_n} images "
+    f"- Feedback database: {literal(config.db_path)} — {items_n} tag verdicts on {images_n} images "
     f"(schema v{store.schema_version()})\n"
-    f"- Result cache: `{cache_path_for(config.db_path)}` — {len(cache)} stored answers "
+    f"- Result cache: {literal(cache_path_for(config.db_path))} — {len(cache)} stored answers "
     "(an image already tagged with the same backend and parameters is never sent again)"
 )
 
@@ -39,7 +39,7 @@ if not config.imagga_configured:
     st.stop()
 
 client = resources.imagga_client(config.imagga_url, config.imagga)
-st.markdown(f"API base URL: `{config.imagga_url}` · credentials: configured (never shown)")
+st.markdown(f"API base URL: {literal(config.imagga_url)} · credentials: configured (never shown)")
 
 if st.button("Test connection", key="settings_test_connection", type="primary"):
     st.session_state.pop("settings_usage", None)
