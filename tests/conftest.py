@@ -35,9 +35,31 @@ def clear_caches():
     st.cache_resource.clear()
 
 
+_SHARED: dict[str, object] = {}
+
+
+def _shared_embedded_backend():
+    """The real embedded backend, its model loaded once per test process."""
+    if "embedded" not in _SHARED:
+        from tagging.backends import EmbeddedBackend
+
+        backend = EmbeddedBackend()
+        backend.tagger  # noqa: B018 - load the model now
+        _SHARED["embedded"] = backend
+    return _SHARED["embedded"]
+
+
 @pytest.fixture
-def app(clear_caches):
-    """An AppTest of the whole dashboard, isolated from any real .streamlit/secrets.toml."""
+def app(clear_caches, monkeypatch):
+    """An AppTest of the whole dashboard, isolated from any real .streamlit/secrets.toml.
+
+    Every cache starts empty except the embedded model, which is read-only: loading it again
+    for each test (about half a second) would isolate nothing. Tests that patch its methods
+    patch the class, so they reach the shared instance too.
+    """
+    from ui import resources
+
+    monkeypatch.setattr(resources, "embedded_backend", _shared_embedded_backend)
 
     def make(secrets: dict[str, str] | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)

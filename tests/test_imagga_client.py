@@ -604,7 +604,8 @@ def test_a_far_future_retry_after_reads_in_plain_words(standin: ImaggaStandin) -
     [(1, "1 s"), (89, "89 s"), (600, "10 min"), (3600, "1 h"), (47 * 3600, "47 h"), (3 * 86400, "3 days"),
      (59 * 86400, "59 days"), (61 * 86400, "more than two months")],
 )
-def test_waits_are_said_in_the_largest_fitting_unit(standin: ImaggaStandin, seconds: int, words: str) -> None:
+def test_waits_are_said_in_the_largest_fitting_unit(standin: ImaggaStandin, slept: list[float], seconds: int,
+                                                    words: str) -> None:
     standin.fail("rate_limit", retry_after=seconds)
     expected = f"wait {'' if 'than' in words else 'about '}{words}," if seconds > 1 else "try again in about 1 s"
     with pytest.raises(RateLimitError, match=expected):

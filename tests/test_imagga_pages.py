@@ -281,14 +281,14 @@ def test_imagga_parameters_reach_the_request(app, standin):
     assert '"origin"' in raw  # verbose answers carry origin and synset_id
 
 
-@pytest.mark.parametrize("url", ["http://[::1/cat.jpg", "http://[abc]/x.jpg", "http://a]b/x.jpg"])
-def test_malformed_url_is_refused_before_imagga_is_asked(app, standin, url):
+def test_malformed_url_is_refused_before_imagga_is_asked(app, standin):
     at = app().run()
     before = standin.count(path="/v2/tags")
     at.radio(key="tag_source").set_value("Image URL").run()
-    at.text_input(key="tag_url").input(url).run()
-    assert not at.exception
-    assert "not a valid web address" in shown(at.error)
+    for url in ["http://[::1/cat.jpg", "http://[abc]/x.jpg", "http://a]b/x.jpg"]:
+        at.text_input(key="tag_url").input(url).run()
+        assert not at.exception, url
+        assert "not a valid web address" in shown(at.error), url
     assert standin.count(path="/v2/tags") == before
 
 
