@@ -38,11 +38,15 @@ def choose_sample(page: Page, name: str) -> None:
     page.wait_for_function(TAGS_READY, arg=name, timeout=TIMEOUT)
 
 
-def save_feedback(page: Page) -> list[str]:
+def save_feedback(page: Page, images: int) -> list[str]:
+    """Press Save and wait until the store holds ``images`` images (the previous save's toast may
+    still be on screen, so the toast alone does not say this save landed)."""
     accepted = page.locator(CHIPS).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
     page.get_by_role("button", name="Save feedback").click()
     toast = page.locator('[data-testid="stToast"]').filter(has_text=re.compile(r"(Saved|Updated) feedback"))
     expect(toast.first).to_be_visible(timeout=TIMEOUT)
+    store = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Feedback store:")
+    expect(store.first).to_contain_text(f"on {images} images", timeout=TIMEOUT)
     no_traceback(page)
     return accepted
 
@@ -72,9 +76,9 @@ def test_feedback_on_two_photos_then_tune_and_find_them(app_server, page: Page):
     page.goto(app_server.url + "/")
     expect(page.get_by_role("heading", name="Tag an image")).to_be_visible(timeout=TIMEOUT)
     accepted = {}
-    for name in PHOTOS:
+    for saved, name in enumerate(PHOTOS, start=1):
         choose_sample(page, name)
-        accepted[name] = save_feedback(page)
+        accepted[name] = save_feedback(page, saved)
     assert "cat" in accepted["cat.jpg"] and "coffee" in accepted["coffee.jpg"]
 
     # --- Tune: the curve, the numbers and a recommendation resting on too little feedback ---
