@@ -42,6 +42,7 @@ from ui.batch import (
     frequency_chart,
     keep_job,
     memory_note,
+    stop_job,
 )
 from ui.page import start_page
 from ui.text import literal
@@ -55,12 +56,6 @@ STATUS_LABELS = {OK: "tagged", CACHED: "from cache", FAILED: "failed", SKIPPED: 
 def _fail(message: str) -> None:
     st.error(literal(message))
     st.stop()
-
-
-def _stop_job() -> None:
-    job = st.session_state.get("batch_job")
-    if job is not None:
-        job.stop()
 
 
 def _start(items: list, backend_name: str, request: TagRequest, backend_key: str, concurrency: int) -> BatchJob:
@@ -108,7 +103,7 @@ def _progress() -> None:
     if job.stopping:
         text += " · stopping after the images in progress…"
     st.progress(len(finished) / max(job.total, 1), text=text)
-    st.button("Stop", key="batch_stop", on_click=_stop_job, disabled=job.stopping,
+    st.button("Stop", key="batch_stop", on_click=stop_job, disabled=job.stopping,
               help="Finish the images in progress and stop; everything finished is kept.")
     st.dataframe(_status_frame(job), hide_index=True, key="batch_status_table", height=260)
 

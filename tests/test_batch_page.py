@@ -365,3 +365,16 @@ def test_the_batch_uploader_takes_any_file_up_to_the_servers_cap(app):
     assert list(uploader.proto.type) == []  # a PDF gets the intake's message, not a red chip
     assert uploader.proto.max_upload_size_mb == batch_ui.MAX_FILE_MB == st.get_option("server.maxUploadSize")
     assert f"over {batch_ui.MAX_FILE_MB} MB" in shown(at.info) and "red" in shown(at.info)
+
+
+def test_forgetting_the_last_batch_gives_back_its_uploads(app, budget):
+    at = run_batch(batch_page(app), [(f"p{i}.png", _png(i), "image/png") for i in range(2)])
+    at.file_uploader(key="batch_upload").set_value([]).run()  # the files are removed from the uploader
+    assert budget.held == len(_png(0)) + len(_png(1))  # the results can still be saved with thumbnails
+    assert "held on the server" in shown(at.caption)
+    at.button(key="batch_forget").click().run()
+    assert not at.exception and "batch_job" not in at.session_state
+    at.run()  # the next rerun: Streamlit keeps the previous run's script namespace until then,
+    gc.collect()  # and that namespace sits in reference cycles the collector (which runs anyway) frees
+    assert budget.held == 0
+    assert "Choose image files" in shown(at.info)

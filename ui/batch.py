@@ -166,6 +166,15 @@ def _file_key(upload: Any) -> str:
     return str(getattr(upload, "file_id", "")) or f"{upload.name}:{getattr(upload, 'size', 0)}"
 
 
+# Callbacks live here, not in the page: a widget keeps its callback (and so the page function's
+# globals: that run's intake and job) until the widget is gone, which would keep their uploads held.
+def stop_job() -> None:
+    """Ask the session's running batch to stop after the images in progress; on_click of Stop."""
+    job: BatchJob | None = st.session_state.get("batch_job")
+    if job is not None:
+        job.stop()
+
+
 def forget_last_batch() -> None:
     """Drop the session's last batch (its results and the uploads it held); on_click of a button."""
     job: BatchJob | None = st.session_state.pop("batch_job", None)
