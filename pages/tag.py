@@ -164,10 +164,11 @@ try:
         filename = name
     elif source == SOURCE_UPLOAD:
         # Any type: a HEIC or a PDF gets load_image's own message instead of a silent red file chip.
-        limit = format_size(config.max_upload_bytes)
+        cap_mb = _upload_cap_mb(config.max_upload_bytes)
+        limit = format_size(min(config.max_upload_bytes, cap_mb * 1024 * 1024))  # the server's cap may be lower
         upload = st.file_uploader(
             f"Upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF; up to {limit})",
-            key="tag_upload", max_upload_size=_upload_cap_mb(config.max_upload_bytes),
+            key="tag_upload", max_upload_size=cap_mb,
         )
         if upload is None:
             st.info(f"Choose an image file to tag, up to {limit}. A larger file is refused by the box above and "
