@@ -195,7 +195,7 @@ def _zeros_zip(members: int, size: int = 1024 * 1024) -> bytes:
 
 
 def test_a_zip_of_many_small_zero_members_is_refused_as_a_whole():
-    data = _zeros_zip(40)  # 40 MiB from about 40 KB; no single member is over the 1 MiB ratio floor
+    data = _zeros_zip(9)  # 9 MiB from about 10 KB; no single member is over the 1 MiB ratio floor
     assert len(data) < 100_000
     with pytest.raises(ArchiveError, match="zip bomb") as info:
         scan_archive(data, "zeros.zip")
@@ -206,7 +206,7 @@ def test_a_zip_of_many_small_zero_members_is_refused_as_a_whole():
 
 def test_members_are_only_decompressed_when_read():
     payloads = [os.urandom(256 * 1024) for _ in range(24)]  # 6 MiB of photos that do not compress
-    data = _zip([(f"p{i}.jpg", body) for i, body in enumerate(payloads)], zipfile.ZIP_DEFLATED)
+    data = _zip([(f"p{i}.jpg", body) for i, body in enumerate(payloads)], zipfile.ZIP_STORED)
     tracemalloc.start()
     try:
         index = scan_archive(data, "photos.zip")

@@ -122,8 +122,9 @@ def _png(size=(64, 48), color=(200, 30, 30)) -> bytes:
 
 
 def test_upload_valid_image_is_tagged(app):
-    at = app().run()
-    at.radio(key="tag_source").set_value("Upload").run()
+    at = app()
+    at.session_state["tag_source"] = "Upload"  # not the sample: nothing to tag first
+    at.run()
     assert "Choose an image file" in texts(at.info)
     at.file_uploader(key="tag_upload").upload("cat.jpg", (SAMPLES / "cat.jpg").read_bytes(), "image/jpeg").run()
     assert not at.exception and not at.error
@@ -139,8 +140,9 @@ def test_upload_valid_image_is_tagged(app):
     ],
 )
 def test_bad_upload_gets_clear_message_and_no_traceback(app, name, data, expected):
-    at = app().run()
-    at.radio(key="tag_source").set_value("Upload").run()
+    at = app()
+    at.session_state["tag_source"] = "Upload"  # not the sample: nothing to tag first
+    at.run()
     at.file_uploader(key="tag_upload").upload(name, data, "image/jpeg").run()
     assert not at.exception
     assert expected in texts(at.error).lower()
@@ -149,8 +151,9 @@ def test_bad_upload_gets_clear_message_and_no_traceback(app, name, data, expecte
 
 def test_oversized_upload_is_rejected_with_the_limit(app, monkeypatch):
     monkeypatch.setenv("TAGGING_MAX_UPLOAD_MB", "0.01")
-    at = app().run()
-    at.radio(key="tag_source").set_value("Upload").run()
+    at = app()
+    at.session_state["tag_source"] = "Upload"  # not the sample: nothing to tag first
+    at.run()
     at.file_uploader(key="tag_upload").upload("cat.jpg", (SAMPLES / "cat.jpg").read_bytes(), "image/jpeg").run()
     assert not at.exception
     message = shown(at.error)
@@ -163,8 +166,9 @@ def test_url_to_a_live_loopback_server_is_refused_before_any_request(app, httpse
     # fetch and tag it. Refused means it received nothing and the page says why.
     httpserver.expect_request("/cat.jpg").respond_with_data((SAMPLES / "cat.jpg").read_bytes(),
                                                             content_type="image/jpeg")
-    at = app().run()
-    at.radio(key="tag_source").set_value("Image URL").run()
+    at = app()
+    at.session_state["tag_source"] = "Image URL"  # not the sample: nothing to tag first
+    at.run()
     at.text_input(key="tag_url").input(f"http://{host}:{httpserver.port}/cat.jpg").run()
     assert not at.exception
     assert httpserver.log == []  # not a single request reached it
@@ -173,8 +177,9 @@ def test_url_to_a_live_loopback_server_is_refused_before_any_request(app, httpse
 
 
 def test_url_with_another_scheme_is_refused(app):
-    at = app().run()
-    at.radio(key="tag_source").set_value("Image URL").run()
+    at = app()
+    at.session_state["tag_source"] = "Image URL"  # not the sample: nothing to tag first
+    at.run()
     at.text_input(key="tag_url").input("ftp://example.com/cat.jpg").run()
     assert "only http:// and https://" in shown(at.error)
 
@@ -186,8 +191,9 @@ def test_saved_threshold_default_is_used(app, isolated_env):
 
 
 def test_malformed_url_is_a_clear_refusal_not_an_exception(app):
-    at = app().run()
-    at.radio(key="tag_source").set_value("Image URL").run()
+    at = app()
+    at.session_state["tag_source"] = "Image URL"  # not the sample: nothing to tag first
+    at.run()
     for url in ["http://[::1/cat.jpg", "http://[abc]/x.jpg", "http://a]b/x.jpg"]:
         at.text_input(key="tag_url").input(url).run()
         assert not at.exception, url
@@ -197,8 +203,9 @@ def test_malformed_url_is_a_clear_refusal_not_an_exception(app):
 def test_uploader_takes_any_file_and_its_cap_matches_the_apps_limit(app):
     # A .heic or .pdf used to be refused by the widget with only a red chip; over 64 MB likewise,
     # while the label said 25 MB (issue 10, defect 3).
-    at = app().run()
-    at.radio(key="tag_source").set_value("Upload").run()
+    at = app()
+    at.session_state["tag_source"] = "Upload"  # not the sample: nothing to tag first
+    at.run()
     uploader = at.file_uploader(key="tag_upload")
     assert list(uploader.proto.type) == []  # any type: the intake explains what it cannot read
     assert uploader.proto.max_upload_size_mb == 25  # the app's limit, not the server's 64
@@ -207,8 +214,9 @@ def test_uploader_takes_any_file_and_its_cap_matches_the_apps_limit(app):
 
 
 def test_a_file_of_another_type_is_explained_on_the_page(app):
-    at = app().run()
-    at.radio(key="tag_source").set_value("Upload").run()
+    at = app()
+    at.session_state["tag_source"] = "Upload"  # not the sample: nothing to tag first
+    at.run()
     for name, data, expected in [
         ("IMG_0001.HEIC", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, "HEIC/HEIF photo"),
         ("scan.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "PDF document"),
