@@ -50,6 +50,12 @@ def _shared_embedded_backend():
 
 
 @pytest.fixture
+def embedded_backend():
+    """The real embedded backend, shared by the test process (its model is read-only)."""
+    return _shared_embedded_backend()
+
+
+@pytest.fixture
 def app(clear_caches, monkeypatch):
     """An AppTest of the whole dashboard, isolated from any real .streamlit/secrets.toml.
 
