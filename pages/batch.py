@@ -35,10 +35,19 @@ from tagging.batch import (
 from tagging.errors import TaggingError
 from tagging.images import format_size
 from ui import resources, state
-from ui.batch import collect_uploads, frequency_chart
+from ui.batch import (
+    MAX_FILE_MB,
+    MAX_SESSION_BYTES,
+    collect_uploads,
+    forget_last_batch,
+    frequency_chart,
+    keep_job,
+    memory_note,
+    stop_job,
+)
 from ui.page import analyst, start_page
+from ui.text import literal
 
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "zip"]
 POLL_SECONDS = 0.5
 WAITING = "waiting"
 # Plain words: emoji render as empty boxes where the browser has no emoji font.
@@ -46,14 +55,8 @@ STATUS_LABELS = {OK: "tagged", CACHED: "from cache", FAILED: "failed", SKIPPED: 
 
 
 def _fail(message: str) -> None:
-    st.error(message)
+    st.error(literal(message))
     st.stop()
-
-
-def _stop_job() -> None:
-    job = st.session_state.get("batch_job")
-    if job is not None:
-        job.stop()
 
 
 def _start(items: list, backend_name: str, request: TagRequest, backend_key: str, concurrency: int) -> BatchJob:
@@ -68,11 +71,12 @@ def _start(items: list, backend_name: str, request: TagRequest, backend_key: str
         )
         job: BatchJob = ClusterJob(items, spec, resources.dask_client(config.scheduler_address)).start()
     elif backend_name == IMAGGA:
-        job = _local_job(items, resources.imagga_backend(config), request, backend_key, concurrency,
-                         PerThreadImagga(config.imagga, config.imagga_url))  # one session per worker thread
+        # one session per worker thread, with the same retry settings as the shared client
+        factory = PerThreadImagga(config.imagga, config.imagga_url, **resources.imagga_retry_options())
+        job = _local_job(items, resources.imagga_backend(config), request, backend_key, concurrency, factory)
     else:
         job = _local_job(items, resources.embedded_backend(), request, backend_key, concurrency, None)
-    st.session_state["batch_job"] = job
+    keep_job(job)  # stopped if the session goes away while it runs
     st.session_state["batch_meta"] = {"backend": backend_name, "language": request.language, "request": request,
                                       "cluster": bool(config.scheduler_address)}
     return job
@@ -112,7 +116,7 @@ def _progress() -> None:
     if job.stopping:
         text += " · stopping after the images in progress…"
     st.progress(len(finished) / max(job.total, 1), text=text)
-    st.button("Stop", key="batch_stop", on_click=_stop_job, disabled=job.stopping,
+    st.button("Stop", key="batch_stop", on_click=stop_job, disabled=job.stopping,
               help="Finish the images in progress and stop; everything finished is kept.")
     st.dataframe(_status_frame(job), hide_index=True, key="batch_status_table", height=260)
 
@@ -122,7 +126,7 @@ config, store = start_page()
 
 st.title("Tag a batch of images")
 for problem in config.problems:
-    st.warning(problem)
+    st.warning(literal(problem))
 
 job: BatchJob | None = st.session_state.get("batch_job")
 busy = job is not None and not job.done
@@ -167,13 +171,15 @@ with st.sidebar:
 backend_key = resources.backend_id(backend_name, config)
 
 # --- uploads -------------------------------------------------------------------------------
+# Any type: a HEIC or a PDF gets the intake's own message instead of a silent red file chip.
 files = st.file_uploader(
-    "Images, or zip archives of images (JPEG, PNG, WebP, GIF, BMP, TIFF)", type=UPLOAD_TYPES,
-    accept_multiple_files=True, key="batch_upload", disabled=busy,
+    f"Images, or zip archives of images (JPEG, PNG, WebP, GIF, BMP, TIFF); each file up to {MAX_FILE_MB} MB, "
+    f"at most {format_size(MAX_SESSION_BYTES)} per batch",
+    accept_multiple_files=True, key="batch_upload", disabled=busy, max_upload_size=MAX_FILE_MB,
 )
 intake = collect_uploads(files)
 for problem in intake.problems:
-    st.error(problem)
+    st.error(literal(problem))
 if intake.skipped:
     with st.expander(f"{len(intake.skipped)} files not read"):
         st.dataframe(
@@ -185,7 +191,10 @@ if intake.items:
                + (f" · {int(concurrency)} requests in parallel" if backend_name == IMAGGA else "")
                + (" · runs on the Dask cluster" if config.scheduler_address else ""))
 elif not busy and job is None:
-    st.info("Choose image files or zip archives to tag them all in one go.")
+    st.info(f"Choose image files or zip archives to tag them all in one go. A file over {MAX_FILE_MB} MB is "
+            "refused by the box above and marked in red there; every other file gets a message here.")
+if files or job is not None:
+    st.caption(memory_note(intake))
 
 if st.button(f"Tag {len(intake.items)} images", key="batch_start", type="primary", disabled=busy or not intake.items):
     try:
@@ -205,12 +214,15 @@ meta = st.session_state.get("batch_meta") or {"backend": EMBEDDED, "language": "
 report = job.report
 results = job.results()
 if job.error:
-    st.error(job.error)
-st.subheader(f"Last batch: {job.total} images · {LABELS[meta['backend']]}")
+    st.error(literal(job.error))
+h1, h2 = st.columns([4, 1], vertical_alignment="bottom")
+h1.subheader(f"Last batch: {job.total} images · {LABELS[meta['backend']]}")
+h2.button("Forget the last batch", key="batch_forget", on_click=forget_last_batch,
+          help="Drop these results and give back the memory their uploads hold (tagged images stay in the cache).")
 if report is not None:
     if report.aborted:
         st.warning(
-            f"The batch ended early: {report.aborted} {report.count(SKIPPED)} images were not sent; "
+            f"The batch ended early: {literal(report.aborted)} {report.count(SKIPPED)} images were not sent; "
             "tag again later to finish them (the finished ones come from the cache, free)."
         )
     elif report.stopped:
@@ -284,7 +296,8 @@ if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=
             saved_by=analyst(config),
         )
     if summary.failed:
-        st.error(f"{len(summary.failed)} images could not be saved ({summary.failed[0]}); press Save again to retry.")
+        st.error(f"{len(summary.failed)} images could not be saved ({literal(summary.failed[0])}); "
+                 "press Save again to retry.")
     st.toast(f"Saved {summary.saved} images as automatic verdicts, awaiting review ({summary.replaced} updated, "
              f"{summary.accepted} tags selected"
              + (f"; {summary.kept} already reviewed were kept" if summary.kept else "") + ").",

@@ -9,6 +9,7 @@ from tagging.errors import StoreError
 from tagging.store import AUTOMATIC, REVIEWED, library
 from ui import library as lib_ui
 from ui.page import database_problem, start_page
+from ui.text import literal
 
 PAGE_SIZES = [10, 25, 50, 100]
 MODES = {library.ALL_OF: "All of these tags", library.ANY_OF: "Any of these tags"}
@@ -16,7 +17,7 @@ PROVENANCE_FILTERS = {"all": "All", REVIEWED: "Reviewed", AUTOMATIC: "Automatic 
 
 
 def _fail(message: str) -> None:
-    st.error(message)
+    st.error(literal(message))
     st.stop()
 
 
@@ -52,7 +53,7 @@ st.radio("Verdicts", list(PROVENANCE_FILTERS), format_func=PROVENANCE_FILTERS.__
                                "a batch without review.")
 notice = st.session_state.pop("lib_notice", None)
 if notice:
-    getattr(st, notice[0])(notice[1])
+    getattr(st, notice[0])(literal(notice[1]))  # names a file: shown as typed, never as Markdown
 if not entries:
     if provenance != "all":
         st.info(f"No {PROVENANCE_FILTERS[provenance].lower()} records.")
@@ -83,7 +84,7 @@ results = library.search(entries, query, mode, tree if children else None)
 known = {library.normalise(t) for t in tree.nodes}
 unknown = [q for q in query if library.normalise(q) not in known]
 if unknown:
-    st.caption("Not in the library, so they match nothing: " + ", ".join(unknown))
+    st.caption("Not in the library, so they match nothing: " + ", ".join(literal(q) for q in unknown))
 
 signature = (tuple(query), mode, children, size, provenance)
 if st.session_state["lib_signature"] != signature:  # a new search starts on page 1
@@ -107,8 +108,8 @@ with tab_images:
         try:
             thumbnails = store.thumbnails([e.image_key for e in page.items])
         except StoreError as exc:
-            st.warning(database_problem(config, exc, "read the thumbnails"))
             thumbnails = {}
+            st.warning(database_problem(config, exc, "load the thumbnails") + " The list is complete without them.")
         st.dataframe(
             lib_ui.results_frame(page.items, thumbnails), hide_index=True, width="stretch",
             column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
@@ -128,7 +129,7 @@ with tab_images:
                 else:
                     name = doomed[0].filename
                     verdicts = sum(e.verdicts for e in doomed)
-                    st.warning(f"Delete **{name}** and all its {verdicts} tag verdicts "
+                    st.warning(f"Delete “{literal(name)}” and all its {verdicts} tag verdicts "
                                f"({len(doomed)} backend/language records)? This cannot be undone.")
                     c1, c2 = st.columns(2)
                     c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete,

@@ -9,6 +9,7 @@ from tagging.errors import AuthError, BackendConnectionError, StoreError, Taggin
 from tagging.store import deliver_pending
 from ui import resources, state
 from ui.page import analyst, database_problem, start_page
+from ui.text import literal
 
 # Warn when this share of the month's quota is used.
 QUOTA_WARNING = 0.8
@@ -17,7 +18,7 @@ config, store = start_page()
 
 st.title("Settings")
 for problem in config.problems:
-    st.warning(problem)
+    st.warning(literal(problem))
 
 st.subheader("Storage")
 try:
@@ -56,18 +57,19 @@ if not config.imagga_configured:
     st.stop()
 
 client = resources.imagga_client(config.imagga_url, config.imagga)
-st.markdown(f"API base URL: `{config.imagga_url}` · credentials: configured (never shown)")
+st.markdown(f"API base URL: {literal(config.imagga_url)} · credentials: configured (never shown)")
 
 if st.button("Test connection", key="settings_test_connection", type="primary"):
     st.session_state.pop("settings_usage", None)
     try:
         st.session_state["settings_usage"] = client.usage()
     except AuthError as exc:
-        st.error(f"Wrong key or secret. {exc}")
+        st.error(f"Wrong key or secret. {literal(exc)}")
     except BackendConnectionError as exc:
-        st.error(f"Imagga could not be reached at {config.imagga_url}: check IMAGGA_API_URL. {exc}")
+        st.error(f"Imagga could not be reached at {literal(config.imagga_url)}: check IMAGGA_API_URL. "
+                 f"{literal(exc)}")
     except TaggingError as exc:
-        st.error(f"The connection test failed: {exc}")
+        st.error(f"The connection test failed: {literal(exc)}")
 
 usage = st.session_state.get("settings_usage")
 if usage is not None:
@@ -85,7 +87,7 @@ if usage is not None:
             left = (usage.monthly_limit or 0) - (usage.monthly_processed or 0)
             st.warning(f"The quota is nearly used up: {left} images left this billing period.")
     if usage.billing_period_end:
-        st.caption(f"Billing period ends {usage.billing_period_end}.")
+        st.caption(f"Billing period ends {literal(usage.billing_period_end)}.")
 
 st.subheader("Feedback outbox")
 queued = len(store.pending("imagga"))
@@ -96,7 +98,7 @@ if st.button("Send queued feedback now", key="settings_send_outbox", disabled=qu
         st.error(database_problem(config, exc, "send the queued feedback"))
         st.stop()
     if report.errors:
-        st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {report.errors[-1]}")
+        st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {literal(report.errors[-1])}")
     elif report.remaining:  # another server is sending them right now (each message goes out once)
         st.info(f"Sent {report.sent} feedback messages; {report.remaining} are being sent by another server.")
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import PurePosixPath
 
 import streamlit as st
@@ -28,14 +29,14 @@ from tagging.urlfetch import check_url, filename_from_url
 from ui import resources, state
 from ui.charts import chart_height, confidence_chart
 from ui.library import when
-from ui.page import analyst, database_problem, literal, start_page
+from ui.page import analyst, database_problem, start_page
+from ui.text import literal
 
 SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
 # Long side sent to Imagga by default: bench/bench_upload.py measured a 12 MP photo at 10% of its
 # bytes at 1600 px with the embedded tagger's top 10 tags unchanged. 0 in the sidebar sends originals.
 DEFAULT_DOWNSCALE = 1600
 DEFAULT_SAMPLE = "cat.jpg"
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 
 
 # How many of the rule's latest selections count as "what the browser may still be showing".
@@ -69,7 +70,8 @@ def _send_remote_feedback(accepted: set[str]) -> None:
         return
     if report.remaining:
         st.warning(
-            f"Saved locally, but Imagga did not take the feedback yet: {report.errors[-1] if report.errors else ''} "
+            f"Saved locally, but Imagga did not take the feedback yet: "
+            f"{literal(report.errors[-1]) if report.errors else ''} "
             f"{report.remaining} messages are queued and will be retried (Settings page, or the next start)."
         )
     else:
@@ -77,15 +79,20 @@ def _send_remote_feedback(accepted: set[str]) -> None:
 
 
 def _fail(message: str) -> None:
-    st.error(message)
+    st.error(literal(message))
     st.stop()
+
+
+def _upload_cap_mb(max_bytes: int) -> int:
+    """The uploader's own cap in whole MB: the app's limit, never above the server's."""
+    return max(1, min(int(st.get_option("server.maxUploadSize")), math.ceil(max_bytes / (1024 * 1024))))
 
 
 config, store = start_page()
 
 st.title("Tag an image")
 for problem in config.problems:
-    st.warning(problem)
+    st.warning(literal(problem))
 
 # --- backend -------------------------------------------------------------------------
 backends = [IMAGGA, EMBEDDED] if config.imagga_configured else [EMBEDDED]
@@ -167,12 +174,16 @@ try:
         data = sample_bytes(name)
         filename = name
     elif source == SOURCE_UPLOAD:
+        # Any type: a HEIC or a PDF gets load_image's own message instead of a silent red file chip.
+        cap_mb = _upload_cap_mb(config.max_upload_bytes)
+        limit = format_size(min(config.max_upload_bytes, cap_mb * 1024 * 1024))  # the server's cap may be lower
         upload = st.file_uploader(
-            f"Upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF; up to {format_size(config.max_upload_bytes)})",
-            type=UPLOAD_TYPES, key="tag_upload",
+            f"Upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF; up to {limit})",
+            key="tag_upload", max_upload_size=cap_mb,
         )
         if upload is None:
-            st.info("Choose an image file to tag.")
+            st.info(f"Choose an image file to tag, up to {limit}. A larger file is refused by the box above and "
+                    "marked in red there; any other file that cannot be tagged gets a message here.")
             st.stop()
         data = upload.getvalue()
         filename = upload.name
@@ -202,10 +213,10 @@ else:
 col_image, col_tags = st.columns([2, 3], gap="large")
 with col_image:
     if image is not None:
-        st.image(resources.display_jpeg(image.sha256, image), caption=f"{image.filename} · "
+        st.image(resources.display_jpeg(image.sha256, image), caption=f"{literal(image.filename)} · "
                  f"{image.width}×{image.height} {image.format}", width="stretch")
     else:
-        st.image(image_url, caption=filename, width="stretch")
+        st.image(image_url, caption=literal(filename), width="stretch")
     if backend_name == IMAGGA and image is not None and request.downscale_to:
         plan = plan_upload(image, request.downscale_to)
         if plan.saved_bytes:
@@ -312,7 +323,7 @@ with col_tags:
                 saved_by=analyst(config),
             )
         except SelectionError as exc:
-            st.error(str(exc))
+            st.error(literal(exc))
         except StoreError as exc:
             st.error(database_problem(config, exc, "save the feedback") + " Your selection is kept: try again.")
         else:
@@ -338,7 +349,7 @@ if backend_name == IMAGGA:
         try:
             available = resources.categorizers(config.imagga_url, client)
         except TaggingError as exc:
-            st.error(f"Could not list Imagga's categorizers: {exc}")
+            st.error(f"Could not list Imagga's categorizers: {literal(exc)}")
         else:
             titles = {c.id: f"{c.title} ({c.id})" if c.title else c.id for c in available}
             categorizer = st.selectbox(
@@ -359,7 +370,7 @@ if backend_name == IMAGGA:
                         config.imagga_url, image_key, categorizer, language, _categorize
                     )
                 except TaggingError as exc:
-                    st.error(f"Imagga could not categorize the image: {exc}")
+                    st.error(f"Imagga could not categorize the image: {literal(exc)}")
                 else:
                     table = {
                         "category": [c.name for c in categories],

@@ -11,12 +11,13 @@ from tagging.backends import LABELS
 from tagging.errors import StoreError
 from ui import state, tune
 from ui.page import database_problem, start_page
+from ui.text import literal
 
 METHODS = {metrics.BEST_F1: "Best F1", metrics.TARGET_PRECISION: "Lowest threshold reaching a target precision"}
 
 
 def _fail(message: str) -> None:
-    st.error(message)
+    st.error(literal(message))
     st.stop()
 
 
@@ -73,7 +74,7 @@ st.caption(
 )
 notice = st.session_state.pop("tune_notice", None)
 if notice:
-    getattr(st, notice[0])(notice[1])
+    getattr(st, notice[0])(literal(notice[1]))  # names a tag: shown as it is, never as Markdown
 
 if not groups:
     st.info("No reviewed feedback saved yet. Open the **Tag** page, tag a few photos and press **Save feedback**; "
@@ -194,4 +195,5 @@ o3.button("Set override", key="tune_override_set", on_click=_set_override, args=
 o4.button("Clear", key="tune_override_clear", on_click=_set_override, args=(True,),
           disabled=st.session_state["tune_override_tag"] not in overrides)
 if overrides:
-    st.caption("Overrides in use on every page: " + ", ".join(f"{t} → {v:g}" for t, v in sorted(overrides.items())))
+    st.caption("Overrides in use on every page: "
+               + ", ".join(f"{literal(t)} → {v:g}" for t, v in sorted(overrides.items())))

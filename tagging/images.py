@@ -80,6 +80,19 @@ def format_size(n_bytes: float) -> str:
     return f"{int(n_bytes)} bytes"
 
 
+def format_sizes(actual: float, limit: float) -> tuple[str, str]:
+    """``format_size`` of a size and of its limit, precise enough to tell them apart.
+
+    ``(25 MB + 1 byte, 25 MB)`` would both read "25 MB"; they become
+    ``("26,214,401 bytes", "26,214,400 bytes (25 MB)")``.
+    """
+    shown, cap = format_size(actual), format_size(limit)
+    if shown != cap or int(actual) == int(limit):
+        return shown, cap
+    exact = f"{int(limit):,} bytes"
+    return f"{int(actual):,} bytes", exact if exact == cap else f"{exact} ({cap})"
+
+
 def _format_megapixels(pixels: int) -> str:
     if pixels < 1_000_000:
         return f"{pixels:,} pixels"
@@ -101,8 +114,9 @@ def load_image(
     """
     data = bytes(data)
     if len(data) > max_bytes:
+        size, limit = format_sizes(len(data), max_bytes)
         raise ImageTooLargeError(
-            f"“{filename}” is {format_size(len(data))}; the limit is {format_size(max_bytes)}. "
+            f"“{filename}” is {size}; the limit is {limit}. "
             "Please use a smaller file, for example by exporting it at a lower resolution "
             "or higher JPEG compression."
         )
@@ -161,9 +175,12 @@ def _open(data: bytes, filename: str, max_pixels: int) -> ImageFile.ImageFile:
             "If it is a real photo, resize it and upload it again."
         ) from exc
     except UnidentifiedImageError as exc:
-        raise _not_an_image(data, filename) from exc
+        kind = sniff_format(data)
+        if kind is None:
+            raise _not_an_image(data, filename) from exc
+        raise _no_pixels(filename, kind) if _declares_no_pixels(data, kind) else _damaged(filename, kind) from exc
     except _DECODE_ERRORS as exc:
-        raise _damaged(filename, None) from exc
+        raise _damaged(filename, sniff_format(data)) from exc
 
     if _canonical_format(im.format) not in ALLOWED_FORMATS:  # defensive: see _OPEN_FORMATS
         im.close()
@@ -171,7 +188,7 @@ def _open(data: bytes, filename: str, max_pixels: int) -> ImageFile.ImageFile:
     width, height = im.size
     if width <= 0 or height <= 0:
         im.close()
-        raise _damaged(filename, im.format)
+        raise _no_pixels(filename, _canonical_format(im.format))
     if width * height > max_pixels:
         im.close()
         raise DecompressionBombError(
@@ -188,11 +205,51 @@ def _canonical_format(name: str | None) -> str:
 
 
 def _damaged(filename: str, image_format: str | None) -> BadImageError:
-    kind = f"{_canonical_format(image_format)} " if image_format else ""
+    kind = f"a {_canonical_format(image_format)} image" if image_format else "an image"
     return BadImageError(
-        f"“{filename}” looks like a {kind}image but is damaged or incomplete (it may "
+        f"“{filename}” looks like {kind} but is damaged or incomplete (it may "
         "have been cut off during upload or download). Please try the original file again."
     )
+
+
+def _no_pixels(filename: str, image_format: str) -> BadImageError:
+    return BadImageError(
+        f"“{filename}” is a {image_format} image of no pixels (its header says 0 pixels wide or high), so "
+        "there is nothing to tag. Please export the picture again from the program that made it."
+    )
+
+
+# First bytes of the supported formats: a file that starts like one but that Pillow cannot open is
+# a damaged image of that format, not "an unsupported format".
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The supported format the first bytes announce (``"PNG"``, ``"WEBP"`` ...), else None."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
+def _declares_no_pixels(data: bytes, image_format: str) -> bool:
+    """True when a PNG, GIF or BMP header declares a width or height of 0."""
+    if image_format == "PNG" and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+    elif image_format == "GIF" and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+    elif image_format == "BMP" and len(data) >= 26:
+        width, height = struct.unpack("<ii", data[18:26])
+    else:
+        return False
+    return width == 0 or height == 0
 
 
 # Magic prefixes of files analysts commonly mistake for supported images, so the

@@ -19,6 +19,7 @@ Defences, in order:
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from tagging.errors import FetchError, URLRejectedError
-from tagging.images import DEFAULT_MAX_BYTES, format_size
+from tagging.images import DEFAULT_MAX_BYTES, format_size, format_sizes
 
 # A reachable server completes the TCP (and TLS) handshake in well under a second;
 # 5 s tolerates slow networks while failing fast on hosts that silently drop packets,
@@ -57,6 +58,7 @@ _HEADERS = {
     # from looping inside urllib3's decoder, out of reach of the total deadline.
     "Accept-Encoding": "identity",
 }
+_HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
@@ -120,7 +122,14 @@ def _check_url(url: str, *, resolver: Resolver, allow_private: bool, subject: st
             f"{subject} contains control characters (such as a line break). "
             "Copy the address again from the browser's address bar."
         )
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:  # "http://[::1/x", "http://[abc]/x": brackets that hold no IP address
+        raise URLRejectedError(
+            f"{subject} is not a valid web address (its server name is malformed, for example an unclosed "
+            "“[”). Copy the address again from the browser's address bar."
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _ALLOWED_SCHEMES:
         if not scheme or (not parts.netloc and "." in scheme):
@@ -135,7 +144,6 @@ def _check_url(url: str, *, resolver: Resolver, allow_private: bool, subject: st
             f"{subject} contains a user name or password (the part before “@”). Remove it; "
             "only publicly accessible images can be fetched."
         )
-    host = (parts.hostname or "").rstrip(".")
     if not host:
         raise URLRejectedError(
             f"{subject} has no server name. Paste the full address, for example https://example.com/photo.jpg."
@@ -147,9 +155,14 @@ def _check_url(url: str, *, resolver: Resolver, allow_private: bool, subject: st
     literal = _ip_literal(host)
     if literal is None:
         try:
-            host.encode("idna")
+            ascii_host = host.encode("idna").decode("ascii")
         except UnicodeError:
-            raise URLRejectedError(f"{subject} has an invalid server name “{host}”.") from None
+            ascii_host = ""
+        if not _HOST_NAME.fullmatch(ascii_host):
+            raise URLRejectedError(
+                f"{subject} is not a valid web address: “{host}” is not a server name. "
+                "Copy the address again from the browser's address bar."
+            ) from None
     if literal is None and _looks_numeric(host):
         # "127.1", "2130706433", "0x7f.0.0.1": legacy spellings of IP addresses
         # that resolvers accept but people never type on purpose.
@@ -303,7 +316,7 @@ def fetch_image(
                         "of the image itself."
                     )
                 current = _check_url(
-                    urljoin(current, target),
+                    _join(current, target),
                     resolver=resolver,
                     allow_private=allow_private,
                     subject="The link redirects to an address that",
@@ -316,6 +329,14 @@ def fetch_image(
         if own_session:
             http.close()
     raise AssertionError("unreachable")  # pragma: no cover - the loop always returns
+
+
+def _join(base: str, target: str) -> str:
+    """The absolute redirect target; a malformed one is returned as is for ``_check_url`` to refuse."""
+    try:
+        return urljoin(base, target)
+    except ValueError:
+        return target
 
 
 def _get(http: requests.Session, url: str, host: str, timeout: float | tuple[float, float]) -> requests.Response:
@@ -340,8 +361,16 @@ def _get(http: requests.Session, url: str, host: str, timeout: float | tuple[flo
         raise FetchError(
             f"Could not connect to {host}. Check the link; the site may be down or refusing connections."
         ) from None
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        raise _broke_off(host) from None
     except requests.exceptions.RequestException as exc:
         raise FetchError(f"Could not fetch the image from {host} ({type(exc).__name__}).") from None
+    except ValueError:
+        # requests parses a redirect's Location even when it does not follow it; a malformed
+        # one ("http://[::1/x") raises here, before get_redirect_target could see it.
+        raise URLRejectedError(
+            "The link redirects to an address that is not a valid web address, so it was not followed."
+        ) from None
 
 
 _STATUS_ADVICE = {
@@ -377,9 +406,9 @@ def _read_body(
 ) -> bytes:
     declared = response.headers.get("Content-Length", "").strip()
     if declared.isdigit() and int(declared) > max_bytes:
+        size, limit = format_sizes(int(declared), max_bytes)
         raise FetchError(
-            f"The image at this link is {format_size(int(declared))}; the limit is "
-            f"{format_size(max_bytes)}. Download it, shrink it and upload it instead."
+            f"The image at this link is {size}; the limit is {limit}. Download it, shrink it and upload it instead."
         )
     content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     if content_type in ("text/html", "application/xhtml+xml"):
@@ -410,8 +439,12 @@ def _read_body(
     except (HTTPError, OSError):
         # ProtocolError (connection reset, body shorter than Content-Length),
         # DecodeError (bad gzip) and raw socket errors.
-        raise FetchError(f"The download from {host} broke off or arrived garbled. Try again.") from None
+        raise _broke_off(host) from None
     return bytes(body)
+
+
+def _broke_off(host: str) -> FetchError:
+    return FetchError(f"The download from {host} broke off or arrived garbled. Try again.")
 
 
 def _too_slow(host: str, total_timeout: float) -> FetchError:
@@ -426,7 +459,12 @@ def _seconds(value: float) -> str:
 
 
 def filename_from_url(url: str) -> str:
-    """Return a display name for a fetched image: the URL's last path segment or host."""
-    parts = urlsplit(url)
-    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1])
-    return name or parts.hostname or "image"
+    """Return a display name for a fetched image: the URL's last path segment or host (never raises)."""
+    try:
+        parts = urlsplit(url)
+        path, host = parts.path, parts.hostname
+    except ValueError:  # a malformed host: the name is still the last segment of the path
+        rest = url.split("://", 1)[-1]
+        path, host = ("/" + rest.split("/", 1)[1]) if "/" in rest else "", None
+    name = unquote(path.split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1])
+    return name or host or "image"

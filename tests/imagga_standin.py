@@ -35,7 +35,9 @@ for ``times`` requests or forever when ``times`` is None, optionally only for on
 - ``auth``          401 (or ``status`` 403) with a JSON error, whatever the credentials;
 - ``rate_limit``    429 with a JSON error and ``Retry-After: <retry_after>`` if given;
 - ``server_error``  ``status`` (default 500) with a JSON error; 502 answers an HTML page;
-- ``slow``          sleeps ``delay`` seconds (default 2), then answers normally;
+- ``slow``          sleeps ``delay`` seconds (default 2), then answers normally; with a
+                    ``gate`` (a ``threading.Event``) it answers as soon as the gate is set,
+                    at most ``delay`` seconds later (so a test decides when, not the clock);
 - ``html``          an HTML page with ``status`` (default 200);
 - ``no_result``     200 JSON ``{"status": {"type": "success"}}`` without ``result``;
 - ``api_error``     ``status`` (default 200) JSON ``status.type == "error"`` with ``text``.
@@ -65,7 +67,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -187,6 +189,11 @@ class Rule:
     delay: float = 2.0
     text: str | None = None
     image_sha256: str | None = None  # only requests uploading these bytes
+    gate: threading.Event | None = field(default=None, repr=False, compare=False)  # "slow" answers once set
+
+    def as_dict(self) -> dict[str, Any]:
+        """The rule as JSON-able data (the gate, a live Event, is left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gate"}
 
     def matches(self, request: Request, record: RecordedRequest | None = None) -> bool:
         if self.times is not None and self.times <= 0:
@@ -211,6 +218,7 @@ class RecordedRequest:
     authorized: bool
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     json: Any = None
+    received: float = 0.0  # time.monotonic() when the request arrived (the test process's clock)
 
 
 def _envelope(result: Any = None, text: str = "", kind: str = "success") -> dict[str, Any]:
@@ -276,11 +284,12 @@ class ImaggaStandin:
     def fail(self, mode: str, *, times: int | None = None, path: str | None = None,
              method: str | None = None, status: int | None = None,
              retry_after: float | str | None = None, delay: float = 2.0,
-             text: str | None = None, image_sha256: str | None = None) -> Rule:
+             text: str | None = None, image_sha256: str | None = None,
+             gate: threading.Event | None = None) -> Rule:
         """Add a failure rule (see the module docstring) and return it."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
-        rule = Rule(mode, times, path, method, status, retry_after, delay, text, image_sha256)
+        rule = Rule(mode, times, path, method, status, retry_after, delay, text, image_sha256, gate)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -306,7 +315,7 @@ class ImaggaStandin:
                 "feedback": list(self.feedback),
                 "feedback_replays": self.feedback_replays,
                 "processed": self.processed,
-                "rules": [asdict(r) for r in self.rules],
+                "rules": [r.as_dict() for r in self.rules],
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
             }
@@ -326,6 +335,7 @@ class ImaggaStandin:
         """Answer one request (pytest-httpserver handler signature)."""
         if request.path.startswith(CONTROL_PREFIX):
             return self._control(request)
+        received = time.monotonic()
         authorized = self._authorized(request)
         record = RecordedRequest(
             method=request.method,
@@ -335,6 +345,7 @@ class ImaggaStandin:
             authorized=authorized,
             files={name: (f.filename or "", f.read()) for name, f in request.files.items()},
             json=request.get_json(silent=True),
+            received=received,
         )
         with self._lock:
             self.requests.append(record)
@@ -350,7 +361,10 @@ class ImaggaStandin:
             if rule is not None:
                 if rule.mode != "slow":
                     return self._failure(rule)
-                time.sleep(rule.delay)
+                if rule.gate is not None:
+                    rule.gate.wait(rule.delay)
+                else:
+                    time.sleep(rule.delay)
             if not authorized:
                 return _error("Invalid or missing API credentials.", 401,
                               {"WWW-Authenticate": 'Basic realm="Imagga API"'})
@@ -536,7 +550,7 @@ class ImaggaStandin:
                 rule = self.fail(**spec)
             except (TypeError, ValueError) as exc:
                 return _json({"ok": False, "error": str(exc)}, 400)
-            return _json({"ok": True, "rule": asdict(rule)})
+            return _json({"ok": True, "rule": rule.as_dict()})
         return _json({"ok": False, "error": f"unknown control {request.method} {action}"}, 404)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import stat
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -16,8 +18,10 @@ from tagging.batch import (
     extract_images,
     is_zip,
     sanitize_member_name,
+    scan_archive,
     sniff_image,
 )
+from tagging.errors import SourceReadError
 
 
 def _png(color: tuple[int, int, int] = (200, 30, 30), size: tuple[int, int] = (32, 24)) -> bytes:
@@ -182,3 +186,63 @@ def test_is_zip_and_sniff_image():
     assert not is_zip(_png(), "a.png")
     assert sniff_image(_png()[:16]) and sniff_image(_jpeg()[:16])
     assert not sniff_image(b"%PDF-1.7")
+
+
+# --- issue 10, defect 1: lazy members, whole-archive bounds ------------------------------------
+def _zeros_zip(members: int, size: int = 1024 * 1024) -> bytes:
+    """The hostile corpus's zip: many members of zeros, each at the per-member ratio floor."""
+    return _zip([(f"z{i:03d}.bmp", b"\0" * size) for i in range(members)])
+
+
+def test_a_zip_of_many_small_zero_members_is_refused_as_a_whole():
+    data = _zeros_zip(9)  # 9 MiB from about 10 KB; no single member is over the 1 MiB ratio floor
+    assert len(data) < 100_000
+    with pytest.raises(ArchiveError, match="zip bomb") as info:
+        scan_archive(data, "zeros.zip")
+    assert "zeros.zip" in str(info.value) and ":1" in str(info.value)
+    with pytest.raises(ArchiveError, match="zip bomb"):
+        extract_images(data, "zeros.zip")
+
+
+def test_members_are_only_decompressed_when_read():
+    payloads = [os.urandom(256 * 1024) for _ in range(24)]  # 6 MiB of photos that do not compress
+    data = _zip([(f"p{i}.jpg", body) for i, body in enumerate(payloads)], zipfile.ZIP_STORED)
+    tracemalloc.start()
+    try:
+        index = scan_archive(data, "photos.zip")
+        scanned_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        for _, member in index.members:
+            member.read()
+        read_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [name for name, _ in index.members] == [f"p{i}.jpg" for i in range(24)]
+    assert index.declared_bytes == sum(map(len, payloads))
+    assert scanned_peak < 1024 * 1024  # nothing decompressed: far below the 6 MiB of members
+    assert read_peak < 4 * 256 * 1024  # read one at a time, never all at once
+    assert [member.read() for _, member in index.members] == payloads
+
+
+def test_a_member_source_is_picklable_and_reads_the_same_bytes():
+    data = _zip([("a/cat.png", _png()), ("b.jpg", _jpeg())])
+    index = scan_archive(data, "two.zip")
+    copies = pickle.loads(pickle.dumps([member for _, member in index.members]))
+    assert [c.read() for c in copies] == [_png(), _jpeg()]
+
+
+def test_a_member_that_lies_about_its_size_fails_alone_when_read():
+    payload = _png() + b"\x00" * 5000
+    data = bytearray(_zip([("liar.png", payload), ("ok.png", _png())], zipfile.ZIP_STORED))
+    central = data.index(b"PK\x01\x02")
+    data[central + 24:central + 28] = (100).to_bytes(4, "little")  # declared uncompressed size of liar.png
+    index = scan_archive(bytes(data), "liars.zip")
+    (_, liar), (_, ok) = index.members
+    with pytest.raises(SourceReadError, match="liar.png.*could not be read"):
+        liar.read()
+    assert ok.read() == _png()
+
+
+def test_an_empty_archive_says_it_is_empty():
+    index = scan_archive(_zip([]), "empty.zip")
+    assert index.members == [] and index.skipped == [] and index.entries == 0

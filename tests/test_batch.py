@@ -128,9 +128,9 @@ def test_embedded_tags_in_chunks_of_one_forward_pass_each(cache):
     assert report.results[0].width == 40 and report.results[0].height == 30
 
 
-def test_real_embedded_tagger_finds_the_cat_and_the_coffee_in_one_pass(cache):
+def test_real_embedded_tagger_finds_the_cat_and_the_coffee_in_one_pass(cache, embedded_backend):
     samples = [(name, (SAMPLES / name).read_bytes()) for name in ("cat.jpg", "coffee.jpg", "rocket.jpg")]
-    report = run_batch(samples, EmbeddedBackend(), REQUEST, backend_key=EMBEDDED, cache=cache)
+    report = run_batch(samples, embedded_backend, REQUEST, backend_key=EMBEDDED, cache=cache)
     assert report.requests == 1 and report.calls_made == 3
     names = {r.name: [t.name for t in r.tags] for r in report.results}
     assert "cat" in names["cat.jpg"][:10]

@@ -8,7 +8,8 @@ from tagging.batch import ClusterJob, worker_counters
 from tagging.embedded import EmbeddedTagger
 from tests.cluster_helpers import TimedStandin, wait_for
 from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, serve
-from tests.test_batch_page import CAT, COFFEE, _png, _zip, metrics, table, texts
+from tests.markdown import shown
+from tests.test_batch_page import CAT, COFFEE, _png, _zip, metrics, table
 
 
 def _passes(client) -> int:
@@ -37,7 +38,7 @@ def test_uploads_are_tagged_on_the_cluster_with_the_same_results_and_again_for_f
     files = [(f"p{i}.png", _png(i), "image/png") for i in range(3)] + [("cat.jpg", CAT, "image/jpeg")]
     files += [("trip.zip", _zip([("coffee.jpg", COFFEE), ("cat again.jpg", CAT)]), "application/zip")]
     at.file_uploader(key="batch_upload").set_value(files).run()
-    assert "runs on the Dask cluster" in texts(at.caption)
+    assert "runs on the Dask cluster" in shown(at.caption)
     before = _passes(dask_client)
 
     at.button(key="batch_start").click().run()
@@ -54,7 +55,7 @@ def test_uploads_are_tagged_on_the_cluster_with_the_same_results_and_again_for_f
     assert list(rows["status"]) == ["tagged"] * 5 + ["from cache"]  # the second cat is the first's answer
     assert "cat" in rows.iloc[3]["selected tags"].split(", ")
     assert metrics(at) == {"Tagged now": "5", "From the cache": "1", "Failed": "0", "Skipped": "0"}
-    assert "on the Dask cluster" in texts(at.caption)
+    assert "on the Dask cluster" in shown(at.caption)
     assert _passes(dask_client) > before and local_passes == []  # tagged by the workers, not by the app server
 
     at.button(key="batch_start").click().run()
@@ -84,7 +85,7 @@ def test_stop_on_the_cluster_keeps_what_finished(app, dask_cluster, monkeypatch)
         assert not at.exception
         statuses = list(table(at)["status"])
         assert "skipped" in statuses and statuses.count("tagged") == sum(stand_in.billed().values())
-        assert "Stopped." in texts(at.info)
+        assert "Stopped." in shown(at.info)
 
 
 def test_a_wrong_scheduler_address_is_a_clear_message_and_nothing_is_lost(app):
@@ -93,6 +94,6 @@ def test_a_wrong_scheduler_address_is_a_clear_message_and_nothing_is_lost(app):
     at.file_uploader(key="batch_upload").set_value([("cat.jpg", CAT, "image/jpeg")]).run()
     at.button(key="batch_start").click().run()
     assert not at.exception
-    assert "is not a Dask scheduler address; it looks like tcp://host:8786" in texts(at.error)
+    assert "is not a Dask scheduler address; it looks like tcp://host:8786" in shown(at.error)
     assert "batch_job" not in at.session_state  # no job was started
     assert not at.button(key="batch_start").disabled  # the uploads are still there: fix the address, tag again

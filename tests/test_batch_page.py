@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import threading
 import zipfile
@@ -10,11 +11,13 @@ import pytest
 import streamlit as st
 from PIL import Image
 
-from tagging.batch import DEFAULT_CHUNK_SIZE
+import ui.batch as batch_ui
+from tagging.batch import DEFAULT_CHUNK_SIZE, ByteBudget
 from tagging.embedded import EmbeddedTagger
 from tagging.store import Store
 from tests.conftest import SAMPLES
 from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve
+from tests.markdown import shown
 
 CAT = (SAMPLES / "cat.jpg").read_bytes()
 COFFEE = (SAMPLES / "coffee.jpg").read_bytes()
@@ -245,3 +248,128 @@ def test_imagga_batch_save_queues_no_feedback(app, standin, isolated_env):
     store = Store(isolated_env)
     assert store.counts()[0] == 3 and store.awaiting_review("imagga", "en") == 3
     assert store.pending() == [] and standin.feedback == [] and standin.count("POST", "/v2/tags/feedback") == 0
+
+
+# --- issue 10, defect 1: bounded memory, said on the page, released at the end ------------------
+@pytest.fixture
+def budget(monkeypatch):
+    """A fresh server-wide upload budget for the test (the page reads ui.batch's at every run)."""
+    fresh = ByteBudget(64 * 1024 * 1024)
+    monkeypatch.setattr(batch_ui, "SERVER_BUDGET", fresh)
+    return fresh
+
+
+def _zeros_zip(members: int) -> bytes:
+    return _zip([(f"z{i:03d}.bmp", b"\0" * 1024 * 1024) for i in range(members)])
+
+
+def test_a_zip_of_many_zero_members_is_refused_and_holds_nothing(app, budget):
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value([("zeros.zip", _zeros_zip(9), "application/zip")]).run()
+    assert not at.exception
+    assert "zip bomb" in shown(at.error) and "zeros.zip" in shown(at.error)
+    assert at.button(key="batch_start").disabled
+    assert budget.held == 0
+
+
+def test_a_zip_is_held_compressed_and_the_page_says_what_it_holds(app, budget):
+    archive = _zip([(f"p{i}.png", _png(i)) for i in range(6)])
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value([("six.zip", archive, "application/zip"),
+                                                      ("cat.jpg", CAT, "image/jpeg")]).run()
+    assert not at.exception and not at.error
+    assert budget.held == len(archive) + len(CAT)  # the upload as it came, not the images expanded
+    caption = shown(at.caption)
+    assert "7 images ready" in caption
+    assert "held on the server" in caption and "per session" in caption and "all analysts" in caption
+
+
+def test_uploads_over_the_server_budget_are_refused_with_the_reason(app, monkeypatch):
+    small = ByteBudget(len(CAT) + 10)
+    monkeypatch.setattr(batch_ui, "SERVER_BUDGET", small)
+    other = small.reserve(len(CAT))  # another analyst's batch, still running
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value([("cat.jpg", CAT, "image/jpeg")]).run()
+    assert not at.exception
+    assert "cannot keep" in shown(at.error) and "all analysts" in shown(at.error)
+    assert at.button(key="batch_start").disabled
+    assert small.held == other.bytes  # nothing more was taken
+
+
+def test_uploads_over_the_session_limit_are_refused_with_the_reason(app, budget, monkeypatch):
+    monkeypatch.setattr(batch_ui, "MAX_SESSION_BYTES", len(CAT) + len(COFFEE) - 1)
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value([("cat.jpg", CAT, "image/jpeg"),
+                                                      ("coffee.jpg", COFFEE, "image/jpeg")]).run()
+    assert not at.exception
+    assert "per session" in shown(at.error)
+    assert at.button(key="batch_start").disabled
+    assert budget.held == 0
+
+
+def test_a_finished_session_gives_back_what_it_held(app, budget):
+    at = run_batch(batch_page(app), [(f"p{i}.png", _png(i), "image/png") for i in range(3)])
+    assert budget.held > 0  # the results can still be saved with thumbnails
+    del at  # the session ends: Streamlit drops its state
+    gc.collect()
+    assert budget.held == 0 and budget.holds == 0
+
+
+def test_an_abandoned_session_stops_its_batch_and_gives_back_what_it_held(app, budget, monkeypatch):
+    gate, entered = threading.Event(), threading.Event()
+    original = EmbeddedTagger.tag_batch
+
+    def gated(self, images):
+        entered.set()
+        assert gate.wait(30)
+        return original(self, images)
+
+    monkeypatch.setattr(EmbeddedTagger, "tag_batch", gated)
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value(
+        [(f"p{i}.png", _png(i), "image/png") for i in range(DEFAULT_CHUNK_SIZE + 3)]).run()
+    at.button(key="batch_start").click().run()
+    assert entered.wait(30)
+    job = at.session_state["batch_job"]
+    del at  # the analyst closed the tab mid-batch
+    gc.collect()
+    assert job.stopping
+    gate.set()
+    assert job.wait(30)
+    assert [r.status for r in job.results()].count("skipped") == 3  # the rest was never tagged
+    del job
+    gc.collect()
+    assert budget.held == 0
+
+
+def test_an_empty_zip_says_it_is_empty(app, budget):
+    at = batch_page(app)
+    at.file_uploader(key="batch_upload").set_value([("empty.zip", _zip([]), "application/zip")]).run()
+    assert not at.exception
+    assert "“empty.zip” is empty" in shown(at.error)
+    assert "see the files not read" not in shown(at.error)
+    notes = _zip([("readme.txt", b"hello")])
+    at.file_uploader(key="batch_upload").set_value([("notes.zip", notes, "application/zip")]).run()
+    assert "“notes.zip” holds no images" in shown(at.error) and "files not read" in shown(at.error)
+    assert at.expander and "1 files not read" in at.expander[0].label
+
+
+def test_the_batch_uploader_takes_any_file_up_to_the_servers_cap(app):
+    at = batch_page(app)
+    uploader = at.file_uploader(key="batch_upload")
+    assert list(uploader.proto.type) == []  # a PDF gets the intake's message, not a red chip
+    assert uploader.proto.max_upload_size_mb == batch_ui.MAX_FILE_MB == st.get_option("server.maxUploadSize")
+    assert f"over {batch_ui.MAX_FILE_MB} MB" in shown(at.info) and "red" in shown(at.info)
+
+
+def test_forgetting_the_last_batch_gives_back_its_uploads(app, budget):
+    at = run_batch(batch_page(app), [(f"p{i}.png", _png(i), "image/png") for i in range(2)])
+    at.file_uploader(key="batch_upload").set_value([]).run()  # the files are removed from the uploader
+    assert budget.held == len(_png(0)) + len(_png(1))  # the results can still be saved with thumbnails
+    assert "held on the server" in shown(at.caption)
+    at.button(key="batch_forget").click().run()
+    assert not at.exception and "batch_job" not in at.session_state
+    at.run()  # the next rerun: Streamlit keeps the previous run's script namespace until then,
+    gc.collect()  # and that namespace sits in reference cycles the collector (which runs anyway) frees
+    assert budget.held == 0
+    assert "Choose image files" in shown(at.info)

@@ -21,6 +21,7 @@ from tagging.images import (
     downscale,
     encode_jpeg,
     format_size,
+    format_sizes,
     load_image,
     make_thumbnail,
 )
@@ -133,8 +134,49 @@ def test_over_the_byte_limit_is_rejected_before_decoding() -> None:
 
 def test_default_byte_limit_message_is_human() -> None:
     assert DEFAULT_MAX_BYTES == 25 * 1024 * 1024
-    with pytest.raises(ImageTooLargeError, match=r"is 25 MB; the limit is 25 MB"):
-        load_image(b"\0" * 25 * 1024 * 1024, max_bytes=25 * 1024 * 1024 - 1)
+    with pytest.raises(ImageTooLargeError, match=r"is 26 MB; the limit is 25 MB"):
+        load_image(b"\0" * 26 * 1024 * 1024, max_bytes=DEFAULT_MAX_BYTES)
+
+
+def test_one_byte_over_the_limit_says_so_in_bytes() -> None:
+    # "is 25 MB; the limit is 25 MB" told the analyst nothing (issue 10, defect 5)
+    limit = 1024 * 1024
+    with pytest.raises(ImageTooLargeError) as info:
+        load_image(b"\0" * (limit + 1), "edge.png", max_bytes=limit)
+    assert "is 1,048,577 bytes; the limit is 1,048,576 bytes (1 MB)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("actual", "limit", "expected"),
+    [(26 * 2**20, 25 * 2**20, ("26 MB", "25 MB")),
+     (25 * 2**20 + 1, 25 * 2**20, ("26,214,401 bytes", "26,214,400 bytes (25 MB)")),
+     (12_390, 10_240, ("12.1 KB", "10 KB")), (101, 100, ("101 bytes", "100 bytes"))],
+)
+def test_format_sizes_tells_two_sizes_apart(actual: int, limit: int, expected: tuple[str, str]) -> None:
+    assert format_sizes(actual, limit) == expected
+
+
+def test_a_damaged_png_header_is_named_as_a_png_not_as_a_image() -> None:
+    data = bytearray(encode(Image.new("RGB", (8, 8), RED), "PNG"))
+    data[8:12] = (0xD4).to_bytes(4, "big")  # the IHDR chunk's length: Pillow raises while opening
+    with pytest.raises(BadImageError) as info:
+        load_image(bytes(data), "broken.png")
+    message = str(info.value)
+    assert "a image" not in message
+    assert "looks like a PNG image but is damaged" in message
+
+
+@pytest.mark.parametrize(("fmt", "data"), [
+    ("PNG", png_with_declared_size(0, 0)),
+    ("PNG", png_with_declared_size(0, 10)),
+    ("GIF", b"GIF89a" + struct.pack("<HH", 0, 0) + b"\x00\x00\x00;"),
+])
+def test_an_image_of_zero_pixels_is_not_called_an_unsupported_format(fmt: str, data: bytes) -> None:
+    with pytest.raises(BadImageError) as info:
+        load_image(data, "empty-canvas")
+    message = str(info.value)
+    assert "not an image that can be read" not in message and "Supported formats" not in message
+    assert f"is a {fmt} image of" in message and "no pixels" in message
 
 
 def test_declared_dimensions_bomb_is_rejected_without_decoding() -> None:

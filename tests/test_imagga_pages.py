@@ -9,6 +9,7 @@ import pytest
 from tagging.store import Store
 from tests.conftest import SAMPLES
 from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve, standin_tags
+from tests.markdown import shown
 
 CAT = (SAMPLES / "cat.jpg").read_bytes()
 
@@ -88,7 +89,9 @@ def test_results_survive_a_restart_without_new_calls(app, standin):
     st.cache_data.clear()  # a new process: memory caches are gone, the disk cache is not
     st.cache_resource.clear()
     at = tag_page_on_cat(app)
-    assert "cat" not in texts(at.error)
+    assert not at.exception and not at.error  # the disk-cache hit is rendered, not raised
+    assert at.multiselect(key="tag_selection").options == [t["tag"]["en"] for t in standin_tags(CAT)]
+    assert "Tagged by **Imagga API**" in texts(at.caption)
     assert standin.count(path="/v2/tags") == calls
 
 
@@ -119,7 +122,7 @@ def test_url_is_passed_to_imagga(app, standin):
     request = [r for r in standin.requests if r.path == "/v2/tags"][-1]
     assert request.method == "GET" and request.query["image_url"] == "https://images.example.com/photos/cat.jpg"
     at.text_input(key="tag_url").input("https://broken.invalid/x.jpg").run()
-    assert "could not" in texts(at.error).lower()
+    assert "could not" in shown(at.error).lower()
 
 
 @pytest.mark.parametrize(
@@ -138,7 +141,7 @@ def test_failures_show_a_clear_message_and_keep_the_image(app, standin, mode, kw
     standin.fail(mode, path="/v2/tags", **kwargs)
     at = tag_page_on_cat(app)
     assert not at.exception
-    assert expected.lower() in texts(at.error).lower()
+    assert expected.lower() in shown(at.error).lower()
     assert at.image  # the photo is still shown
     standin.reset()
     at.run()  # failures are not cached: the next run tags
@@ -164,15 +167,15 @@ def test_failed_feedback_stays_queued_and_is_retried(app, standin, isolated_env)
     at = tag_page_on_cat(app)
     at.button(key="tag_save").click().run()
     assert not at.exception
-    assert "queued" in texts(at.warning)
+    assert "queued" in shown(at.warning)
     store = Store(isolated_env)
     assert store.counts()[1] > 0  # saved locally whatever the remote said
     assert len(store.pending("imagga")) == 1
     standin.reset()  # the service recovers
     at.switch_page("pages/settings.py").run()
-    assert "1 feedback messages are queued" in texts(at.warning)
+    assert "1 feedback messages are queued" in shown(at.warning)
     at.button(key="settings_send_outbox").click().run()
-    assert "Sent 1 feedback messages" in texts(at.success)
+    assert "Sent 1 feedback messages" in shown(at.success)
     assert store.pending() == [] and len(standin.feedback) == 1
 
 
@@ -203,7 +206,7 @@ def test_settings_connection_test_and_usage(app, standin):
     at = app().run()
     at.switch_page("pages/settings.py").run()
     at.button(key="settings_test_connection").click().run()
-    assert "Connected" in texts(at.success)
+    assert "Connected" in shown(at.success)
     assert [m.label for m in at.metric][:2] == ["Processed this month", "Monthly limit"]
     assert not at.warning
 
@@ -216,7 +219,7 @@ def test_settings_quota_warning(app, monkeypatch):
         at = app().run()
         at.switch_page("pages/settings.py").run()
         at.button(key="settings_test_connection").click().run()
-        assert "nearly used up" in texts(at.warning)
+        assert "nearly used up" in shown(at.warning)
 
 
 def test_settings_wrong_key_and_wrong_url(app, standin, monkeypatch):
@@ -224,12 +227,12 @@ def test_settings_wrong_key_and_wrong_url(app, standin, monkeypatch):
     at = app().run()
     at.switch_page("pages/settings.py").run()
     at.button(key="settings_test_connection").click().run()
-    assert "Wrong key or secret" in texts(at.error)
+    assert "Wrong key or secret" in shown(at.error)
     monkeypatch.setenv("IMAGGA_API_SECRET", TEST_API_SECRET)
     monkeypatch.setenv("IMAGGA_API_URL", "http://127.0.0.1:9/v2")
     at.run()
     at.button(key="settings_test_connection").click().run()
-    assert "could not be reached" in texts(at.error) and "IMAGGA_API_URL" in texts(at.error)
+    assert "could not be reached" in shown(at.error) and "IMAGGA_API_URL" in shown(at.error)
 
 
 def test_credentials_from_secrets_file(app, standin, monkeypatch):
@@ -242,7 +245,7 @@ def test_credentials_from_secrets_file(app, standin, monkeypatch):
 def test_half_configured_key_falls_back_with_a_warning(app, monkeypatch):
     monkeypatch.setenv("IMAGGA_API_KEY", TEST_API_KEY)
     at = app().run()
-    assert "IMAGGA_API_SECRET is not set" in texts(at.warning)
+    assert "IMAGGA_API_SECRET is not set" in shown(at.warning)
     assert "Tagged by **Embedded tagger (offline)**" in texts(at.caption)
 
 
@@ -276,3 +279,23 @@ def test_imagga_parameters_reach_the_request(app, standin):
     assert last.query == {"language": "en", "limit": "5", "threshold": "30.5", "decrease_parents": "1", "verbose": "1"}
     raw = at.json[0].proto.body
     assert '"origin"' in raw  # verbose answers carry origin and synset_id
+
+
+def test_malformed_url_is_refused_before_imagga_is_asked(app, standin):
+    at = app().run()
+    before = standin.count(path="/v2/tags")
+    at.radio(key="tag_source").set_value("Image URL").run()
+    for url in ["http://[::1/cat.jpg", "http://[abc]/x.jpg", "http://a]b/x.jpg"]:
+        at.text_input(key="tag_url").input(url).run()
+        assert not at.exception, url
+        assert "not a valid web address" in shown(at.error), url
+    assert standin.count(path="/v2/tags") == before
+
+
+@pytest.mark.parametrize(("retries", "requests_made"), [("0", 1), ("2", 3)])
+def test_page_retries_come_from_the_environment(app, standin, monkeypatch, retries, requests_made):
+    monkeypatch.setenv("IMAGGA_RETRIES", retries)
+    standin.fail("server_error", status=503, path="/v2/tags")
+    at = app().run()  # opens on the cat sample: one tagging attempt
+    assert not at.exception and "503" in shown(at.error)
+    assert standin.count("POST", "/v2/tags") == requests_made

@@ -7,11 +7,14 @@ component is driven in tests/browser/test_tune_library.py.
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import streamlit_tags
 
 from tagging.store import FeedbackItem as F
 from tagging.store import Store
+from tests.markdown import shown
 
 LIBRARY = "pages/library.py"
 CAT = [F("animal", 96, True), F("feline", 95, True, "animal"), F("cat", 94, True, "feline"),
@@ -157,14 +160,14 @@ def test_delete_asks_first_and_takes_the_feedback(app, typed, isolated_env):
     at = open_library(app)
     at.selectbox(key="lib_delete_choice").set_value("cat").run()
     at.button(key="lib_delete").click().run()
-    assert "Delete **cat.jpg** and all its 4 tag verdicts" in texts(at.warning)
+    assert "Delete “cat.jpg” and all its 4 tag verdicts" in shown(at.warning)
     at.button(key="lib_delete_no").click().run()
     assert store.counts()[0] == 4 and "lib_delete_yes" not in [b.key for b in at.button]
     at.selectbox(key="lib_delete_choice").set_value("cat").run()
     at.button(key="lib_delete").click().run()
     at.button(key="lib_delete_yes").click().run()
     assert not at.exception
-    assert "Deleted cat.jpg and its 4 tag verdicts" in texts(at.success)
+    assert "Deleted cat.jpg and its 4 tag verdicts" in shown(at.success)
     assert store.counts() == (3, 8)  # lynx 3, coffee 3, car 2
     assert "cat.jpg" not in results(at)
     assert store.thumbnail("cat") is None
@@ -187,3 +190,14 @@ def test_unreadable_database_shows_an_error_not_a_traceback(app, typed, isolated
     isolated_env.write_bytes(b"this is not a database" * 100)
     at = open_library(app)
     assert "Could not open the feedback database" in texts(at.error) and "TAGGING_DB" in texts(at.error)
+
+
+def test_thumbnails_that_cannot_be_loaded_are_reported_and_the_list_still_shows(app, typed, isolated_env):
+    seed(isolated_env)
+    with sqlite3.connect(isolated_env) as conn:  # a damaged database: the thumbnails' column is gone
+        conn.execute("ALTER TABLE images RENAME COLUMN thumbnail TO thumbnail_lost")
+    at = open_library(app)
+    assert "Could not load the thumbnails" in shown(at.warning) and "thumbnail" in shown(at.warning)
+    table = frame_with(at, "thumbnail")
+    assert sorted(table["file"]) == ["car.jpg", "cat.jpg", "coffee.jpg", "lynx.jpg"]
+    assert table["thumbnail"].isna().all()

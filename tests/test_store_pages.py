@@ -12,7 +12,7 @@ from tagging.store import AUTOMATIC, REVIEWED, FeedbackItem, Store
 from tests.conftest import SAMPLES
 from tests.pgcluster import _free_port
 from ui.library import when
-from ui.page import literal
+from ui.text import literal
 
 CAT_KEY = hashlib.sha256((SAMPLES / "cat.jpg").read_bytes()).hexdigest()
 PAGES = ["pages/tag.py", "pages/batch.py", "pages/tune.py", "pages/library.py", "pages/settings.py"]

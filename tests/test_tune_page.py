@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from PIL import Image
 
 from tagging import metrics
-from tagging.embedded import EmbeddedTagger
+from tagging.models import Tag
+from tagging.rules import auto_select
 from tagging.store import FeedbackItem as F
 from tagging.store import Store
-from tests.conftest import SAMPLES
+from tests.markdown import shown
 
 TUNE = "pages/tune.py"
 TAG = "pages/tag.py"
@@ -143,38 +143,43 @@ def test_per_tag_table_and_overrides_change_the_tag_page(app, isolated_env):
     at = app().run()
     at.selectbox(key="tag_sample").set_value("cat.jpg").run()
     before = at.multiselect(key="tag_selection").value
-    assert "domestic cat" in before and "tabby" not in before  # above and below threshold 60
     at.button(key="tag_save").click().run()
+    key = at.session_state["last_saved"]
+    saved = Store(isolated_env).feedback_for(key, "embedded", "en")
+    tags = [Tag(f.tag, f.confidence) for f in saved]
+    # Derived from what was saved, not from one model's numbers: the most confident accepted tag
+    # and the most confident rejected one the override can still lift (the rule is at 60, floor 3).
+    high = max((f for f in saved if f.accepted), key=lambda f: f.confidence)
+    low = max((f for f in saved if not f.accepted and f.confidence >= 10), key=lambda f: f.confidence)
+    assert high.tag in before and low.tag not in before
+    expected_after = auto_select(tags, 60, 3, {low.tag: 10, high.tag: 100})
+    assert low.tag in expected_after and high.tag not in expected_after  # the scenario is meaningful
 
     at.switch_page(TUNE).run()
     table = at.dataframe[1].value
     assert {"tag", "suggested", "accepted", "rejected", "mean_confidence", "best_threshold", "override"} <= set(
         table.columns)
-    row = table.set_index("tag").loc["tabby"]
+    row = table.set_index("tag").loc[low.tag]
     assert (row["suggested"], row["accepted"], row["rejected"]) == (1, 0, 1)
-    # One saved verdict: the mean is the embedded tagger's own confidence for the tag.
-    cat = EmbeddedTagger().tag(Image.open(SAMPLES / "cat.jpg"))
-    tabby = next(t["confidence"] for t in cat["result"]["tags"] if t["tag"]["en"] == "tabby")
-    assert row["mean_confidence"] == pytest.approx(tabby)
-    at.selectbox(key="tune_override_tag").set_value("tabby").run()
+    assert row["mean_confidence"] == pytest.approx(low.confidence)  # one image: the mean is its confidence
+    at.selectbox(key="tune_override_tag").set_value(low.tag).run()
     at.slider(key="tune_override_value").set_value(10).run()
     at.button(key="tune_override_set").click().run()
-    at.selectbox(key="tune_override_tag").set_value("domestic cat").run()
+    at.selectbox(key="tune_override_tag").set_value(high.tag).run()
     at.slider(key="tune_override_value").set_value(100).run()
     at.button(key="tune_override_set").click().run()
     assert not at.exception
-    assert Store(isolated_env).tag_overrides() == {"tabby": 10.0, "domestic cat": 100.0}
-    assert "tabby → 10" in texts(at.caption)
-    assert at.dataframe[1].value.set_index("tag").loc["tabby", "override"] == 10
+    assert Store(isolated_env).tag_overrides() == {low.tag: 10.0, high.tag: 100.0}
+    assert f"{low.tag} → 10" in shown(at.caption)
+    assert at.dataframe[1].value.set_index("tag").loc[low.tag, "override"] == 10
 
     at.switch_page(TAG).run()
-    after = at.multiselect(key="tag_selection").value
-    assert "tabby" in after and "domestic cat" not in after
+    assert at.multiselect(key="tag_selection").value == expected_after
 
     at.switch_page(TUNE).run()
-    at.selectbox(key="tune_override_tag").set_value("tabby").run()
+    at.selectbox(key="tune_override_tag").set_value(low.tag).run()
     at.button(key="tune_override_clear").click().run()
-    assert Store(isolated_env).tag_overrides() == {"domestic cat": 100.0}
+    assert Store(isolated_env).tag_overrides() == {high.tag: 100.0}
 
 
 def test_unreadable_database_shows_an_error_not_a_traceback(app, isolated_env):

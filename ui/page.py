@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from tagging.config import Settings
@@ -11,15 +9,7 @@ from tagging.errors import StoreError, StoreUnavailableError
 from tagging.store import Store
 from ui import resources, state
 from ui.router import ensure_router
-
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
-# also defuses Streamlit's own :directives:, $math$ and HTML.
-_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
-
-
-def literal(text: str) -> str:
-    """``text`` escaped for st.markdown/st.error/st.warning, so it shows as typed (one line)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+from ui.text import literal
 
 
 def database_problem(config: Settings, exc: StoreError, doing: str = "use the feedback database") -> str:

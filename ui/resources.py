@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +66,33 @@ def embedded_categories_cached(
     return _call()
 
 
-@st.cache_resource(show_spinner=False)
+def imagga_retry_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Imagga client's retry settings from ``IMAGGA_RETRIES`` and ``IMAGGA_BACKOFF_FACTOR``.
+
+    Unset or unusable values keep the client's defaults (3 retries, 0.5 s backoff factor).
+    Tests set the backoff factor to 0: the retries still happen, without sleeping.
+    """
+    env = os.environ if env is None else env
+    options: dict[str, Any] = {}
+    for name, key, kind in (("IMAGGA_RETRIES", "retries", int), ("IMAGGA_BACKOFF_FACTOR", "backoff_factor", float)):
+        raw = (env.get(name) or "").strip()
+        try:
+            value = kind(raw)
+        except ValueError:
+            continue
+        if value >= 0:
+            options[key] = value
+    return options
+
+
 def imagga_client(base_url: str, credentials: ImaggaCredentials) -> ImaggaClient:
-    """One Imagga client (and its connection pool) per base URL and key."""
-    return ImaggaClient(credentials, base_url=base_url)
+    """One Imagga client (and its connection pool) per base URL, key and retry settings."""
+    return _imagga_client(base_url, credentials, tuple(sorted(imagga_retry_options().items())))
+
+
+@st.cache_resource(show_spinner=False)
+def _imagga_client(base_url: str, credentials: ImaggaCredentials, retry_options: tuple) -> ImaggaClient:
+    return ImaggaClient(credentials, base_url=base_url, **dict(retry_options))
 
 
 def imagga_backend(config: Settings) -> ImaggaBackend:

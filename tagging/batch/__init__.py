@@ -11,12 +11,17 @@ save them to the store.
 from tagging.batch._archive import (
     ArchiveContents,
     ArchiveError,
+    ArchiveIndex,
     Skipped,
+    ZipBytes,
+    ZipMember,
     extract_images,
     is_zip,
     sanitize_member_name,
+    scan_archive,
     sniff_image,
 )
+from tagging.batch._budget import BudgetExceededError, ByteBudget, HeldBytes, Hold
 from tagging.batch._cluster import (
     ClusterJob,
     WorkSpec,
@@ -56,9 +61,10 @@ from tagging.batch._views import (
 
 __all__ = [
     "CACHED", "DEFAULT_CHUNK_SIZE", "DEFAULT_CONCURRENCY", "FAILED", "MAX_CONCURRENCY", "OK", "SKIPPED", "STATUSES",
-    "ArchiveContents", "ArchiveError", "BatchItem", "BatchJob", "BatchReport", "ByteSource", "ClusterJob",
-    "Discovery", "FileSource", "ItemResult", "PerThreadImagga", "SaveSummary", "Skipped", "Throttle", "WorkSpec",
-    "ZipMemberSource", "connect", "discover", "export_csv", "export_json", "extract_images", "is_zip",
-    "require_images", "results_frame", "run_batch", "run_on_cluster", "sanitize_member_name", "save_batch", "select",
-    "shared_target", "shown_url", "sniff_image", "tag_frequency", "worker_counters",
+    "ArchiveContents", "ArchiveError", "ArchiveIndex", "BatchItem", "BatchJob", "BatchReport", "BudgetExceededError",
+    "ByteBudget", "ByteSource", "ClusterJob", "Discovery", "FileSource", "HeldBytes", "Hold", "ItemResult",
+    "PerThreadImagga", "SaveSummary", "Skipped", "Throttle", "WorkSpec", "ZipBytes", "ZipMember", "ZipMemberSource",
+    "connect", "discover", "export_csv", "export_json", "extract_images", "is_zip", "require_images", "results_frame",
+    "run_batch", "run_on_cluster", "sanitize_member_name", "save_batch", "scan_archive", "select", "shared_target",
+    "shown_url", "sniff_image", "tag_frequency", "worker_counters",
 ]

@@ -62,7 +62,7 @@ from tagging.batch._engine import (
     _stop_check,
     run_batch,
 )
-from tagging.errors import ClusterError, StoreUnavailableError
+from tagging.errors import ClusterError, SourceReadError, StoreUnavailableError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -373,6 +373,24 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT) -> Client:
     return client
 
 
+def _portable(item: BatchItem) -> bool:
+    """Whether a worker elsewhere can read the item itself (bytes in hand, or a source such as a shared path)."""
+    return item.data is not None or getattr(item.source, "portable", True)
+
+
+def _travelling(item: BatchItem) -> BatchItem:
+    """The item as it goes to a worker: a source only this process can read travels as its bytes.
+
+    One chunk at a time, so the app server never holds more than a chunk's images decompressed.
+    """
+    if _portable(item):
+        return item
+    try:
+        return BatchItem(item.name, item.read())
+    except SourceReadError:
+        return item  # the worker reads it again and reports why it cannot
+
+
 def shared_target(target: str) -> str:
     """TAGGING_DB's value as workers on other machines must see it: a URL as it is, a path made absolute."""
     return target if "://" in target else os.path.abspath(target)
@@ -460,10 +478,17 @@ def run_on_cluster(
     stop_event = Event(f"tagging-stop:{run_id}", client=client)
     collector = _Collector(batch, on_result, keep_results)
 
-    # Bytes held in memory are hashed already: identical uploads go out once (sources are hashed on the workers).
+    # Bytes held in memory are hashed already, and a source only this process can read (a member of an
+    # uploaded zip) is hashed here: identical uploads go out once. Portable sources are hashed on the workers.
     first_of: dict[str, int] = {}
     leaders: list[int] = []
     for index, item in enumerate(batch):
+        if not _portable(item):
+            try:
+                item.sha256  # noqa: B018 - read once, the bytes dropped again
+            except SourceReadError as exc:
+                collector.emit(ItemResult(index, item.name, "", FAILED, str(exc)))
+                continue
         key = item.known_sha256
         if key and key in first_of:
             collector.followers.setdefault(first_of[key], []).append(index)
@@ -487,7 +512,7 @@ def run_on_cluster(
 
     def submit(k: int) -> None:
         submits[k] += 1
-        payload: Any = _Chunk(tuple(batch[i] for i in chunks[k]))
+        payload: Any = _Chunk(tuple(_travelling(batch[i]) for i in chunks[k]))
         if any(item.data is not None for item in payload.items):
             payload = client.scatter(payload, hash=False)  # the bytes go to a worker, not into the task graph
         # The spec travels with each task (a few hundred bytes): a scattered copy dies with its worker.

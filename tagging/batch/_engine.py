@@ -99,7 +99,8 @@ class ByteSource(Protocol):
     """Where an item's bytes live when they are not held in memory (a file, an archive member, a URL).
 
     ``read`` returns the whole content or raises ``SourceReadError``. Sources are small
-    picklable values, so an item can travel to a cluster worker that reads it there.
+    picklable values, so an item can travel to a cluster worker that reads it there; a source
+    whose bytes only this process holds says so with ``portable = False`` (absent means True).
     """
 
     def read(self) -> bytes: ...

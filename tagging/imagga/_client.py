@@ -631,11 +631,20 @@ class ImaggaClient:
         return TagsResponse(tags=tags, raw=body)
 
     def _delete_quietly(self, upload_id: str) -> None:
+        """Delete an upload; a failure is logged, never raised (it runs in a ``finally``).
+
+        A documented failure (``TaggingError``) is a warning. Anything else is a bug: it is
+        logged with its traceback, and still not raised, because raising here would replace
+        the caller's tags or the error that explains why tagging failed.
+        """
         try:
             self.delete_upload(upload_id)
-        except Exception as exc:  # never hide the caller's result or error
+        except TaggingError as exc:
             log.warning("Imagga DELETE /uploads failed (%s); Imagga drops uploads within 24 h",
                         type(exc).__name__)
+        except Exception:  # logged with the traceback, not hidden; see the docstring
+            log.exception("Imagga DELETE /uploads raised an unexpected error; the upload may remain until "
+                          "Imagga drops it (within 24 h)")
 
     def _request(
         self,
@@ -683,11 +692,25 @@ class ImaggaClient:
                 f"Could not reach Imagga at {self._host} — check the network connection and "
                 "IMAGGA_API_URL, then try again.",
             ) from exc
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The connection broke (or the body arrived garbled) in the middle of the answer.
+            raise self._error(
+                MalformedResponseError,
+                f"Imagga's answer broke off before it was complete (the connection to {self._host} was cut); "
+                "try again.",
+            ) from exc
         except requests.exceptions.RequestException as exc:
             raise self._error(
                 BackendConnectionError,
                 f"The request to Imagga at {self._host} failed ({type(exc).__name__}); "
                 "try again, and check IMAGGA_API_URL if it persists.",
+            ) from exc
+        except ValueError as exc:
+            # requests parses a redirect's Location even though it is not followed; a malformed one raises.
+            raise self._error(
+                ApiError,
+                f"Imagga answered with a redirect to a malformed address instead of a result — check that "
+                f"IMAGGA_API_URL is the API's address, e.g. {DEFAULT_BASE_URL}.",
             ) from exc
         log.info("Imagga %s %s -> %s", method, path, response.status_code)
         return self._check(response, require_result=require_result)
@@ -711,10 +734,10 @@ class ImaggaClient:
         if code == 429:
             retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             if retry_after is not None and retry_after > self._retry.max_wait:
-                advice = (f"It asks to wait about {_human_seconds(retry_after)}, longer than this "
+                advice = (f"It asks to wait {_about(retry_after)}, longer than this "
                           "app waits: try again after that")
             else:
-                when = f"in about {_human_seconds(retry_after)}" if retry_after else "in a minute"
+                when = f"in {_about(retry_after)}" if retry_after else "in a minute"
                 advice = f"Retrying did not help: try again {when}"
             raise self._error(
                 RateLimitError,
@@ -783,12 +806,18 @@ def _status_text(body: Any) -> str:
     return text.rstrip(".")
 
 
-def _human_seconds(seconds: float) -> str:
+def _about(seconds: float) -> str:
+    """``"about 5 s"``, ``"about 10 min"``, ``"about 3 h"``, ``"about 4 days"``; a date decades away
+    (a misconfigured server) is ``"more than two months"``, not a count of hours."""
     if seconds < 90:
-        return f"{max(1, round(seconds))} s"
+        return f"about {max(1, round(seconds))} s"
     if seconds < 3570:
-        return f"{round(seconds / 60)} min"
-    return f"{round(seconds / 3600)} h"
+        return f"about {round(seconds / 60)} min"
+    if seconds < 47.5 * 3600:
+        return f"about {round(seconds / 3600)} h"
+    if seconds < 59.5 * 86400:
+        return f"about {round(seconds / 86400)} days"
+    return "more than two months"
 
 
 def _unique(tags: Iterable[str]) -> list[str]:
