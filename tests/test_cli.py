@@ -215,3 +215,46 @@ def test_a_folder_on_the_cluster_with_the_embedded_model_then_again_for_free(tmp
     assert second.returncode == 0, second.stderr
     assert [r["status"] for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))] == ["cached"] * 3
     assert passes() == after  # no forward pass anywhere on the cluster
+
+
+def test_workers_share_a_postgresql_cache_whose_password_never_shows(
+    tmp_path, dask_cluster, dask_client, pg_cluster, pg_database
+):
+    """The team setup: TAGGING_DB names a PostgreSQL database (no password in it), TAGGING_DB_PASSWORD the
+    password; the workers write their answers there, and a second run pays for nothing."""
+    from tagging.store import open_result_cache, open_store
+
+    secret = "cluster-Secret:with@odd/chars#2"
+    database = pg_database.rsplit("/", 1)[1]
+    pg_cluster.create_role("batch_analyst", secret)
+    pg_cluster.execute(f'ALTER DATABASE "{database}" OWNER TO batch_analyst')
+    pg_cluster.execute("ALTER SCHEMA public OWNER TO batch_analyst", database=database)
+    target = pg_cluster.url(database, user="batch_analyst")
+    (tmp_path / "photos").mkdir()
+    for name in ("cat.jpg", "coffee.jpg"):
+        (tmp_path / "photos" / name).write_bytes((SAMPLES / name).read_bytes())
+    address = dask_cluster.scheduler_address
+    out = tmp_path / "results.json"
+
+    first = cli(tmp_path, "photos", "--out", str(out), "--scheduler", address,
+                TAGGING_DB=target, TAGGING_DB_PASSWORD=secret)
+
+    assert first.returncode == 0, first.stderr
+    assert [i["status"] for i in json.loads(out.read_text(encoding="utf-8"))["images"]] == ["ok", "ok"]
+    assert secret not in first.stderr + first.stdout
+    store = open_store(target, secret)
+    try:
+        assert len(open_result_cache(store)) == 2  # written on the workers, into the shared database
+    finally:
+        store.close()
+    passes = sum(w.get("forward_passes", 0) for w in dask_client.run(worker_counters).values())
+
+    second = cli(tmp_path, "photos", "--out", str(out), "--scheduler", address,
+                 TAGGING_DB=target, TAGGING_DB_PASSWORD=secret)
+    assert second.returncode == 0, second.stderr
+    assert [i["status"] for i in json.loads(out.read_text(encoding="utf-8"))["images"]] == ["cached", "cached"]
+    assert sum(w.get("forward_passes", 0) for w in dask_client.run(worker_counters).values()) == passes
+
+    wrong = cli(tmp_path, "photos", "--scheduler", address, TAGGING_DB=target, TAGGING_DB_PASSWORD="not it")
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert "not it" not in wrong.stderr and "feedback database" in wrong.stderr
