@@ -259,10 +259,12 @@ class ReviewSession:
         self._times: deque[tuple[float, int]] = deque()  # (when, tag verdicts) of each decision
         self.started = self.clock()
         self.queries = 0  # queue pages read: a step reads one only when the buffer runs low
+        self.shown = 0  # bumped whenever another card (or the same card again) is shown
         self._reset_cursor()
 
     # --- the cursor over the queue ---------------------------------------------------------
     def _reset_cursor(self) -> None:
+        self.shown += 1
         self.current: Card | None = None
         self.selection: tuple[str, ...] = ()  # what the page pre-fills for the current card
         self._ahead: deque[ReviewItem] = deque()
@@ -312,6 +314,7 @@ class ReviewSession:
         return card_for(item, self.rule, others)
 
     def _show(self, card: Card | None, selection: Sequence[str] | None = None) -> None:
+        self.shown += 1
         self.current = card
         self.selection = tuple(selection) if selection is not None else (card.prefill if card else ())
 
