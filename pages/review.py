@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tagging.errors import SelectionError, StoreError
-from tagging.review import CACHE_BATCH, ORDERS, ReviewSession, Rule, overrides_key, queue_cached_answers
+from tagging.review import CACHE_BATCH, ORDERS, Card, ReviewSession, Rule, overrides_key, queue_cached_answers
 from tagging.store import NEAREST, NEWEST, OLDEST, ReviewFilters
 from ui import resources, state
 from ui import review as ui
@@ -75,31 +75,28 @@ def _add_cached(rule: Rule) -> None:
     _notice("success", f"Added {added} cached answers to the queue (batch “{CACHE_BATCH}”).")
 
 
-@st.fragment
-def panel() -> None:
-    """The card, its tags, the actions and the chart: rerun alone on every keystroke."""
-    review: ReviewSession = st.session_state["review_session"]
-    try:
-        card = review.start()
-    except StoreError as exc:
-        st.error(database_problem(config, exc, "read the review queue"))
-        return
-    notice = st.session_state.pop("review_notice", None)
-    if notice:
-        getattr(st, notice[0])(notice[1])
-    done, total = review.reviewed_count, review.total
-    st.progress(done / total if total else 1.0,
-                text=f"Reviewed {done} of {total} · {review.remaining} left · {ui.pace_text(review.pace())}")
-    if card is None:
-        st.success("Nothing left to review with these filters." + (
-            " Open the **Tune** page: it now rests on these verdicts." if done else ""))
-        c1, c2 = st.columns(2)
-        c1.button("Back", key="review_back", shortcut=KEYS["back"], on_click=_act, args=("back",),
+def _actions(review: ReviewSession, card_shown: bool) -> None:
+    """The five action buttons, always drawn in the same place.
+
+    A shortcut is bound when its button appears and unbound when it goes; a button that moved
+    (another place in the page) would be drawn anew before the old one is removed, and the removal
+    would take the key from the new one too. So the row never moves and never goes away.
+    """
+    with st.container(horizontal=True, gap="small", key="review_actions"):
+        st.button("Accept as shown", key="review_accept", type="primary", shortcut=KEYS["accept"],
+                  on_click=_act, args=("accept",), disabled=not card_shown,
+                  help="Save the accepted tags, reject the rest, show the next.")
+        st.button("Reject all", key="review_reject", shortcut=KEYS["reject"], on_click=_act, args=("reject",),
+                  disabled=not card_shown)
+        st.button("Skip", key="review_skip", shortcut=KEYS["skip"], on_click=_act, args=("skip",),
+                  disabled=not card_shown, help="Leave it in the queue.")
+        st.button("Back", key="review_back", shortcut=KEYS["back"], on_click=_act, args=("back",),
                   disabled=not review.history)
-        c2.button("Undo", key="review_undo", shortcut=KEYS["undo"], on_click=_act, args=("undo",),
-                  disabled=not review.undo_stack)
-        st.page_link("pages/tune.py", label="Tune the threshold", icon=":material/tune:")
-        return
+        st.button("Undo", key="review_undo", shortcut=KEYS["undo"], on_click=_act, args=("undo",),
+                  disabled=not review.undo_stack, help="Put the last verdict back as it was.")
+
+
+def _card(review: ReviewSession, card: Card) -> None:
     if st.session_state.get("review_shown") != review.shown:  # another card: pre-fill its selection
         st.session_state["review_shown"] = review.shown
         st.session_state["review_selection"] = list(review.selection)
@@ -125,10 +122,16 @@ def panel() -> None:
         st.caption(f"{literal(ui.backend_label(item.backend))} · {literal(item.language)}"
                    + (f" · batch {literal(item.batch)}" if item.batch else "")
                    + (f" · saved by {literal(item.saved_by)}" if item.saved_by else ""))
+        upcoming = review.upcoming()
+        if upcoming is not None:  # the next image, loaded unseen: the browser has it when it is shown
+            try:
+                following = ui.preview(config.db_target, upcoming.image_key, store)
+            except StoreError:
+                following = None
+            if following is not None:
+                with st.container(key="review_prefetch"):
+                    st.image(following, width="stretch")  # the card's own call: the same media URL
     with col_tags:
-        if len(card.sides) > 1:
-            st.caption("Both taggers' suggestions, judged once (confidences " + " | ".join(
-                ui.SIDE_NAMES[: len(card.sides)]) + "): " + ui.side_legend(card))
         toggles = card.names[:TOGGLES]
         with st.container(horizontal=True, gap="small"):
             for number, name in enumerate(toggles, start=1):
@@ -139,25 +142,44 @@ def panel() -> None:
             key="review_selection",
         )
         st.caption(f"{len(chosen)} of {len(card.names)} tags accepted · pre-filled by the rule: ≥ "
-                   f"{review.rule.threshold:g} or the top {review.rule.min_tags}. Keys: 1-9 toggle a tag, "
-                   "A accept as shown, X reject all, S skip, B back, U undo.")
-        with st.container(horizontal=True, gap="small"):
-            st.button("Accept as shown", key="review_accept", type="primary", shortcut=KEYS["accept"],
-                      on_click=_act, args=("accept",), help="Save the accepted tags, reject the rest, show the next.")
-            st.button("Reject all", key="review_reject", shortcut=KEYS["reject"], on_click=_act, args=("reject",))
-            st.button("Skip", key="review_skip", shortcut=KEYS["skip"], on_click=_act, args=("skip",),
-                      help="Leave it in the queue.")
-            st.button("Back", key="review_back", shortcut=KEYS["back"], on_click=_act, args=("back",),
-                      disabled=not review.history)
-            st.button("Undo", key="review_undo", shortcut=KEYS["undo"], on_click=_act, args=("undo",),
-                      disabled=not review.undo_stack, help="Put the last verdict back as it was.")
-        tags = card.chart_tags
-        st.vega_lite_chart(ui.chart_spec(tags, chosen, review.rule.threshold), width="stretch",
+                   f"{review.rule.threshold:g} or the top {review.rule.min_tags}")
+        if len(card.sides) > 1:
+            st.caption("Every tagger's suggestions, judged once (confidences " + " | ".join(
+                ui.SIDE_NAMES[: len(card.sides)]) + "): " + ui.side_legend(card))
+        st.vega_lite_chart(ui.chart_spec(card.chart_tags, chosen, review.rule.threshold), width="stretch",
                            key="review_chart")
+
+
+@st.fragment
+def panel() -> None:
+    """Progress, actions, the card with its tags and chart: rerun alone on every keystroke."""
+    review: ReviewSession = st.session_state["review_session"]
+    try:
+        card = review.start()
+    except StoreError as exc:
+        st.error(database_problem(config, exc, "read the review queue"))
+        return
+    done, total = review.reviewed_count, review.total
+    st.progress(done / total if total else 1.0,
+                text=f"Reviewed {done} of {total} · {review.remaining} left · {ui.pace_text(review.pace())}")
+    _actions(review, card is not None)
+    st.caption("Keys: 1-9 toggle a tag · A accept as shown · X reject all · S skip · B back · U undo")
+    with st.container():  # a notice comes and goes here without moving what follows
+        notice = st.session_state.pop("review_notice", None)
+        if notice:
+            getattr(st, notice[0])(notice[1])
+    with st.container():
+        if card is not None:
+            _card(review, card)
+        else:
+            st.success("Nothing left to review with these filters." + (
+                " Open the **Tune** page: it now rests on these verdicts." if done else ""))
+            st.page_link("pages/tune.py", label="Tune the threshold", icon=":material/tune:")
 
 
 # --- page ------------------------------------------------------------------------------------------
 config, store = start_page()
+st.html(ui.PREFETCH_STYLE)
 st.title("Review")
 st.caption("Automatic verdicts (a batch's rule, saved without review) become reviewed ones here; only reviewed "
            "verdicts tune the threshold and go to Imagga as feedback.")

@@ -330,6 +330,10 @@ class ReviewSession:
             return
         self._show(None)
 
+    def upcoming(self) -> ReviewItem | None:
+        """The entry a decision or a skip shows next (None when the buffer is empty), e.g. to load its image early."""
+        return self._ahead[0] if self._ahead else None
+
     def start(self) -> Card | None:
         """Load the first card (once); return the current card (None: the queue is empty)."""
         if not self._loaded:
