@@ -9,11 +9,12 @@ sets (20 tags each; the images that are stepped through get their own 768 px pre
 share one), a real ``streamlit run dashboard.py`` serves it, and Debian's Chromium (Playwright):
 
 1. opens ``/review`` in a fresh browser context (a new session) ``--opens`` times after one warm-up,
-   timing in the page from navigation start to the first card drawn: its caption, its loaded image,
-   its tag toggles, no stale element;
+   the two sizes taking turns, timing in the page from navigation start to the first card drawn:
+   its caption, its loaded image, its accepted-tags box;
 2. in one session, presses the review shortcuts (A accept, X reject all, S skip, B back, U undo, in
-   a fixed cycle) ``--steps`` times, timing in the page from the keydown to the next card drawn (a
-   new caption, its new image loaded, nothing stale), with a pause like a reviewer's between keys;
+   a fixed cycle) ``--steps`` times, timing in the page from the keydown to the next card's image
+   and tags drawn (a new caption, its new image loaded, the accepted-tags box of this run), and to
+   the whole panel settled (chart and buttons too), with a pause like a reviewer's between keys;
 3. times the Python calls the page makes before its first card, straight on the same database.
 
 Medians and 90th percentiles are printed side by side with the ratio of the two sizes, and the load
@@ -163,44 +164,48 @@ def _median_ms(call: Callable[[], object], n: int) -> float:
     return statistics.median(runs)
 
 
-def browse(url: str, opens: int, steps: int) -> tuple[list[float], dict[str, list[float]]]:
-    from playwright.sync_api import sync_playwright
+def open_once(browser, url: str) -> float:
+    """Open ``/review`` in a fresh context (a new session); ms from navigation start to the first card."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.add_init_script(READY)
+        page.goto(url + "/review")
+        page.wait_for_function("() => window.__review && window.__review.opened !== null", timeout=60_000)
+        return float(page.evaluate("() => window.__review.opened"))
+    finally:
+        context.close()
 
-    open_ms: list[float] = []
+
+def step_through(browser, url: str, steps: int) -> dict[str, list[float]]:
+    """One session pressing the cycle's keys; ms per key to the next card's image and tags (and all settled)."""
     step_ms: dict[str, list[float]] = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            for attempt in range(opens + 1):  # the first is a warm-up
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                page.add_init_script(READY)
-                page.goto(url + "/review")
-                page.wait_for_function("() => window.__review && window.__review.opened !== null", timeout=60_000)
-                if attempt:
-                    open_ms.append(page.evaluate("() => window.__review.opened"))
-                if attempt < opens:
-                    context.close()
-            page.locator("h1").first.click()  # the keyboard goes to the page, not an input
-            for step in range(steps):
-                key = CYCLE[step % len(CYCLE)]
-                page.keyboard.press(key)
-                try:
-                    page.wait_for_function("() => window.__review.done", timeout=30_000)
-                except Exception:
-                    page.screenshot(path=str(Path(tempfile.gettempdir()) / "bench-review-timeout.png"), full_page=True)
-                    print(f"step {step} ({key}) timed out; screenshot in {tempfile.gettempdir()}", file=sys.stderr)
-                    raise
-                shown, whole = page.evaluate("() => [window.__review.t1 - window.__review.t0, "
-                                             "window.__review.t2 - window.__review.t0]")
-                if step >= len(CYCLE):  # the first cycle warms up
-                    step_ms.setdefault(key, []).append(shown)
-                    step_ms.setdefault("settled", []).append(whole)
-                time.sleep(PAUSE)
-            context.close()
-        finally:
-            browser.close()
-    return open_ms, step_ms
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.add_init_script(READY)
+        page.goto(url + "/review")
+        page.wait_for_function("() => window.__review && window.__review.opened !== null", timeout=60_000)
+        page.locator("h1").first.click()  # the keyboard goes to the page, not an input
+        time.sleep(PAUSE)
+        for step in range(steps):
+            key = CYCLE[step % len(CYCLE)]
+            page.keyboard.press(key)
+            try:
+                page.wait_for_function("() => window.__review.done", timeout=30_000)
+            except Exception:
+                page.screenshot(path=str(Path(tempfile.gettempdir()) / "bench-review-timeout.png"), full_page=True)
+                print(f"step {step} ({key}) timed out; screenshot in {tempfile.gettempdir()}", file=sys.stderr)
+                raise
+            shown, whole = page.evaluate("() => [window.__review.t1 - window.__review.t0, "
+                                         "window.__review.t2 - window.__review.t0]")
+            if step >= len(CYCLE):  # the first cycle warms up
+                step_ms.setdefault(key, []).append(shown)
+                step_ms.setdefault("settled", []).append(whole)
+            time.sleep(PAUSE)
+    finally:
+        context.close()
+    return step_ms
 
 
 def main() -> None:
@@ -211,27 +216,39 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does)")
+    from playwright.sync_api import sync_playwright
+
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; previews {PREVIEW_SIDE} px; "
           f"{TAGS} tags per image; keys cycle {CYCLE.upper()}, {PAUSE * 1000:.0f} ms apart")
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="bench-review-") as tmp:
-        for n in sizes:
-            work = Path(tmp) / f"q{n}"
-            work.mkdir()
-            db = work / "tagging.db"
-            # Steps consume about 3 images per cycle of 6 keys; a queue shorter than that is walked to its end.
-            steps = args.steps if n >= args.steps else max(len(CYCLE) * 2, min(args.steps, (n - 2) * 2))
-            started = time.perf_counter()
-            seed(Store(db), n, distinct=min(n, args.steps + 20))
-            print(f"seeded {n} sets in {time.perf_counter() - started:.1f} s", flush=True)
-            calls = page_calls(db)
-            app = start_app(work)
-            try:
-                open_ms, step_ms = browse(app.url, args.opens, steps)
-            finally:
+    calls: dict[int, float] = {}
+    opens: dict[int, list[float]] = {n: [] for n in sizes}
+    steps: dict[int, dict[str, list[float]]] = {}
+    apps = {}
+    with tempfile.TemporaryDirectory(prefix="bench-review-") as tmp, sync_playwright() as playwright:
+        try:
+            for n in sizes:
+                work = Path(tmp) / f"q{n}"
+                work.mkdir()
+                started = time.perf_counter()
+                seed(Store(work / "tagging.db"), n, distinct=min(n, args.steps + 20))
+                print(f"seeded {n:,} sets in {time.perf_counter() - started:.1f} s", flush=True)
+                calls[n] = page_calls(work / "tagging.db")
+                apps[n] = start_app(work)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            for n in sizes:
+                open_once(browser, apps[n].url)  # warm-up: first page run of the server
+            for _ in range(args.opens):  # the sizes take turns, so the machine's load hits them alike
+                for n in sizes:
+                    opens[n].append(open_once(browser, apps[n].url))
+            for n in sizes:
+                # A cycle of 6 keys decides about 2 images; a short queue is stepped through to near its end.
+                count = args.steps if n >= args.steps else max(len(CYCLE) * 2, min(args.steps, (n - 2) * 2))
+                steps[n] = step_through(browser, apps[n].url, count)
+            browser.close()
+        finally:
+            for app in apps.values():
                 app.stop()
-            results[n] = (calls, open_ms, step_ms)
     print()
     header = "".join(f"{f'{n:,} images':>24}" for n in sizes)
     print(f"{'ms':34}{header}")
@@ -242,21 +259,22 @@ def main() -> None:
                         for v in values)
         print(f"{label:34}{cells}")
 
-    row("open /review (fresh session)", [results[n][1] for n in sizes])
-    every = [[ms for key, values in results[n][2].items() if key != "settled" for ms in values] for n in sizes]
+    row("open /review (fresh session)", [opens[n] for n in sizes])
+    every = [[ms for key, values in steps[n].items() if key != "settled" for ms in values] for n in sizes]
     row("review step: image and tags shown", every)
     for key, name in (("a", "accept (A)"), ("x", "reject all (X)"), ("s", "skip (S)"), ("b", "back (B)"),
                       ("u", "undo (U)")):
-        row(f"  {name}", [results[n][2].get(key, []) for n in sizes])
-    row("review step: whole panel settled", [results[n][2].get("settled", []) for n in sizes])
-    print(f"{'page queries before the first card':34}" + "".join(f"{results[n][0]:12.1f}{'':12}" for n in sizes))
+        row(f"  {name}", [steps[n].get(key, []) for n in sizes])
+    row("review step: whole panel settled", [steps[n].get("settled", []) for n in sizes])
+    print(f"{'page queries before the first card':34}" + "".join(f"{calls[n]:12.1f}{'':12}" for n in sizes))
     if len(sizes) == 2:
         small, big = sizes
-        opened = statistics.median(results[big][1]) / statistics.median(results[small][1])
+        opened = statistics.median(opens[big]) / statistics.median(opens[small])
         print(f"\nratio {big:,} / {small:,}: open {opened:.2f}"
               f", step {statistics.median(every[1]) / statistics.median(every[0]):.2f}"
-              f", page queries {results[big][0] / results[small][0]:.2f}")
-    print("steps measured: " + ", ".join(f"{n:,}: {len(e)}" for n, e in zip(sizes, every, strict=True)))
+              f", page queries {calls[big] / calls[small]:.2f}")
+    print("steps measured: " + ", ".join(f"{n:,}: {len(e)}" for n, e in zip(sizes, every, strict=True))
+          + f"; load average now {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

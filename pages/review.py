@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tagging import review as review_module
 from tagging.errors import SelectionError, StoreError
 from tagging.review import CACHE_BATCH, ORDERS, Card, ReviewSession, Rule, overrides_key, queue_cached_answers
 from tagging.store import NEAREST, NEWEST, OLDEST, ReviewFilters
@@ -33,12 +34,28 @@ def _notice(kind: str, text: str) -> None:
     st.session_state["review_notice"] = (kind, text)
 
 
+def _selection_key() -> str:
+    """The accepted-tags box of the card on screen: a key of its own per card, so a value the browser sends
+    for the card before (a key pressed before the next card arrived) never lands on the next one."""
+    return f"review_selection_{st.session_state['review_shown']}"
+
+
+def _too_soon(review: ReviewSession) -> bool:
+    if review.looked_at(review_module.MIN_LOOK_SECONDS):
+        return False
+    _notice("info", "That key came before the image was on screen (a key held down, or pressed twice): "
+                    "nothing was saved for it.")
+    return True
+
+
 def _act(action: str) -> None:
     """A button's (or its shortcut's) callback: one step of the review."""
     review: ReviewSession = st.session_state["review_session"]
+    if action in ("accept", "reject", "skip") and (review.current is None or _too_soon(review)):
+        return
     try:
         if action in ("accept", "reject"):
-            chosen = list(st.session_state.get("review_selection") or []) if action == "accept" else []
+            chosen = list(st.session_state.get(_selection_key()) or []) if action == "accept" else []
             outcome = review.decide(chosen)
             if outcome.replaced_others:
                 names = ", ".join(literal(n) for n in outcome.replaced_others)
@@ -61,8 +78,12 @@ def _act(action: str) -> None:
 
 
 def _toggle(name: str) -> None:
-    chosen = list(st.session_state.get("review_selection") or [])
-    st.session_state["review_selection"] = [t for t in chosen if t != name] if name in chosen else [*chosen, name]
+    review: ReviewSession = st.session_state["review_session"]
+    if review.current is None or name not in review.current.names or _too_soon(review):
+        return
+    key = _selection_key()
+    chosen = list(st.session_state.get(key) or [])
+    st.session_state[key] = [t for t in chosen if t != name] if name in chosen else [*chosen, name]
 
 
 def _add_cached(rule: Rule) -> None:
@@ -97,13 +118,15 @@ def _actions(review: ReviewSession, card_shown: bool) -> None:
 
 
 def _card(review: ReviewSession, card: Card) -> None:
-    if st.session_state.get("review_shown") != review.shown:  # another card: pre-fill its selection
+    if st.session_state["review_shown"] != review.shown:  # another card: pre-fill its own box
+        st.session_state.pop(_selection_key(), None)
         st.session_state["review_shown"] = review.shown
-        st.session_state["review_selection"] = list(review.selection)
+        st.session_state[_selection_key()] = list(review.selection)
+    key = _selection_key()
     item = card.item
-    chosen = [t for t in st.session_state.get("review_selection") or [] if t in card.names]
-    if chosen != st.session_state.get("review_selection"):  # the whitelist, also for a value set from outside
-        st.session_state["review_selection"] = chosen
+    chosen = [t for t in st.session_state.get(key) or [] if t in card.names]
+    if chosen != st.session_state.get(key):  # the whitelist, also for a value set from outside
+        st.session_state[key] = chosen
 
     col_image, col_tags = st.columns([2, 3], gap="large")
     with col_image:
@@ -138,8 +161,7 @@ def _card(review: ReviewSession, card: Card) -> None:
                 st.button(ui.tag_label(card, name), key=f"review_toggle_{number}", shortcut=str(number),
                           type="primary" if name in chosen else "secondary", on_click=_toggle, args=(name,))
         st.multiselect(
-            "Accepted tags (only suggested tags; every other suggestion is rejected)", options=card.names,
-            key="review_selection",
+            "Accepted tags (only suggested tags; every other suggestion is rejected)", options=card.names, key=key,
         )
         st.caption(f"{len(chosen)} of {len(card.names)} tags accepted · pre-filled by the rule: ≥ "
                    f"{review.rule.threshold:g} or the top {review.rule.min_tags}")

@@ -62,6 +62,10 @@ OVERLAP = 5  # each page starts this many entries early; repeats are dropped
 HISTORY = 200  # steps kept for back and undo
 RATE_WINDOW = 300.0  # seconds: the pace is measured over the last five minutes of work
 CACHE_BATCH = "answers in the result cache"  # the batch label of sets made from cached answers
+# A verdict on a card that became current less than this long ago cannot have been looked at: it is
+# a key held down (auto-repeat), pressed twice, or pressed while the browser still showed the card
+# before. A glance at a new image takes a person at least 200 ms; a remote browser adds its round trip.
+MIN_LOOK_SECONDS = 0.2
 
 QUEUE, STORED, CACHED = "queue", "stored", "cache"  # where a side of a card comes from
 
@@ -260,6 +264,7 @@ class ReviewSession:
         self.started = self.clock()
         self.queries = 0  # queue pages read: a step reads one only when the buffer runs low
         self.shown = 0  # bumped whenever another card (or the same card again) is shown
+        self.shown_at = self.started
         self._reset_cursor()
 
     # --- the cursor over the queue ---------------------------------------------------------
@@ -315,6 +320,7 @@ class ReviewSession:
 
     def _show(self, card: Card | None, selection: Sequence[str] | None = None) -> None:
         self.shown += 1
+        self.shown_at = self.clock()
         self.current = card
         self.selection = tuple(selection) if selection is not None else (card.prefill if card else ())
 
@@ -329,6 +335,10 @@ class ReviewSession:
                 self._fill()
             return
         self._show(None)
+
+    def looked_at(self, min_look: float = MIN_LOOK_SECONDS) -> bool:
+        """Whether the current card has been current for at least ``min_look`` seconds (see ``MIN_LOOK_SECONDS``)."""
+        return self.clock() - self.shown_at >= min_look
 
     def upcoming(self) -> ReviewItem | None:
         """The entry a decision or a skip shows next (None when the buffer is empty), e.g. to load its image early."""

@@ -46,6 +46,12 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
+@pytest.fixture(autouse=True)
+def quick_looks(monkeypatch):
+    """AppTest clicks follow each other within milliseconds; a person's glance is not needed here."""
+    monkeypatch.setattr("tagging.review.MIN_LOOK_SECONDS", 0.0)
+
+
 @pytest.fixture
 def no_backend(monkeypatch):
     """Counts every tagging call and every backend the page builds: the review must make none."""
@@ -77,6 +83,12 @@ def shown(at) -> str:
     return at.get("image")[0].proto.imgs[0].caption.split(" ")[0].replace("\\", "")
 
 
+def selection(at):
+    """The card's accepted-tags box (its key changes with every card)."""
+    [box] = [m for m in at.multiselect if m.label.startswith("Accepted tags")]
+    return box
+
+
 def progress(at) -> str:
     return at.get("progress")[0].proto.text
 
@@ -85,13 +97,13 @@ def test_steps_accept_reject_skip_back_undo(app, isolated_env, no_backend):
     store = seed(isolated_env)
     at = open_review(app)
     assert shown(at) == "a.jpg"  # nearest the threshold first
-    assert at.multiselect(key="review_selection").value == ["cat", "pet", "sofa"]  # the rule: >= 60 or the top 3
+    assert selection(at).value == ["cat", "pet", "sofa"]  # the rule: >= 60 or the top 3
     assert [b.label for b in at.button if b.key.startswith("review_toggle_")][:2] == ["cat · 61", "pet · 45"]
     assert "Reviewed 0 of 4" in progress(at)
 
     at.button(key="review_toggle_2").click().run()  # key 2: pet off
     at.button(key="review_toggle_4").click().run()  # key 4: rug on
-    assert at.multiselect(key="review_selection").value == ["cat", "sofa", "rug"]
+    assert selection(at).value == ["cat", "sofa", "rug"]
     at.button(key="review_accept").click().run()
     assert not at.exception and not at.error
     assert {it.tag: it.accepted for it in store.feedback_for("a", "embedded", "en")} == {
@@ -108,11 +120,11 @@ def test_steps_accept_reject_skip_back_undo(app, isolated_env, no_backend):
     at.button(key="review_back").click().run()
     assert shown(at) == "c.jpg"
     at.button(key="review_back").click().run()
-    assert shown(at) == "b.jpg" and at.multiselect(key="review_selection").value == []  # as decided
+    assert shown(at) == "b.jpg" and selection(at).value == []  # as decided
 
     at.button(key="review_undo").click().run()  # the last verdict (b, rejected) goes back to automatic
     assert not at.exception and not at.error
-    assert shown(at) == "b.jpg" and at.multiselect(key="review_selection").value == ["car", "road", "sky"]
+    assert shown(at) == "b.jpg" and selection(at).value == ["car", "road", "sky"]
     assert store.verdict_set("b", "embedded", "en").provenance == AUTOMATIC
     assert store.feedback_for("b", "embedded", "en") == QUEUE["b"]
     assert "Reviewed 1 of 4" in progress(at)
@@ -155,20 +167,20 @@ def test_order_and_filters(app, isolated_env):
     at.radio(key="review_order").set_value("nearest").run()
     at.text_input(key="review_tag").input("").run()
     at.slider(key="review_threshold").set_value(75).run()  # nearest 75: d (80) first
-    assert shown(at) == "d.jpg" and at.multiselect(key="review_selection").value == ["cup", "desk", "pen"]
+    assert shown(at) == "d.jpg" and selection(at).value == ["cup", "desk", "pen"]
     assert at.session_state["threshold"] == 75  # shared with the Tag page
 
 
 def test_only_suggested_tags_can_be_accepted(app, isolated_env):
     store = seed(isolated_env)
     at = open_review(app)
-    at.session_state["review_selection"] = ["cat", "free text"]
+    at.session_state[f"review_selection_{at.session_state['review_shown']}"] = ["cat", "free text"]
     at.button(key="review_accept").click().run()
     assert not at.exception
     assert "Only suggested tags can be accepted" in texts(at.error) and "free text" in texts(at.error)
     assert store.verdict_set("a", "embedded", "en").provenance == AUTOMATIC and shown(at) == "a.jpg"
-    assert at.multiselect(key="review_selection").value == ["cat"]  # the unsuggested tag is dropped
-    assert at.multiselect(key="review_selection").options == ["cat", "pet", "sofa", "rug"]
+    assert selection(at).value == ["cat"]  # the unsuggested tag is dropped
+    assert selection(at).options == ["cat", "pet", "sofa", "rug"]
 
 
 def test_union_of_two_taggers_judged_once_saved_per_backend(app, isolated_env, no_backend):
@@ -177,11 +189,11 @@ def test_union_of_two_taggers_judged_once_saved_per_backend(app, isolated_env, n
     cache.put(IMAGGA_KEY, "a", "req", {"result": {"tags": [
         {"confidence": 70.0, "tag": {"en": "cat"}}, {"confidence": 66.0, "tag": {"en": "kitten"}}]}})
     at = open_review(app)
-    assert at.multiselect(key="review_selection").options == ["cat", "pet", "sofa", "rug"]
+    assert selection(at).options == ["cat", "pet", "sofa", "rug"]
     at.toggle(key="review_union").set_value(True).run()
     assert not at.exception
-    assert at.multiselect(key="review_selection").options == ["cat", "kitten", "pet", "sofa", "rug"]
-    assert at.multiselect(key="review_selection").value == ["cat", "kitten", "pet", "sofa"]  # either rule's pick
+    assert selection(at).options == ["cat", "kitten", "pet", "sofa", "rug"]
+    assert selection(at).value == ["cat", "kitten", "pet", "sofa"]  # either rule's pick
     legend = texts(at.caption).replace("\\", "")  # shown literally: Markdown-escaped
     assert "A: Embedded tagger (offline) · B: Imagga API (answer in the result cache)" in legend
     assert [b.label for b in at.button if b.key == "review_toggle_1"] == ["cat · 61 | 70"]
@@ -258,3 +270,17 @@ def test_tune_page_says_still_moving_on_few_noisy_verdicts(app, isolated_env):
     at.number_input(key="tune_min_tags").set_value(0).run()
     assert "Still moving: the recommendation moves between" in texts(at.warning)
     assert "Review more images" in texts(at.warning)
+
+
+def test_a_key_before_the_image_is_on_screen_saves_nothing(app, isolated_env, monkeypatch):
+    store = seed(isolated_env)
+    at = open_review(app)
+    monkeypatch.setattr("tagging.review.MIN_LOOK_SECONDS", 3600.0)  # every card is "just shown"
+    at.button(key="review_accept").click().run()
+    at.button(key="review_toggle_1").click().run()
+    assert "before the image was on screen" in texts(at.info) and shown(at) == "a.jpg"
+    assert selection(at).value == ["cat", "pet", "sofa"]  # the toggle was ignored too
+    assert store.review_count() == 4
+    monkeypatch.setattr("tagging.review.MIN_LOOK_SECONDS", 0.0)
+    at.button(key="review_accept").click().run()
+    assert shown(at) == "b.jpg" and store.review_count() == 3

@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     # Review page
     "review_session": None,  # the session's tagging.review.ReviewSession (its cursor, history, undo stack)
     "review_signature": None,  # (database, rule, filters, order, union) the session was last set up for
-    "review_shown": None,  # the session's card counter when the selection was last pre-filled
+    "review_shown": -1,  # the card counter of the card on screen (its accepted-tags box is review_selection_<n>)
     "review_notice": None,  # a message to show once after a step
     "review_batch_request": None,  # a batch id the Batch page asks the queue to show ("Review them now")
     # Batch page

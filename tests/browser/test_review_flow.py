@@ -25,6 +25,7 @@ pytestmark = pytest.mark.browser
 TIMEOUT = 30_000  # ms
 PHOTOS = ("cat.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg")
 SAMPLES = ROOT / "samples"
+GLANCE_MS = 400
 SETTLED = "() => document.querySelectorAll('[data-stale=\"true\"]').length === 0"
 
 
@@ -52,8 +53,14 @@ CHIPS = ("() => [...document.querySelectorAll('[data-testid=\"stMultiSelect\"] s
          ".map(e => e.getAttribute('aria-label')).join('|')")
 
 
+def glance(page: Page) -> None:
+    """A reviewer looks at a new card before pressing a key (keys within 0.2 s of a new card are ignored)."""
+    page.wait_for_timeout(GLANCE_MS)
+
+
 def toggle(page: Page, key: str) -> None:
     """Press a number key; wait until the accepted tags have changed."""
+    glance(page)
     before = page.evaluate(CHIPS)
     page.keyboard.press(key)
     page.wait_for_function(f"(before) => ({CHIPS})() !== before", arg=before, timeout=TIMEOUT)
@@ -62,6 +69,7 @@ def toggle(page: Page, key: str) -> None:
 
 def press(page: Page, key: str, *, next_card: bool = True) -> None:
     """Press a shortcut; wait until the panel has redrawn (with another card, if ``next_card``)."""
+    glance(page)
     before = shown(page)
     page.keyboard.press(key)
     if next_card:
