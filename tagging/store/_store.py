@@ -630,8 +630,10 @@ class Store:
         with self._read() as conn:
             total = int(conn.execute(sa.select(sa.func.count()).select_from(v).where(*conditions)).scalar_one())
             if order == NEAREST:
-                rows = self._nearest(conn, columns, conditions, self._queue_conditions(filters, by_index=False),
-                                     offset, limit, float(threshold), total)
+                # SQLite only: PostgreSQL keeps statistics (autovacuum) and misjudges the hidden column instead.
+                window_conditions = self._queue_conditions(filters, by_index=self.dialect != SQLITE)
+                rows = self._nearest(conn, columns, conditions, window_conditions, offset, limit, float(threshold),
+                                     total)
             else:
                 keys = [v.c.saved_at, v.c.image_key, v.c.backend, v.c.language]
                 rows = conn.execute(
@@ -738,7 +740,7 @@ class Store:
         A window is read from the confidence index, each verdict's set looked up by its key. SQLite
         without statistics (no ANALYZE has run: the usual case) prefers to walk every automatic set
         by the provenance index and read all their verdicts, 200,000 of them for 10,000 sets (230 ms
-        instead of a few); ``window_conditions`` hide the provenance from it so it does not.
+        instead of a few); on SQLite ``window_conditions`` hide the provenance from it so it does not.
         """
         v, i, f = s.verdict_sets, s.images, s.feedback
         # Small: read it all at once. Long: the first window narrows as the queue grows, so it holds about
