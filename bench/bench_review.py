@@ -5,8 +5,9 @@ Run from the repository root (Debian's ``chromium`` must be installed; ``scripts
     .venv/bin/python bench/bench_review.py [--sizes 10,10000] [--steps 60] [--opens 7]
 
 For each queue size, in one run: a database is seeded in bulk with that many automatic verdict
-sets (20 tags each; the images that are stepped through get their own 768 px preview JPEG, the rest
-share one), a real ``streamlit run dashboard.py`` serves it, and Debian's Chromium (Playwright):
+sets (20 tags each, confidences spread like a tagger's; the first entries of the queue's default
+order get their own 768 px preview JPEG, the rest share one), a real ``streamlit run dashboard.py``
+serves each, and Debian's Chromium (Playwright):
 
 1. opens ``/review`` in a fresh browser context (a new session) ``--opens`` times after one warm-up,
    the two sizes taking turns, timing in the page from navigation start to the first card drawn:
