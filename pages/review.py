@@ -41,7 +41,9 @@ def _selection_key() -> str:
 
 
 def _too_soon(review: ReviewSession) -> bool:
-    if review.looked_at(review_module.MIN_LOOK_SECONDS):
+    """Whether the current card cannot have been seen: never drawn (its run was cut short), or only just."""
+    drawn = st.session_state["review_shown"] == review.shown
+    if drawn and review.looked_at(review_module.MIN_LOOK_SECONDS):
         return False
     _notice("info", "That key came before the image was on screen (a key held down, or pressed twice): "
                     "nothing was saved for it.")
