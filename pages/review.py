@@ -195,6 +195,9 @@ def panel() -> None:
     with st.container():
         if card is not None:
             _card(review, card)
+        elif review.remaining:
+            st.info(f"End of the queue: {review.remaining} images you skipped (or saved meanwhile) still wait.")
+            st.button("Go through them again", key="review_again", on_click=review.reconfigure)
         else:
             st.success("Nothing left to review with these filters." + (
                 " Open the **Tune** page: it now rests on these verdicts." if done else ""))

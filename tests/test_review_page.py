@@ -284,3 +284,13 @@ def test_a_key_before_the_image_is_on_screen_saves_nothing(app, isolated_env, mo
     monkeypatch.setattr("tagging.review.MIN_LOOK_SECONDS", 0.0)
     at.button(key="review_accept").click().run()
     assert shown(at) == "b.jpg" and store.review_count() == 3
+
+
+def test_skipped_images_wait_at_the_end_and_can_be_gone_through_again(app, isolated_env):
+    seed(isolated_env, {"a": QUEUE["a"], "b": QUEUE["b"]})
+    at = open_review(app)
+    at.button(key="review_skip").click().run()
+    at.button(key="review_skip").click().run()
+    assert "End of the queue: 2 images you skipped" in texts(at.info) and not at.get("image")
+    at.button(key="review_again").click().run()
+    assert not at.exception and shown(at) == "a.jpg"
