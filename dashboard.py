@@ -14,6 +14,7 @@ page = st.navigation(
     [
         st.Page(HERE / "pages" / "tag.py", title="Tag", icon=":material/sell:", default=True),
         st.Page(HERE / "pages" / "batch.py", title="Batch", icon=":material/photo_library:"),
+        st.Page(HERE / "pages" / "review.py", title="Review", icon=":material/rate_review:"),
         st.Page(HERE / "pages" / "compare.py", title="Compare", icon=":material/compare:"),
         st.Page(HERE / "pages" / "tune.py", title="Tune", icon=":material/tune:"),
         st.Page(HERE / "pages" / "library.py", title="Library", icon=":material/collections_bookmark:"),

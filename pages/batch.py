@@ -34,6 +34,7 @@ from tagging.batch import (
 )
 from tagging.errors import TaggingError
 from tagging.images import format_size
+from tagging.review import batch_label
 from ui import resources, state
 from ui.batch import (
     MAX_FILE_MB,
@@ -78,7 +79,8 @@ def _start(items: list, backend_name: str, request: TagRequest, backend_key: str
         job = _local_job(items, resources.embedded_backend(), request, backend_key, concurrency, None)
     keep_job(job)  # stopped if the session goes away while it runs
     st.session_state["batch_meta"] = {"backend": backend_name, "language": request.language, "request": request,
-                                      "cluster": bool(config.scheduler_address)}
+                                      "cluster": bool(config.scheduler_address),
+                                      "batch": batch_label(len(items), suffix=analyst(config))}
     return job
 
 
@@ -293,7 +295,7 @@ if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=
             store, results, {item.known_sha256: item for item in job.items if item.known_sha256},
             backend=meta["backend"], language=meta["language"], threshold=float(threshold), min_tags=int(min_tags),
             overrides=overrides, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
-            saved_by=analyst(config),
+            saved_by=analyst(config), batch=meta.get("batch"),
         )
     if summary.failed:
         st.error(f"{len(summary.failed)} images could not be saved ({literal(summary.failed[0])}); "
@@ -302,5 +304,14 @@ if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=
              f"{summary.accepted} tags selected"
              + (f"; {summary.kept} already reviewed were kept" if summary.kept else "") + ").",
              icon=":material/check_circle:")
+    if summary.saved:
+        st.session_state["batch_saved"] = meta.get("batch")
     images_n, items_n = store.counts()
     st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")
+if meta.get("batch") and st.session_state["batch_saved"] == meta.get("batch"):
+    st.caption("Saved as batch:")
+    st.text(meta["batch"])
+    if st.button("Review them now", key="batch_review", type="primary", icon=":material/rate_review:",
+                 help="Open the Review page on this batch's images, to turn the rule's selection into your verdicts."):
+        st.session_state["review_batch_request"] = meta["batch"]
+        st.switch_page("pages/review.py")

@@ -320,6 +320,7 @@ with col_tags:
                 width=image.width if image else None,
                 height=image.height if image else None,
                 thumbnail=image.thumbnail_bytes() if image else None,
+                preview=image.preview_bytes() if image else None,
                 saved_by=analyst(config),
             )
         except SelectionError as exc:

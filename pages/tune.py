@@ -81,6 +81,8 @@ if not groups:
             "the curves are computed from those verdicts."
             + (f" {awaiting} tagged images saved from batches await review; they do not count until reviewed."
                if awaiting else ""))
+    if awaiting:
+        st.page_link("pages/review.py", label=f"Review them ({awaiting})", icon=":material/rate_review:")
     st.stop()
 
 # --- what to evaluate --------------------------------------------------------------------
@@ -112,6 +114,9 @@ except StoreError as exc:
 if group_awaiting:
     st.caption(f"{group_awaiting} tagged images of this backend and language await review: saved from a batch "
                "without review, they are left out of everything below.")
+if awaiting:
+    st.page_link("pages/review.py", label=f"Review the images that await review ({awaiting})",
+                 icon=":material/rate_review:")
 override_key = tuple(sorted(overrides.items()))
 curve = tune.curve(rows, min_tags, override_key)
 stats = tune.tag_stats(rows, current, min_tags, override_key)
@@ -147,6 +152,10 @@ k4.metric("F1 there", _pct(recommendation.f1), help=f"At the current threshold: 
 if recommendation.threshold is None:
     st.info(recommendation.reason)
 else:
+    moving = tune.stability(rows, min_tags, override_key, method,
+                            target / 100 if method == metrics.TARGET_PRECISION else None)
+    if text := tune.stability_text(moving):
+        (st.success if moving.stable else st.warning)(text, icon=":material/insights:")
     st.caption(
         f"Recommended: {recommendation.reason}. Current threshold {current}: precision {_pct(now['precision'])}, "
         f"recall {_pct(now['recall'])}, F1 {_pct(now['f1'])} (floor: at least {min_tags} tags)."

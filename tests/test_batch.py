@@ -391,7 +391,10 @@ def test_save_batch_into_the_library_and_feedback_store(finished, isolated_env):
     assert {r.tag for r in rows if r.accepted} == {"bright", "shape"}
     with sqlite3.connect(isolated_env) as conn:
         thumbs = conn.execute("SELECT COUNT(*) FROM images WHERE thumbnail IS NOT NULL AND width = 40").fetchone()
+    conn.close()
     assert thumbs == (2,)
+    preview = Image.open(io.BytesIO(store.preview(hashlib.sha256(_png(5)).hexdigest())))
+    assert preview.format == "JPEG" and preview.size == (40, 30)  # small images are kept at their size
     again = save_batch(store, finished.results, data, backend=EMBEDDED, language="en", threshold=30, min_tags=0,
                        saved_by="bob", batch="b-1")
     assert again.replaced == 2 and store.counts() == (2, 8)

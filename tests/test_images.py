@@ -17,6 +17,7 @@ from tagging.images import (
     ALLOWED_FORMATS,
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    PREVIEW_SIDE,
     LoadedImage,
     downscale,
     encode_jpeg,
@@ -384,6 +385,18 @@ def test_encode_jpeg_and_thumbnail_round_trip() -> None:
     loaded = load_image(encode(image, "PNG"))
     with Image.open(io.BytesIO(loaded.thumbnail_bytes(100))) as decoded:
         assert decoded.size == (100, 50)
+
+
+def test_review_preview_is_bounded_and_small_images_keep_their_size() -> None:
+    big = load_image(encode(Image.new("RGB", (2000, 1500), GREEN), "PNG"))
+    with Image.open(io.BytesIO(big.preview_bytes())) as decoded:
+        assert (decoded.format, decoded.size) == ("JPEG", (PREVIEW_SIDE, 576))
+    tall = load_image(encode(Image.new("RGB", (300, 1200), GREEN), "PNG"))
+    with Image.open(io.BytesIO(tall.preview_bytes())) as decoded:
+        assert decoded.size == (192, PREVIEW_SIDE)
+    small = load_image(encode(Image.new("RGB", (200, 100), GREEN), "PNG"))
+    with Image.open(io.BytesIO(small.preview_bytes())) as decoded:
+        assert decoded.size == (200, 100)
 
 
 def test_encode_jpeg_converts_non_rgb_modes() -> None:

@@ -241,6 +241,26 @@ def test_review_queue_pages_orders_and_filters(open_db, monkeypatch, small_queue
             store.review_queue(**bad)
 
 
+def test_review_helpers_facets_sets_of_an_image_and_withdrawing(open_db):
+    store = open_db()
+    _seed_queue(store, 6)
+    save(store, "img000", saved_by="alice")  # reviewed: its batch b1 still has automatic sets
+    facets = store.review_facets()
+    assert (facets.backends, facets.languages, facets.batches) == (("embedded", "imagga"), ("en",), ("b2", "b1"))
+    save(store, "img001", backend="embedded", provenance=AUTOMATIC)  # img001 now has two automatic sets
+    assert [(i.backend, [t.tag for t in i.items]) for i in store.unreviewed_sets("img001")] == [
+        ("embedded", ["cat", "dog"]), ("imagga", ["tag1", "common"])]
+    assert store.unreviewed_sets("img001", language="de") == []
+    assert [(v.backend, v.provenance) for v in store.verdict_sets_of("img000")] == [("embedded", REVIEWED)]
+    assert store.delete_verdict_set("img001", "embedded", "en") == 2
+    assert store.verdict_set("img001", "embedded", "en") is None and store.feedback_for("img001", "imagga", "en")
+    key = store.enqueue(image_key="img000", backend="imagga", payload={})
+    assert store.withdraw(key) and store.pending() == [] and not store.withdraw(key)
+    sent = store.enqueue(image_key="img000", backend="imagga", payload={})
+    store.mark_sent(sent, {"ok": True})
+    assert not store.withdraw(sent)  # a message already sent stays the record of what was sent
+
+
 # --- concurrency ---------------------------------------------------------------------------------
 def test_concurrent_writers_lose_nothing(open_db):
     open_db()
@@ -383,8 +403,23 @@ def test_each_migration_upgrades_the_previous_version_with_data(open_db, tmp_pat
     assert [p.idempotency_key for p in store.pending()] == ["k-rev"]
     rows = dict(sql(store, "SELECT idempotency_key, held FROM outbox"))
     assert rows["k-auto"] and rows["k-rev"] is None and rows["k-sent"] is None
-    assert store.schema_version() == SCHEMA_VERSION == 6
     assert store.counts() == (2, 5) and cache.get("embedded", "new", "req") == {"ok": True}
+
+    # 6 -> 7: a preview column for the review queue; images saved before keep their thumbnail as the view
+    sql(store, "UPDATE images SET thumbnail = :t WHERE image_key = 'b1'", t=b"\xff\xd8thumb")
+    before = {table: sql(store, f"SELECT COUNT(*) FROM {table}")[0][0]
+              for table in ("images", "feedback", "verdict_sets", "outbox", "settings", "result_cache")}
+    assert store.migrate(7) == 7
+    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert before == {table: sql(store, f"SELECT COUNT(*) FROM {table}")[0][0] for table in before}
+    assert sql(store, "SELECT image_key, filename, source, width, preview FROM images ORDER BY image_key") == [
+        ("b1", "b.jpg", "batch", 2, None), ("u1", "u.jpg", "Upload", 3, None)]
+    assert store.preview("b1") == b"\xff\xd8thumb" and store.preview("u1") is None and store.preview("x") is None
+    assert store.verdict_set("b1", "embedded", "en").provenance == AUTOMATIC and store.review_count() == 2
+    save(store, "u1", preview=b"\xff\xd8preview", thumbnail=b"\xff\xd8small")
+    save(store, "u1")  # a save without images keeps the stored ones
+    assert store.preview("u1") == b"\xff\xd8preview" and store.thumbnail("u1") == b"\xff\xd8small"
+    assert store.counts() == (2, 6) and [p.idempotency_key for p in store.pending()] == ["k-rev"]
 
 
 @pytest.mark.parametrize("version", [1, 2])

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tagging.store import AUTOMATIC, REVIEWED, FeedbackItem, Store
+from tagging.store import AUTOMATIC, REVIEWED, SCHEMA_VERSION, FeedbackItem, Store
 from tests.conftest import SAMPLES
 from tests.pgcluster import _free_port
 from ui.library import when
@@ -194,7 +194,7 @@ def test_settings_shows_the_database_with_its_password_hidden(app, pg_cluster, p
         assert not at.exception and not at.error
         assert f"Database: postgresql://settings_analyst:***@127.0.0.1:{pg_cluster.port}/{database}" in texts(at.text)
         assert SECRET not in everything(at) and quote(SECRET, safe="") not in everything(at)
-        assert "schema v6" in texts(at.markdown)
+        assert f"schema v{SCHEMA_VERSION}" in texts(at.markdown)
     finally:
         at = None
         pg_cluster.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

@@ -27,6 +27,14 @@ DEFAULTS: dict[str, Any] = {
     "compare_costs": {},  # (backend key, image key, request key) -> "call" or "cache": what an answer cost
     "compare_generation": 0,  # bumped after each run over a set, so the cache is read again
     "compare_last_run": None,  # what the last run over a set cost, per side
+    # Review page
+    "review_session": None,  # the session's tagging.review.ReviewSession (its cursor, history, undo stack)
+    "review_signature": None,  # (database, rule, filters, order, union) the session was last set up for
+    "review_shown": -1,  # the card counter of the card on screen (its accepted-tags box is review_selection_<n>)
+    "review_notice": None,  # a message to show once after a step
+    "review_batch_request": None,  # a batch id the Batch page asks the queue to show ("Review them now")
+    # Batch page
+    "batch_saved": None,  # the batch id of the last "Save to the library" (offers "Review them now")
     # Who saves verdicts: a name set on the Settings page (else TAGGING_ANALYST, else the session id below)
     "analyst_name": "",
 }

@@ -44,6 +44,27 @@ def tag_stats(rows: Rows, threshold: int, min_tags: int, overrides: tuple[tuple[
     return metrics.tag_stats(feedback_of(rows), threshold, min_tags, dict(overrides))
 
 
+@st.cache_data(show_spinner="Resampling the reviewed images…", max_entries=32)
+def stability(rows: Rows, min_tags: int, overrides: tuple[tuple[str, float], ...], method: str,
+              target_precision: float | None) -> metrics.Stability:
+    """``metrics.threshold_stability`` of the rows (a seeded bootstrap over images), computed once per input."""
+    return metrics.threshold_stability(feedback_of(rows), min_tags, dict(overrides), method, target_precision)
+
+
+def stability_text(result: metrics.Stability) -> str:
+    """The bootstrap in an analyst's words: how far the recommendation moves, and whether to review more."""
+    if result.threshold is None or result.low is None or result.high is None:
+        return ""
+    spread = (f"the recommendation moves between {result.low} and {result.high} in 90% of "
+              f"{result.resamples} resamples of your reviewed images")
+    if result.undecided:
+        spread += f" ({result.undecided} resamples recommend nothing)"
+    if result.stable:
+        return f"Stable: {spread}; more verdicts are unlikely to change it."
+    return (f"Still moving: {spread}, and only {result.within:.0%} land within {metrics.STABLE_WITHIN} of "
+            f"{result.threshold}. Review more images before you rely on it.")
+
+
 def curve_chart(frame: pd.DataFrame, current: float, recommended: int | None) -> alt.LayerChart:
     """Precision, recall and F1 against the threshold; the current threshold is a solid rule,
     the recommended one a dashed rule."""

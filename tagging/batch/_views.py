@@ -210,12 +210,13 @@ def save_batch(
     saved_by: str | None = None,
     batch: str | None = None,
 ) -> SaveSummary:
-    """Save every tagged image's verdicts (selected = accepted) with a thumbnail, as automatic verdicts.
+    """Save every tagged image's verdicts (selected = accepted) with a thumbnail and a preview, as automatic verdicts.
 
     The rule's selection was not reviewed, so the store keeps it apart from reviewed
     verdicts (and never lets it replace them). ``items_by_key`` maps image keys to the
-    batch's items, read one at a time for the thumbnail and size; an image that cannot be
-    read or decoded is saved without them. A database error for one image is reported in
+    batch's items, read one at a time for the thumbnail, the review preview and the size; an
+    image that cannot be read or decoded is saved without them. ``batch`` labels the sets, so
+    the review queue can show one batch. A database error for one image is reported in
     ``failed`` and the others are still saved.
     """
     summary = SaveSummary()
@@ -225,7 +226,7 @@ def save_batch(
             continue
         seen.add(r.image_key)
         chosen = set(select(r, threshold, min_tags, overrides))
-        width, height, thumbnail = r.width, r.height, None
+        width, height, thumbnail, preview = r.width, r.height, None, None
         item = items_by_key.get(r.image_key)
         if item is not None:
             try:
@@ -233,13 +234,15 @@ def save_batch(
             except BadImageError:
                 pass
             else:
-                width, height, thumbnail = image.width, image.height, image.thumbnail_bytes()
+                width, height = image.width, image.height
+                thumbnail, preview = image.thumbnail_bytes(), image.preview_bytes()
         try:
             saved = store.save_feedback(
                 image_key=r.image_key, filename=r.name, source=source, backend=backend, language=language,
                 threshold=float(threshold), min_tags=int(min_tags),
                 items=[FeedbackItem(t.name, t.confidence, t.name in chosen, t.parent) for t in r.tags],
-                width=width, height=height, thumbnail=thumbnail, provenance=AUTOMATIC, saved_by=saved_by, batch=batch,
+                width=width, height=height, thumbnail=thumbnail, preview=preview, provenance=AUTOMATIC,
+                saved_by=saved_by, batch=batch,
             )
         except StoreError as exc:
             summary.failed.append(f"{r.name}: {exc}")

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tagging.store._cache import CACHE_FILENAME, LEASE_SECONDS, ResultCache, cache_key, cache_path_for
+from tagging.store._cache import (
+    CACHE_FILENAME,
+    LEASE_SECONDS,
+    CachedAnswer,
+    ResultCache,
+    UnjudgedAnswer,
+    cache_key,
+    cache_path_for,
+    store_backend,
+)
 from tagging.store._db import display, without_password
 from tagging.store._outbox import DeliveryReport, FeedbackSender, deliver_pending, queue_feedback
 from tagging.store._schema import AUTOMATIC, MIGRATIONS, PROVENANCES, REVIEWED, SCHEMA_VERSION, Migration
@@ -23,6 +32,7 @@ from tagging.store._store import (
     FeedbackItem,
     LibraryEntry,
     OutboxEntry,
+    ReviewFacets,
     ReviewFilters,
     ReviewItem,
     ReviewPage,
@@ -33,10 +43,11 @@ from tagging.store._store import (
 
 __all__ = [
     "AUTOMATIC", "CACHE_FILENAME", "DEFAULT_DB_PATH", "LEASE_SECONDS", "MAX_PAGE", "MIGRATIONS", "NEAREST", "NEWEST",
-    "OLDEST", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS", "SCHEMA_VERSION", "DeliveryReport", "FeedbackGroup",
-    "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration", "OutboxEntry", "ResultCache", "ReviewFilters",
-    "ReviewItem", "ReviewPage", "SaveResult", "Store", "VerdictSet", "cache_key", "cache_path_for",
-    "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback", "without_password",
+    "OLDEST", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS", "SCHEMA_VERSION", "CachedAnswer", "DeliveryReport",
+    "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration", "OutboxEntry", "ResultCache",
+    "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SaveResult", "Store", "UnjudgedAnswer", "VerdictSet",
+    "cache_key", "cache_path_for", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
+    "store_backend", "without_password",
 ]
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,43 @@ LEASE_SECONDS = 30.0
 # arrives within a second or two, and a long wait need not hammer the database.
 POLL_SECONDS = 0.05
 MAX_POLL_SECONDS = 1.0
+# Backends whose answers are cached under "<name>:<base URL>" (the pages' backend ids), while the
+# store keeps their verdicts under "<name>"; any other cache key is the store's name as it is.
+URL_QUALIFIED = ("imagga",)
+
+
+def store_backend(backend_key: str) -> str:
+    """The store's backend name for a result-cache backend key (``imagga:https://…`` -> ``imagga``)."""
+    name, _, rest = backend_key.partition(":")
+    return name if rest and name in URL_QUALIFIED else backend_key
+
+
+def _store_backend_sql(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``store_backend`` in SQL, the same on every database."""
+    return sa.case(*[(column.like(f"{name}:%"), sa.literal(name)) for name in URL_QUALIFIED], else_=column)
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """One stored backend answer for an image: its cache backend key, payload and when it was stored."""
+
+    backend_key: str
+    image_key: str
+    payload: dict[str, Any]
+    created_at: str
+
+    @property
+    def backend(self) -> str:
+        return store_backend(self.backend_key)
+
+
+@dataclass(frozen=True)
+class UnjudgedAnswer:
+    """A cached answer for an image the store knows (filename, source) with no verdicts of its backend."""
+
+    answer: CachedAnswer
+    filename: str
+    source: str
 
 
 def cache_path_for(db_path: str | Path) -> Path:
@@ -200,6 +238,63 @@ class ResultCache:
             log.warning("could not store a computed answer in the result cache (%s)", exc)
             self._release(key, owner)
         return payload, True
+
+    def answers_for(self, image_key: str) -> list[CachedAnswer]:
+        """Every stored answer for one image (any backend or parameters), newest first; nothing is called."""
+        c = s.result_cache
+        with self.store._read() as conn:
+            rows = conn.execute(
+                sa.select(c.c.backend, c.c.image_key, c.c.payload, c.c.created_at)
+                .where(c.c.image_key == image_key).order_by(c.c.created_at.desc(), c.c.key)
+            ).all()
+        return [CachedAnswer(r.backend, r.image_key, json.loads(r.payload), r.created_at) for r in rows]
+
+    def _unjudged(self) -> tuple[Any, list[sa.ColumnElement[bool]]]:
+        c, i, v = s.result_cache, s.images, s.verdict_sets
+        judged = sa.exists().where(v.c.image_key == c.c.image_key, v.c.backend == _store_backend_sql(c.c.backend))
+        return c.join(i, i.c.image_key == c.c.image_key), [~judged]
+
+    def count_unjudged(self) -> int:
+        """How many (image, backend) pairs have a cached answer for an image the store knows, and no verdicts.
+
+        Images the store knows have a row in ``images`` (saved from the Tag or Batch page); an
+        answer counts when the image has no verdict set of that backend in any language.
+        """
+        c = s.result_cache
+        joined, conditions = self._unjudged()
+        pairs = sa.select(c.c.image_key, c.c.backend).select_from(joined).where(*conditions).distinct().subquery()
+        with self.store._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(pairs)).scalar_one())
+
+    def unjudged(self, limit: int = 200) -> list[UnjudgedAnswer]:
+        """Up to ``limit`` of the answers ``count_unjudged`` counts, the newest per image and backend key.
+
+        Oldest images first; judging them (or saving them as automatic verdicts) takes them off.
+        """
+        c, i = s.result_cache, s.images
+        joined, conditions = self._unjudged()
+        newest = (
+            sa.select(c.c.image_key, c.c.backend, sa.func.max(c.c.created_at).label("created_at"))
+            .select_from(joined).where(*conditions)
+            .group_by(c.c.image_key, c.c.backend)
+            .order_by(sa.func.max(c.c.created_at), c.c.image_key, c.c.backend)
+            .limit(limit).subquery()
+        )
+        with self.store._read() as conn:
+            rows = conn.execute(
+                sa.select(c.c.backend, c.c.image_key, c.c.payload, c.c.created_at, i.c.filename, i.c.source)
+                .select_from(
+                    newest.join(c, sa.and_(c.c.image_key == newest.c.image_key, c.c.backend == newest.c.backend,
+                                           c.c.created_at == newest.c.created_at))
+                    .join(i, i.c.image_key == c.c.image_key)
+                )
+                .order_by(c.c.created_at, c.c.image_key, c.c.backend, c.c.key)
+            ).all()
+        found: dict[tuple[str, str], UnjudgedAnswer] = {}
+        for r in rows:  # two answers stored in the same second: the first in key order stands
+            found.setdefault((r.image_key, r.backend), UnjudgedAnswer(
+                CachedAnswer(r.backend, r.image_key, json.loads(r.payload), r.created_at), r.filename, r.source))
+        return list(found.values())
 
     def __len__(self) -> int:
         c = s.result_cache

@@ -49,6 +49,7 @@ images = sa.Table(
     sa.Column("thumbnail", sa.LargeBinary),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("preview", sa.LargeBinary),
 )
 feedback = sa.Table(
     "feedback", metadata,
@@ -321,6 +322,19 @@ def _v6_outbox_claims(conn: Connection, ctx: Context) -> None:
     )
 
 
+def _v7_previews(conn: Connection, ctx: Context) -> None:
+    """A bounded preview JPEG per image (long side ``tagging.images.PREVIEW_SIDE``), for reviewing without the original.
+
+    Batch-saved images keep no original, and their 256 px thumbnail is too small to judge a tag
+    by. A nullable column, added last: rows saved before have none (the thumbnail stands in), and
+    SQLite reads the columns before it without touching the blob's overflow pages.
+    """
+    _add_column(conn, "images", sa.Column("preview", sa.LargeBinary))
+    # The queue's batch filter lists the batches awaiting review, newest first: read from this index
+    # in batch order instead of visiting every automatic set.
+    conn.exec_driver_sql("CREATE INDEX verdict_sets_batches ON verdict_sets (provenance, batch, saved_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "images and per-tag feedback", _v1_images_and_feedback),
     Migration(2, "outbox of remote feedback, key/value settings", _v2_outbox_and_settings),
@@ -328,6 +342,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "who saved each verdict set", _v4_saved_by),
     Migration(5, "the result cache and its compute leases in the database", _v5_result_cache),
     Migration(6, "outbox claims (one sender per message) and held automatic messages", _v6_outbox_claims),
+    Migration(7, "a bounded preview image per image, and the batches awaiting review, for the review queue",
+              _v7_previews),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
