@@ -14,19 +14,16 @@ import streamlit as st
 
 from tagging import compare
 from tagging.errors import StoreError, TaggingError
-from tagging.images import format_size
-from tagging.samples import sample_bytes, sample_names
 from tagging.store import library
 from ui import compare as ui
-from ui import resources
-from ui.batch import MAX_BATCH_IMAGES
+from ui import inputs, resources
+from ui.batch import MAX_BATCH_IMAGES, MAX_FILE_MB
 from ui.page import database_problem, start_page
+from ui.text import literal
 
 ONE, SET = "One image", "A set of images"
 SOURCE_SAMPLE, SOURCE_UPLOAD = "Sample photo", "Upload"
 SET_UPLOAD, SET_BATCH, SET_LIBRARY = "Upload images", "The Batch page's last batch", "Library images"
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
-DEFAULT_SAMPLE = "cat.jpg"
 DEFAULT_NEW_CALLS = 50
 # Without a second tagger the two sides start at different thresholds, so the page shows a difference.
 SECOND_SETTING_THRESHOLD = 40
@@ -37,6 +34,7 @@ SCOPE_LABELS = {
 
 
 def _fail(message: str) -> None:
+    """Show a Markdown-safe message (escape user text with ``literal``) and stop the run."""
     st.error(message)
     st.stop()
 
@@ -58,7 +56,7 @@ except StoreError as exc:
 
 st.title("Compare taggers")
 for problem in config.problems:
-    st.warning(problem)
+    st.warning(literal(problem))
 choices = compare.available_taggers(
     config, [(m.id, m.title) for m in resources.embedded_manifests() if not m.shipped]
 )
@@ -91,26 +89,15 @@ if mode == ONE:
     source = st.radio("Image source", [SOURCE_SAMPLE, SOURCE_UPLOAD], horizontal=True, key="compare_source")
     try:
         if source == SOURCE_SAMPLE:
-            names = sample_names()
-            if not names:
-                _fail("No sample photos were found in the samples/ folder of this checkout.")
-            first = names.index(DEFAULT_SAMPLE) if DEFAULT_SAMPLE in names else 0
-            filename = st.selectbox("Sample photo", names, index=first, key="compare_sample")
-            data = sample_bytes(filename)
+            filename, data = inputs.sample_picker("compare_sample")
         else:
-            upload = st.file_uploader(
-                f"Upload an image (up to {format_size(config.max_upload_bytes)})", type=UPLOAD_TYPES,
-                key="compare_upload",
-            )
-            if upload is None:
-                st.info("Choose an image file to compare the two taggers on it.")
-                st.stop()
+            upload = inputs.image_upload(config.max_upload_bytes, "compare_upload", "to compare the two taggers on")
             data, filename = upload.getvalue(), upload.name
         image = resources.load_image_cached(
             hashlib.sha256(data).hexdigest(), filename, config.max_upload_bytes, config.max_pixels, data
         )
     except TaggingError as exc:
-        _fail(str(exc))
+        _fail(literal(exc))
 
     with st.spinner("Tagging with both taggers…"):
         answers = {name: ui.tag_one(side, image, config, cache) for name, side in sides.items()}
@@ -122,7 +109,7 @@ if mode == ONE:
     with col_summary:
         for name, answer in answers.items():
             if answer.error:
-                st.error(f"Tagger {name}: {answer.error}")
+                st.error(f"Tagger {name}: {literal(answer.error)}")
             elif name == "B" and side_b.spec == side_a.spec:
                 st.text("Cost of B: none of its own (the same tagger and parameters as A, so A's answer).")
             else:
@@ -170,8 +157,8 @@ if mode == ONE:
 kind = st.radio("Images", [SET_UPLOAD, SET_BATCH, SET_LIBRARY], horizontal=True, key="compare_set_source")
 if kind == SET_UPLOAD:
     files = st.file_uploader(
-        "Images, or zip archives of images", type=[*UPLOAD_TYPES, "zip"], accept_multiple_files=True,
-        key="compare_set_upload",
+        f"Images, or zip archives of images (JPEG, PNG, WebP, GIF, BMP, TIFF); each file up to {MAX_FILE_MB} MB",
+        accept_multiple_files=True, key="compare_set_upload", max_upload_size=MAX_FILE_MB,
     )
     found = ui.from_uploads(files or [])
 elif kind == SET_BATCH:
@@ -255,7 +242,7 @@ if last_run:
         st.text(f"Last run, tagger {name}: {ui.count(run['calls'], 'call')} made{imagga}, "
                 f"{len(run['failed'])} failed.")
         if run["aborted"]:
-            st.warning(f"Tagger {name} stopped early: {run['aborted']}")
+            st.warning(f"Tagger {name} stopped early: {literal(run['aborted'])}")
         if run["failed"]:
             with st.expander(f"Images tagger {name} could not tag"):
                 st.dataframe(pd.DataFrame(run["failed"], columns=["image", "reason"]), hide_index=True,
@@ -306,7 +293,7 @@ if not any(s.evidence.verdicts for s in scores):
     st.info("None of these images has reviewed verdicts yet. Review their tags (the Tag page's Save feedback) "
             "and come back: each tagger is then scored at its own best threshold.")
     st.stop()
-st.success(compare.verdict_summary(*scores))
+st.success(literal(compare.verdict_summary(*scores)))
 for score in scores:
     if not score.evidence.trusted:
         st.warning(f"Tagger {score.side.name} rests on too few verdicts to trust: "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import PurePosixPath
 
 import streamlit as st
@@ -23,10 +22,9 @@ from tagging.errors import SelectionError, StoreError, TaggingError
 from tagging.images import LoadedImage, format_size
 from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
-from tagging.samples import sample_bytes, sample_names
 from tagging.store import FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
-from ui import resources, state
+from ui import inputs, resources, state
 from ui.charts import chart_height, confidence_chart
 from ui.library import when
 from ui.page import analyst, database_problem, start_page
@@ -36,7 +34,6 @@ SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
 # Long side sent to Imagga by default: bench/bench_upload.py measured a 12 MP photo at 10% of its
 # bytes at 1600 px with the embedded tagger's top 10 tags unchanged. 0 in the sidebar sends originals.
 DEFAULT_DOWNSCALE = 1600
-DEFAULT_SAMPLE = "cat.jpg"
 
 
 # How many of the rule's latest selections count as "what the browser may still be showing".
@@ -81,11 +78,6 @@ def _send_remote_feedback(accepted: set[str]) -> None:
 def _fail(message: str) -> None:
     st.error(literal(message))
     st.stop()
-
-
-def _upload_cap_mb(max_bytes: int) -> int:
-    """The uploader's own cap in whole MB: the app's limit, never above the server's."""
-    return max(1, min(int(st.get_option("server.maxUploadSize")), math.ceil(max_bytes / (1024 * 1024))))
 
 
 config, store = start_page()
@@ -166,25 +158,9 @@ image_url: str | None = None
 data: bytes | None = None  # stays None only when Imagga fetches a URL itself
 try:
     if source == SOURCE_SAMPLE:
-        names = sample_names()
-        if not names:
-            _fail("No sample photos were found in the samples/ folder of this checkout.")
-        first = names.index(DEFAULT_SAMPLE) if DEFAULT_SAMPLE in names else 0
-        name = st.selectbox("Sample photo", names, index=first, key="tag_sample")
-        data = sample_bytes(name)
-        filename = name
+        filename, data = inputs.sample_picker("tag_sample")
     elif source == SOURCE_UPLOAD:
-        # Any type: a HEIC or a PDF gets load_image's own message instead of a silent red file chip.
-        cap_mb = _upload_cap_mb(config.max_upload_bytes)
-        limit = format_size(min(config.max_upload_bytes, cap_mb * 1024 * 1024))  # the server's cap may be lower
-        upload = st.file_uploader(
-            f"Upload an image (JPEG, PNG, WebP, GIF, BMP, TIFF; up to {limit})",
-            key="tag_upload", max_upload_size=cap_mb,
-        )
-        if upload is None:
-            st.info(f"Choose an image file to tag, up to {limit}. A larger file is refused by the box above and "
-                    "marked in red there; any other file that cannot be tagged gets a message here.")
-            st.stop()
+        upload = inputs.image_upload(config.max_upload_bytes, "tag_upload", "to tag")
         data = upload.getvalue()
         filename = upload.name
     else:

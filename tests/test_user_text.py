@@ -72,6 +72,22 @@ def test_tag_page_upload_shows_the_name_literally_in_the_caption_and_in_errors(a
     assert_literal(error, NAME)
 
 
+def test_compare_page_upload_takes_any_file_and_says_why_it_cannot_be_read_literally(app):
+    at = app()
+    at.switch_page("pages/compare.py")
+    at.session_state["compare_source"] = "Upload"
+    at.run()
+    assert not at.exception
+    uploader = at.file_uploader(key="compare_upload")
+    assert list(uploader.proto.type) == []  # a PDF or HEIC reaches the intake and gets its message
+    pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n"
+    at.file_uploader(key="compare_upload").upload(NAME.replace(".jpg", ".pdf"), pdf, "application/pdf").run()
+    assert not at.exception
+    (error,) = _with(at.error, NAME.replace(".jpg", ".pdf"))
+    assert_literal(error, NAME.replace(".jpg", ".pdf"))
+    assert "PDF" in plain(error)
+
+
 # --- Batch page ----------------------------------------------------------------------------
 def test_batch_page_errors_and_zip_member_names_are_literal(app):
     at = app()

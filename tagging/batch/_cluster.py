@@ -61,6 +61,7 @@ from tagging.batch._engine import (
     _as_items,
     _stop_check,
     run_batch,
+    with_duplicates,
 )
 from tagging.errors import ClusterError, SourceReadError, StoreUnavailableError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
@@ -417,18 +418,7 @@ class _Collector:
         self.max_in_flight = 0
 
     def emit(self, result: ItemResult) -> None:
-        batch = [result]
-        for index in self.followers.get(result.index, []):
-            item = self.items[index]
-            if result.tagged:
-                batch.append(replace(result, index=index, name=item.name, status=CACHED,
-                                     reason=f"same image as “{result.name}” in this batch"))
-            elif result.status == FAILED:
-                batch.append(replace(result, index=index, name=item.name,
-                                     reason=f"same image as “{result.name}”: {result.reason}"))
-            else:
-                batch.append(replace(result, index=index, name=item.name))
-        for one in batch:
+        for one in with_duplicates(result, self.followers, self.items):
             self.done += 1
             self.saved += one.status == CACHED
             if self.keep:

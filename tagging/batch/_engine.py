@@ -282,6 +282,22 @@ def _as_items(items: Iterable[BatchItem | tuple[str, bytes]]) -> list[BatchItem]
     return [item if isinstance(item, BatchItem) else BatchItem(item[0], bytes(item[1])) for item in items]
 
 
+def with_duplicates(result: ItemResult, followers: dict[int, list[int]], items: list[BatchItem]) -> list[ItemResult]:
+    """A result and those of the later items with the same bytes (``followers``: first index -> their indices)."""
+    results = [result]
+    for index in followers.get(result.index, []):
+        name = items[index].name
+        if result.tagged:
+            results.append(replace(result, index=index, name=name, status=CACHED,
+                                   reason=f"same image as “{result.name}” in this batch"))
+        elif result.status == FAILED:
+            results.append(replace(result, index=index, name=name,
+                                   reason=f"same image as “{result.name}”: {result.reason}"))
+        else:
+            results.append(replace(result, index=index, name=name))
+    return results
+
+
 class _Outcome(Exception):  # noqa: N818 - not an error: carries a finished result out of a compute callback
     """A result decided inside a request (failed, skipped): nothing is stored for it."""
 
@@ -332,18 +348,7 @@ class _Run:
 
     def emit(self, result: ItemResult) -> None:
         """Record a result (caller's thread only) and those of its duplicates."""
-        batch = [result]
-        for index in self.followers.get(result.index, []):
-            item = self.items[index]
-            if result.tagged:
-                batch.append(replace(result, index=index, name=item.name, status=CACHED,
-                                      reason=f"same image as “{result.name}” in this batch"))
-            elif result.status == FAILED:
-                batch.append(replace(result, index=index, name=item.name,
-                                      reason=f"same image as “{result.name}”: {result.reason}"))
-            else:
-                batch.append(replace(result, index=index, name=item.name))
-        for one in batch:
+        for one in with_duplicates(result, self.followers, self.items):
             self.results[one.index] = one
             if self.on_result is not None:
                 self.on_result(one, len(self.results), len(self.items))
