@@ -73,6 +73,7 @@ def test_compare_one_image_in_a_browser(imagga_app_server, imagga_standin: Stand
 
     # 2. Side B becomes Imagga's custom tagger: one more request, and the agreement of two known answers.
     choose_nth(page, "Tagger", 1, "Imagga API")
+    settle(page)  # B's Imagga widgets are drawn by that rerun: typing before it ends could be lost
     expander = page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').filter(
         has_text="Imagga parameters").nth(1)
     expect(expander).to_be_visible(timeout=TIMEOUT)
@@ -80,6 +81,7 @@ def test_compare_one_image_in_a_browser(imagga_app_server, imagga_standin: Stand
     box = expander.get_by_label("Custom tagger id")
     box.fill(CUSTOM)
     box.press("Enter")
+    settle(page)
     expect_agreement(page, selected(None, 60), selected(CUSTOM, 60))
     expect(cost(page, "B")).to_have_text("Cost of B: 1 call made in this session: 1 Imagga request.")
     settle(page)

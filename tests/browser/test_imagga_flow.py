@@ -75,8 +75,9 @@ def settle(page: Page) -> None:
 
 
 def metric(page: Page, label: str):
-    """The value of the st.metric labelled ``label``."""
-    box = page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text(label, exact=True))
+    """The value of the st.metric labelled ``label`` (not a stale copy the previous run left while a rerun draws)."""
+    box = page.locator('[data-testid="stMetric"]:not([data-stale="true"] *):not([data-stale="true"])').filter(
+        has=page.get_by_text(label, exact=True))
     return box.locator('[data-testid="stMetricValue"]')
 
 
