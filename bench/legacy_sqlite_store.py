@@ -26,56 +26,9 @@ DEFAULT_DB_PATH = Path("data") / "tagging.db"
 # few milliseconds each, so 10 s only runs out when something is badly wrong.
 BUSY_TIMEOUT_SECONDS = 10.0
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: images and per-tag feedback
-    """
-    CREATE TABLE images (
-        image_key TEXT PRIMARY KEY,
-        filename TEXT NOT NULL,
-        source TEXT NOT NULL,
-        width INTEGER,
-        height INTEGER,
-        thumbnail BLOB,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE feedback (
-        id INTEGER PRIMARY KEY,
-        image_key TEXT NOT NULL REFERENCES images(image_key) ON DELETE CASCADE,
-        backend TEXT NOT NULL,
-        language TEXT NOT NULL,
-        tag TEXT NOT NULL,
-        parent TEXT,
-        confidence REAL NOT NULL,
-        accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
-        threshold REAL NOT NULL,
-        min_tags INTEGER NOT NULL,
-        saved_at TEXT NOT NULL,
-        UNIQUE (image_key, backend, language, tag)
-    );
-    CREATE INDEX feedback_tag ON feedback(tag);
-    """,
-    # 2: outbox of feedback to send to a remote backend, and key/value settings
-    """
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        idempotency_key TEXT NOT NULL UNIQUE,
-        image_key TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        response TEXT,
-        created_at TEXT NOT NULL,
-        sent_at TEXT
-    );
-    CREATE TABLE settings (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    """,
-)
+# The old DDL itself lives in one place, shared with the tests that build such files.
+from tests.legacy_schema import LEGACY_MIGRATIONS as MIGRATIONS
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
