@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +41,7 @@ if str(ROOT) not in sys.path:
 import sqlalchemy as sa  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from bench.bench_store import time_call  # noqa: E402
 from tagging.images import PREVIEW_SIDE, make_preview, make_thumbnail  # noqa: E402
 from tagging.review import ReviewSession, Rule  # noqa: E402
 from tagging.store import ResultCache, ReviewFilters, Store  # noqa: E402
@@ -152,17 +152,7 @@ def page_calls(db: Path) -> float:
         card = session.start()
         store.preview(card.item.image_key)
 
-    return _median_ms(first_card, 7)
-
-
-def _median_ms(call: Callable[[], object], n: int) -> float:
-    call()
-    runs = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        runs.append((time.perf_counter() - started) * 1000)
-    return statistics.median(runs)
+    return time_call(first_card, 7)
 
 
 def open_once(browser, url: str) -> float:
