@@ -377,7 +377,7 @@ if backend_name == EMBEDDED and image is not None:
                 )
                 offline_categories = parse_categories(body)
             except TaggingError as exc:
-                st.error(f"The offline categorizer failed: {exc}")
+                st.error(f"The offline categorizer failed: {literal(exc)}")
             else:
                 st.dataframe(
                     {
