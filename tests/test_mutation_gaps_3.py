@@ -408,12 +408,12 @@ def test_the_smallest_face_is_4_percent_of_the_photo_wide(monkeypatch):
     from tagging.embedded import _people
 
     assert MIN_FACE_FRACTION == 0.04
-    boxes = np.array([[0.10, 0.1, 0.10 + 0.0399, 0.14], [0.50, 0.5, 0.54, 0.54], [0.80, 0.8, 0.8401, 0.84]])
+    boxes = np.array([[0.10, 0.1, 0.10 + 0.0399, 0.14], [0.0, 0.5, 0.04, 0.54], [0.80, 0.8, 0.8401, 0.84]])
     scores = np.array([0.9, 0.8, 0.7])
     monkeypatch.setattr(_people, "decode", lambda raw_boxes, raw_scores: (boxes, scores))
     detector = types.SimpleNamespace(min_score=0.5)
     faces = FaceDetector._faces(detector, boxes, scores, (0.0, 0.0, 1.0, 1.0))
-    assert [round(f.score, 2) for f in faces] == [0.8, 0.7]  # 3.99 % is too small; 4 % is a face
+    assert [round(f.score, 2) for f in faces] == [0.8, 0.7]  # 3.99 % is too small; exactly 4 % is a face
 
 
 # --- metrics: the stability interval -----------------------------------------------------------------
