@@ -72,7 +72,8 @@ def _act(action: str) -> None:
             if outcome is None:
                 _notice("info", "Nothing to undo.")
             elif outcome.not_withdrawn:
-                _notice("warning", "Undone here, but the feedback already sent to Imagga stays sent.")
+                _notice("warning", "Undone here, but Imagga already has the feedback (sent, or being sent by a server "
+                                   "right now): it cannot be taken back.")
     except SelectionError as exc:
         _notice("error", literal(str(exc)))
     except StoreError as exc:

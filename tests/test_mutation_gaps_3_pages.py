@@ -164,3 +164,22 @@ def test_refused_credentials_stop_every_later_window_of_a_long_batch(tmp_path):
     assert result.returncode == 1, result.stderr
     assert sent == 1  # the refusal, then nothing: not one request per later window
     assert f"0 of {images} images tagged" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_undoing_a_review_whose_feedback_a_server_is_sending_says_it_cannot_be_taken_back(app, isolated_env):
+    # mutation: withdraw ignoring a live claim (the page would then stay silent); the old text said "already sent"
+    store = Store(isolated_env)
+    store.save_feedback(image_key="a", filename="a.jpg", source="batch", backend="imagga", language="en",
+                        threshold=60, min_tags=3, items=[FeedbackItem("cat", 90.0, True)],
+                        provenance=AUTOMATIC, saved_by="batcher", batch="b1")
+    at = app()
+    at.switch_page("pages/review.py").run()
+    at.session_state["review_session"].clock = lambda: 1e12  # looked at long enough
+    at.button(key="review_accept").click().run()
+    (message,) = store.pending("imagga")
+    assert store.claim_next("imagga", "another server").idempotency_key == message.idempotency_key
+    at.button(key="review_undo").click().run()
+    assert not at.exception
+    warning = "\n".join(str(e.value) for e in at.warning)
+    assert "being sent by a server right now" in warning and "cannot be taken back" in warning
+    assert store.verdict_set("a", "imagga", "en").provenance == AUTOMATIC
