@@ -50,7 +50,7 @@ def test_tag_page_says_whose_verdict_was_replaced_literally(app, isolated_env, m
     assert not at.exception and not at.error
     expected = f"You replaced the verdict {literal(tricky)} saved at {literal(when(before))}."
     assert texts(at.warning) == expected
-    assert "\\*\\*Bob\\*\\* \\[call\\]\\(mailto\\:x\\@example\\.invalid\\) \\:red\\[x\\] \\$y\\$" in expected
+    assert "\\*\\*Bob\\*\\* \\[call\\]\\(mailto\\:x\u2060\\@example\\.invalid\\) \\:red\\[x\\] \\$y\\$" in expected
     stored = store.verdict_set(CAT_KEY, "embedded", "en")
     assert (stored.saved_by, stored.provenance) == ("alice", REVIEWED)
     at.button(key="tag_save").click().run()  # replacing your own verdict is no news
@@ -175,7 +175,7 @@ def test_a_database_password_never_shows_on_any_page_or_in_the_log(app, monkeypa
         at.switch_page(page).run()
         assert not at.exception, page
         assert "Could not open the feedback database" in texts(at.error), page
-        assert "127\\.0\\.0\\.1" in texts(at.error) and "analyst\\:\\*\\*\\*\\@" in texts(at.error)
+        assert "127\\.0\\.0\\.1" in texts(at.error) and "analyst\\:\\*\\*\\*\u2060\\@" in texts(at.error)
         shown = everything(at)
         assert SECRET not in shown and quote(SECRET, safe="") not in shown and "Secret" not in shown, page
     assert SECRET not in caplog.text and quote(SECRET, safe="") not in caplog.text

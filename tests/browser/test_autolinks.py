@@ -43,7 +43,7 @@ def _open(page: Page, url: str) -> None:
     expect(page.locator('[data-testid="stFileUploader"]')).to_be_visible(timeout=TIMEOUT)
 
 
-def test_tag_page_caption_and_error_hold_no_link_from_the_name(app_server, page: Page, tmp_path: Path):
+def test_tag_caption_library_confirmation_and_tag_error_hold_no_link(app_server, page: Page, tmp_path: Path):
     photo = tmp_path / WWW
     photo.write_bytes((SAMPLES / "cat.jpg").read_bytes())
     _open(page, app_server.url)
@@ -54,6 +54,19 @@ def test_tag_page_caption_and_error_hold_no_link_from_the_name(app_server, page:
     expect(caption).to_be_visible(timeout=TIMEOUT)
     assert caption.evaluate(_READ).startswith(WWW)
     _no_foreign_link(page)
+
+    # saved, then about to be deleted from the Library: the confirmation names it
+    page.get_by_role("button", name="Save feedback").click()
+    expect(page.locator('[data-testid="stToast"]').filter(has_text="feedback").first).to_be_visible(timeout=TIMEOUT)
+    page.goto(app_server.url + "/library")
+    expect(page.get_by_role("heading", name="Library")).to_be_visible(timeout=TIMEOUT)
+    page.locator('[data-testid="stExpander"]').filter(has_text="Delete an image's record").locator("summary").click()
+    page.get_by_role("button", name="Delete…").click()
+    confirm = page.locator('[data-testid="stAlert"]').filter(has_text="cannot be undone")
+    expect(confirm).to_be_visible(timeout=TIMEOUT)
+    assert WWW in confirm.first.evaluate(_READ)
+    _no_foreign_link(page)
+    _open(page, app_server.url)
 
     notes = tmp_path / MAIL
     notes.write_text("not an image\n" * 20)
