@@ -1,4 +1,4 @@
-"""The Library over the database: search in SQL equals ``library.search``, keyset pages, streamed exports, kept totals."""
+"""The Library in the database: SQL search equals ``library.search``; keyset pages, streamed exports, kept totals."""
 
 from __future__ import annotations
 

@@ -466,26 +466,44 @@ class Store(LibraryQueries):
         return [FeedbackGroup(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
     def feedback_by_image(
-        self, backend: str, language: str, reviewed_only: bool = True
+        self, backend: str, language: str, reviewed_only: bool = True, image_keys: Sequence[str] | None = None
     ) -> dict[str, list[FeedbackItem]]:
         """Feedback of one backend and language: image key -> items, highest confidence first.
 
         Only reviewed verdicts by default: the rule's own unreviewed selection would measure
-        the rule against itself.
+        the rule against itself. ``image_keys`` reads only those images' verdicts.
         """
         f = s.feedback
         joined, condition = self._verdicts(reviewed_only)
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(f.c.image_key, f.c.tag, f.c.confidence, f.c.accepted, f.c.parent)
-                .select_from(joined)
-                .where(condition, f.c.backend == backend, f.c.language == language)
-                .order_by(f.c.image_key, f.c.confidence.desc(), f.c.id)
-            ).all()
+        query = (
+            sa.select(f.c.image_key, f.c.tag, f.c.confidence, f.c.accepted, f.c.parent)
+            .select_from(joined)
+            .where(condition, f.c.backend == backend, f.c.language == language)
+            .order_by(f.c.image_key, f.c.confidence.desc(), f.c.id)
+        )
         result: dict[str, list[FeedbackItem]] = {}
-        for r in rows:
-            result.setdefault(r.image_key, []).append(_item(r))
+        with self._read() as conn:
+            keys = sorted(set(image_keys)) if image_keys is not None else [None]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                part = query if image_keys is None else query.where(f.c.image_key.in_(chunk))
+                for r in conn.execute(part):
+                    result.setdefault(r.image_key, []).append(_item(r))
         return result
+
+    def reviewed_backends(self, language: str, image_keys: Sequence[str]) -> list[str]:
+        """The backends with reviewed verdicts in ``language`` on any of these images."""
+        v = s.verdict_sets
+        found: set[str] = set()
+        keys = sorted(set(image_keys))
+        with self._read() as conn:
+            for start in range(0, len(keys), 500):
+                found |= set(conn.execute(
+                    sa.select(v.c.backend).distinct()
+                    .where(v.c.provenance == REVIEWED, v.c.language == language,
+                           v.c.image_key.in_(keys[start:start + 500]))
+                ).scalars())
+        return sorted(found)
 
     def tune_rows(self, backend: str, language: str, min_tags: int,
                   overrides: Mapping[str, float] | None = None) -> TuneRows:
