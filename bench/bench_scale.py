@@ -255,9 +255,13 @@ def build(target: str, images: int) -> float:
     return time.perf_counter() - start
 
 
-def run_size(label: str, target: str, images: int, old_timeout: float, new_timeout: float, rows: list) -> None:
-    built = build(target, images)
-    print(f"# {label} {images:,} images: built in {built:.0f} s (load {os.getloadavg()[0]:.1f})", flush=True)
+def run_size(label: str, target: str, images: int, old_timeout: float, new_timeout: float, rows: list,
+             reuse: bool = False) -> None:
+    if reuse:
+        print(f"# {label} {images:,} images: built beforehand (load {os.getloadavg()[0]:.1f})", flush=True)
+    else:
+        built = build(target, images)
+        print(f"# {label} {images:,} images: built in {built:.0f} s (load {os.getloadavg()[0]:.1f})", flush=True)
     for suite in ("library", "tune", "compare", "counts"):
         old = measure(target, "old", [suite], old_timeout)
         new = measure(target, "new", [suite], new_timeout)
@@ -288,6 +292,9 @@ def main() -> None:
     parser.add_argument("--worker", nargs=3, metavar=("TARGET", "VERSION", "SUITES"))
     parser.add_argument("--pg", default="1000,100000", help="PostgreSQL sizes (comma-separated)")
     parser.add_argument("--sqlite", default="1000,100000", help="SQLite sizes (comma-separated)")
+    parser.add_argument("--reuse", action="append", default=[], metavar="URL=N",
+                        help="also measure an existing synthetic library of N images at URL (built by "
+                             "python -m tagging bench URL --images N), e.g. a million images built beforehand")
     parser.add_argument("--old-timeout", type=float, default=120.0)
     parser.add_argument("--new-timeout", type=float, default=300.0)
     args = parser.parse_args()
@@ -310,6 +317,9 @@ def main() -> None:
                              args.new_timeout, rows)
             finally:
                 cluster.stop()
+    for item in args.reuse:
+        url, _, images = item.rpartition("=")
+        run_size("PostgreSQL", url, int(images), args.old_timeout, args.new_timeout, rows, reuse=True)
     print(f"\nload average at end: {os.getloadavg()}\n")
     print("| database | images | what | old | new |\n|---|---|---|---|---|")
     for label, images, name, old, new in rows:
