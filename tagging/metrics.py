@@ -47,6 +47,7 @@ import pandas as pd
 from tagging.models import Tag
 from tagging.rules import auto_select
 from tagging.store import FeedbackItem
+from tagging.store._tune import TuneRows  # noqa: F401 - re-exported for callers
 
 THRESHOLDS: tuple[int, ...] = tuple(range(101))
 MIN_IMAGES = 5
@@ -165,6 +166,11 @@ def evidence(feedback: Feedback) -> Evidence:
     images = sum(1 for items in feedback.values() if items)
     verdicts = sum(len(items) for items in feedback.values())
     accepted = sum(it.accepted for items in feedback.values() for it in items)
+    return _judge(images, verdicts, accepted)
+
+
+def _judge(images: int, verdicts: int, accepted: int) -> Evidence:
+    """The trust rule applied to counts."""
     rejected = verdicts - accepted
     problems = []
     if images < MIN_IMAGES:
@@ -289,13 +295,19 @@ def stability_from_counts(
 ) -> Stability:
     """``threshold_stability`` from per-image counts (images, 101, 4) as ``image_counts`` returns them."""
     images = len(counts)
-    totals = counts.sum(axis=0).astype(float) if images else np.zeros((len(THRESHOLDS), 4))
-    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision) if images else None
     if not images:
         return Stability(None, 0, None, None, math.nan, 0)
+    totals = counts.sum(axis=0).astype(float)
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(images, np.full(images, 1 / images), size=resamples)
     sampled = np.tensordot(weights, counts, axes=(1, 0)).astype(float)  # (resamples, 101, 4)
+    return _stability(totals, sampled, method, target_precision, resamples)
+
+
+def _stability(totals: np.ndarray, sampled: np.ndarray, method: str, target_precision: float | None,
+               resamples: int) -> Stability:
+    """The stability of the recommendation on ``totals`` (101, 4) over resampled counts (resamples, 101, 4)."""
+    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision)
     picks = [_pick(c[:, 0], c[:, 1], c[:, 2], method, target_precision) for c in sampled]
     found = np.array([THRESHOLDS[p] for p in picks if p is not None])
     undecided = resamples - len(found)
@@ -352,3 +364,163 @@ def tag_stats(
     frame = pd.DataFrame(rows, columns=TAG_COLUMNS)
     frame["best_threshold"] = frame["best_threshold"].astype("Int64")
     return frame.sort_values(["suggested", "tag"], ascending=[False, True], ignore_index=True)
+
+
+# --- the same numbers from aggregates (tagging.store's tune_rows) ---------------------------
+EXACT_BOOTSTRAP_IMAGES = 5000
+"""Up to this many images the bootstrap draws its weights exactly as ``stability_from_counts`` does (one
+multinomial per resample, so the same interval). Above it, each resample's totals are drawn from their normal
+approximation: a resample's totals are a sum of ``images`` images drawn at random, so (central limit) normal
+with ``images`` times the per-image mean and covariance, computed once from the per-image bins. That costs per
+bin, not per verdict: a million-image library resamples in well under a second."""
+_WEIGHT_CHUNK = 8  # exact resamples weighed at once
+
+
+class Aggregated:
+    """Tune's metrics from ``Store.tune_rows``: per-image counts in confidence bins, never a verdict loop.
+
+    Equal to ``threshold_curve``, ``image_counts``, ``evidence`` and ``tag_stats`` of the same
+    feedback (mean confidence up to float rounding); ``stability`` resamples images through the
+    per-image bins. Treat as immutable: pages share one per data version.
+    """
+
+    def __init__(self, rows: TuneRows) -> None:
+        self.rows = rows
+        order = np.lexsort((rows.event_x, rows.event_acc))
+        self._image = rows.event_image[order]
+        self._ds = rows.event_ds[order]
+        slot = rows.event_acc[order] * len(THRESHOLDS) + rows.event_x[order]
+        self._slots, self._starts = np.unique(slot, return_index=True)
+        self._sampled: np.ndarray | None = None
+
+    def _counts(self, base: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """TP, FP, FN, TN at every threshold from (…, 2) base and verdicts and (…, 2, 101) events per bin."""
+        reach = np.flip(np.cumsum(np.flip(events, -1), -1), -1)  # selected for T <= x, summed over x >= T
+        tp = base[..., 1, None] + reach[..., 1, :]
+        fp = base[..., 0, None] + reach[..., 0, :]
+        return np.stack([tp, fp, n[..., 1, None] - tp, n[..., 0, None] - fp], axis=-1)
+
+    def image_counts(self) -> np.ndarray:
+        """Per image (in image-key order), TP, FP, FN, TN at every threshold: (images, 101, 4), as ``image_counts``."""
+        r = self.rows
+        events = np.zeros((r.images, 2, len(THRESHOLDS)), dtype=np.int64)
+        np.add.at(events, (r.event_image, r.event_acc, r.event_x), r.event_ds)
+        return self._counts(r.base, r.n, events)
+
+    def totals(self) -> np.ndarray:
+        """TP, FP, FN, TN summed over images at every threshold: (101, 4)."""
+        r = self.rows
+        events = np.zeros((2, len(THRESHOLDS)), dtype=np.int64)
+        np.add.at(events, (r.event_acc, r.event_x), r.event_ds)
+        return self._counts(r.base.sum(axis=0), r.n.sum(axis=0), events)
+
+    def curve(self) -> pd.DataFrame:
+        """``threshold_curve`` of the same feedback."""
+        return curve_from_counts(self.totals())
+
+    def evidence(self) -> Evidence:
+        """``evidence`` of the same feedback."""
+        n = self.rows.n
+        return _judge(int(np.count_nonzero(n.sum(axis=1))), int(n.sum()), int(n[:, 1].sum()))
+
+    def tag_stats(self, threshold: int) -> pd.DataFrame:
+        """``tag_stats`` at the integer ``threshold`` (the Tag page's slider), from per-tag bins."""
+        r = self.rows
+        tags = len(r.tags)
+        width = len(THRESHOLDS) + 1
+        picked = np.zeros((tags, 2), dtype=np.int64)  # by the floor whatever the tag's own threshold
+        binned = np.zeros((tags, 2, width), dtype=np.int64)
+        if len(r.tag_rows):
+            tag, bins, acc, lo2, n = (r.tag_rows[:, j] for j in range(5))
+            by_floor = lo2 <= int(threshold)
+            np.add.at(picked, (tag[by_floor], acc[by_floor]), n[by_floor])
+            rest = ~by_floor
+            np.add.at(binned, (tag[rest], acc[rest], np.clip(bins[rest], 0, width - 1)), n[rest])
+        reach = np.flip(np.cumsum(np.flip(binned, -1), -1), -1)[..., : len(THRESHOLDS)]
+        tp = picked[:, 1, None] + reach[:, 1, :]
+        fp = picked[:, 0, None] + reach[:, 0, :]
+        accepted = picked[:, 1] + binned[:, 1, :].sum(axis=1)
+        rows = []
+        for j, name in enumerate(r.tags):
+            best: int | None = None
+            f1s: list[float] = []
+            if accepted[j]:
+                fn = accepted[j] - tp[j]
+                f1s = list(2 * tp[j] / (2 * tp[j] + fp[j] + fn))
+                best = _middle_of_first_best_run(f1s)
+            count = int(r.tag_count[j])
+            rows.append([
+                name, count, int(accepted[j]), count - int(accepted[j]), float(r.tag_confidence_sum[j] / count),
+                math.nan if best is None else THRESHOLDS[best], math.nan if best is None else float(f1s[best]),
+            ])
+        frame = pd.DataFrame(rows, columns=TAG_COLUMNS)
+        frame["best_threshold"] = frame["best_threshold"].astype("Int64")
+        return frame.sort_values(["suggested", "tag"], ascending=[False, True], ignore_index=True)
+
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each image as a sparse vector over (events per acc and bin, base, verdicts): (image, dimension, value)."""
+        r = self.rows
+        width = 2 * len(THRESHOLDS)
+        images = np.arange(r.images)
+        image = np.concatenate([r.event_image, images, images, images, images])
+        dim = np.concatenate([r.event_acc * len(THRESHOLDS) + r.event_x,
+                              np.full(r.images, width), np.full(r.images, width + 1),
+                              np.full(r.images, width + 2), np.full(r.images, width + 3)])
+        value = np.concatenate([r.event_ds, r.base[:, 0], r.base[:, 1], r.n[:, 0], r.n[:, 1]]).astype(float)
+        order = np.argsort(image, kind="stable")
+        return image[order], dim[order], value[order]
+
+    def _normal_resamples(self, rng: np.random.Generator, resamples: int) -> np.ndarray:
+        """Resampled totals from the bootstrap's normal approximation (see EXACT_BOOTSTRAP_IMAGES)."""
+        images = self.rows.images
+        size = 2 * len(THRESHOLDS) + 4
+        image, dim, value = self._vectors()
+        mean = np.bincount(dim, weights=value, minlength=size) / images
+        second = np.zeros(size * size)
+        per_image = np.bincount(image, minlength=images)
+        after = np.cumsum(per_image)[image] - np.arange(len(image)) - 1  # entries after it in its image
+        order = np.argsort(-after, kind="stable")
+        reach = -after[order]
+        for step in range(int(after.max()) + 1 if len(after) else 0):  # pairs of one image's entries, step apart
+            first = order[: np.searchsorted(reach, -step, side="right")]
+            a, b = dim[first], dim[first + step]
+            product = value[first] * value[first + step]
+            second += np.bincount(a * size + b, weights=product, minlength=size * size)
+            if step:
+                second += np.bincount(b * size + a, weights=product, minlength=size * size)
+        covariance = second.reshape(size, size) / images - np.outer(mean, mean)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        scale = eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None) * images)
+        drawn = images * mean + rng.standard_normal((resamples, size)) @ scale.T
+        events = drawn[:, : 2 * len(THRESHOLDS)].reshape(resamples, 2, len(THRESHOLDS))
+        width = 2 * len(THRESHOLDS)
+        return self._counts(drawn[:, width:width + 2], drawn[:, width + 2:], events)
+
+    def resampled_counts(self, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+        """TP, FP, FN, TN at every threshold of each bootstrap resample of the images: (resamples, 101, 4)."""
+        r = self.rows
+        rng = np.random.default_rng(seed)
+        if r.images > EXACT_BOOTSTRAP_IMAGES:
+            return self._normal_resamples(rng, resamples)
+        parts = []
+        for start in range(0, resamples, _WEIGHT_CHUNK):
+            count = min(_WEIGHT_CHUNK, resamples - start)
+            w = rng.multinomial(r.images, np.full(r.images, 1 / r.images), size=count)
+            events = np.zeros((count, 2 * len(THRESHOLDS)), dtype=np.int64)
+            if len(self._ds):
+                events[:, self._slots] = np.add.reduceat(w[:, self._image] * self._ds, self._starts, axis=1)
+            parts.append(self._counts(w @ r.base, w @ r.n, events.reshape(count, 2, len(THRESHOLDS))))
+        return np.concatenate(parts) if parts else np.zeros((0, len(THRESHOLDS), 4), dtype=np.int64)
+
+    def stability(self, method: str = BEST_F1, target_precision: float | None = None, *,
+                  resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Stability:
+        """``threshold_stability`` through the per-image bins; the resamples are drawn once and kept."""
+        if not self.rows.images:
+            return Stability(None, 0, None, None, math.nan, 0)
+        if self._sampled is None or len(self._sampled) != resamples or seed != 0:
+            sampled = self.resampled_counts(resamples, seed)
+            if seed == 0:
+                self._sampled = sampled
+        else:
+            sampled = self._sampled
+        return _stability(self.totals().astype(float), sampled.astype(float), method, target_precision, resamples)

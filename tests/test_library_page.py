@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pandas as pd
 import pytest
 import streamlit_tags
 
@@ -150,7 +151,11 @@ def test_tag_counts_and_tree(app, typed, isolated_env):
     assert list(counts["tag"]) == sorted(counts["tag"])
     tree = frame_with(at, "path").set_index("tag")
     assert tree.loc["cat", "path"] == "animal/feline/cat" and tree.loc["cat", "depth"] == 2
-    assert tree.loc["feline", "images"] == 1 and tree.loc["feline", "images_in_subtree"] == 2
+    assert tree.loc["feline", "images"] == 1 and pd.isna(tree.loc["feline", "images_in_subtree"])  # on request
+    assert tree.loc["cat", "images_in_subtree"] == 1  # a leaf: its own count
+    at.toggle(key="lib_subtrees").set_value(True).run()
+    tree = frame_with(at, "path").set_index("tag")
+    assert tree.loc["feline", "images_in_subtree"] == 2 and tree.loc["animal", "images_in_subtree"] == 2
     assert tree.loc["car", "path"] == "car"  # Imagga's tags have no parent: root
     assert "cup" not in tree.index  # rejected everywhere
 

@@ -20,6 +20,7 @@ from tagging.store._cache import (
 )
 from tagging.store._db import display, without_password
 from tagging.store._outbox import DeliveryReport, FeedbackSender, deliver_pending, queue_feedback
+from tagging.store._queries import ALL, ANY, Cursor, TagSearch, cursor_of
 from tagging.store._schema import AUTOMATIC, MIGRATIONS, PROVENANCES, REVIEWED, SCHEMA_VERSION, Migration
 from tagging.store._store import (
     DEFAULT_DB_PATH,
@@ -42,12 +43,13 @@ from tagging.store._store import (
 )
 
 __all__ = [
-    "AUTOMATIC", "CACHE_FILENAME", "DEFAULT_DB_PATH", "LEASE_SECONDS", "MAX_PAGE", "MIGRATIONS", "NEAREST", "NEWEST",
-    "OLDEST", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS", "SCHEMA_VERSION", "CachedAnswer", "DeliveryReport",
-    "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration", "OutboxEntry", "ResultCache",
-    "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SaveResult", "Store", "UnjudgedAnswer", "VerdictSet",
-    "cache_key", "cache_path_for", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
-    "store_backend", "without_password",
+    "ALL", "ANY", "AUTOMATIC", "CACHE_FILENAME", "CachedAnswer", "Cursor", "DEFAULT_DB_PATH", "DeliveryReport",
+    "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LEASE_SECONDS", "LibraryEntry", "MAX_PAGE", "MIGRATIONS",
+    "Migration", "NEAREST", "NEWEST", "OLDEST", "OutboxEntry", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS",
+    "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SCHEMA_VERSION", "SaveResult",
+    "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "cache_key", "cache_path_for", "cursor_of",
+    "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback", "store_backend",
+    "without_password",
 ]
 
 

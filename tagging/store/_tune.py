@@ -1,0 +1,241 @@
+"""Tune's numbers as aggregate queries: for every reviewed verdict, the thresholds at which the rule selects it.
+
+The rule (``tagging.rules.auto_select``) run at integer threshold ``T`` with floor ``N`` and
+per-tag overrides selects a verdict ``v`` of an image (its tags ranked by confidence, then
+saving order) as follows, where ``K`` counts the override tags selected by their own
+threshold anywhere in the image plus, ranked before ``v``, the tags without an override and
+the override tags not selected by their threshold:
+
+* a tag without an override: for ``T <= floor(confidence)``, and for every ``T`` once
+  ``K < N`` (the floor takes it whatever ``T``; see ``tagging.metrics``' derivation);
+* an override tag at or above its override: always;
+* an override tag below it: when ``K`` plus the override-free tags ranked after it that reach
+  ``T`` stays below ``N``, i.e. for ``T`` above the confidence of the ``(N - K)``-th such tag
+  (always when there are fewer, never when ``K >= N``).
+
+So each verdict is selected for ``c + s * [T <= x]`` (``c``, ``s`` in -1..1, ``x`` in -1..100),
+and the curve, the per-image counts and the bootstrap all add those up per confidence bin.
+The per-tag "own best threshold" needs, at the page's one threshold ``T0``, whether the floor
+picks the verdict when its own tag can never reach a threshold; that holds for ``T0 >= lo2``,
+computed the same way. Window functions (SQLite >= 3.25 and PostgreSQL) rank the tags.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from tagging.store import _schema as s
+from tagging.store._db import POSTGRESQL
+from tagging.store._schema import REVIEWED
+
+NEVER = 101  # lo2 of a verdict the floor never picks
+
+
+@dataclass(frozen=True)
+class TuneRows:
+    """The aggregates Tune's metrics are computed from (one backend, language, floor and overrides).
+
+    Per image (``images`` of them, numbered in image-key order) and accepted/rejected (``acc``):
+    ``base`` (images, 2) verdicts selected at every threshold below the events, ``n`` (images, 2)
+    verdicts; the events ``(image, acc, x, ds)``: ``ds`` more selected for ``T <= x``.
+    Per tag: ``tag_rows`` (tag index, confidence bin, acc, lo2, verdicts) and per tag name its
+    verdict count and confidence sum.
+    """
+
+    images: int
+    base: np.ndarray
+    n: np.ndarray
+    event_image: np.ndarray
+    event_acc: np.ndarray
+    event_x: np.ndarray
+    event_ds: np.ndarray
+    tags: tuple[str, ...]
+    tag_rows: np.ndarray  # int64 (rows, 5)
+    tag_count: np.ndarray
+    tag_confidence_sum: np.ndarray
+
+
+def _bin(conn: Any, confidence: Any) -> Any:
+    # floor() for confidences >= 0: SQLite's CAST truncates, PostgreSQL's rounds.
+    if conn.dialect.name == POSTGRESQL:
+        return sa.cast(sa.func.floor(confidence), sa.Integer)
+    return sa.cast(confidence, sa.Integer)
+
+
+def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float]) -> Any:
+    """Every reviewed verdict with its place in its image and what the rule needs to know about it."""
+    f, v = s.feedback, s.verdict_sets
+    names = sorted(overrides)
+    if names:
+        ov = sa.cast(sa.case({name: sa.literal(float(overrides[name]), sa.Float) for name in names},
+                             value=f.c.tag, else_=sa.null()), sa.Float).label("ov")
+        is_ov = sa.case((f.c.tag.in_(names), 1), else_=0).label("is_ov")
+    else:
+        ov, is_ov = sa.cast(sa.null(), sa.Float).label("ov"), sa.literal(0).label("is_ov")
+    base = (
+        sa.select(f.c.image_key, f.c.id, f.c.tag, f.c.confidence.label("conf"),
+                  sa.case((f.c.accepted, 1), else_=0).label("acc"), _bin(conn, f.c.confidence).label("bin"),
+                  is_ov, ov)
+        .select_from(f.join(v, sa.and_(f.c.image_key == v.c.image_key, f.c.backend == v.c.backend,
+                                       f.c.language == v.c.language)))
+        .where(v.c.provenance == REVIEWED, f.c.backend == backend, f.c.language == language)
+        .subquery("base")
+    )
+    b = base.c
+    sel_ov = sa.case((sa.and_(b.is_ov == 1, b.conf >= b.ov), 1), else_=0)
+    flagged = sa.select(b.image_key, b.id, b.tag, b.conf, b.acc, b.bin, b.is_ov,
+                        sel_ov.label("sel_ov"), (1 - b.is_ov).label("is_free")).subquery("flagged")
+    g = flagged.c
+    # One window order for everything (one sort); the free tags' own order only when overrides exist.
+    order = [g.conf.desc(), g.id]
+    whole = {"partition_by": g.image_key, "order_by": order, "rows": (None, None)}
+    before = {"partition_by": g.image_key, "order_by": order, "rows": (None, -1)}
+    free_order = {"partition_by": g.image_key, "order_by": [g.is_free.desc(), *order], "rows": (None, None)}
+    ranked = sa.select(
+        g.image_key, g.tag, g.conf, g.acc, g.bin, g.is_ov, g.sel_ov, g.is_free,
+        sa.func.sum(g.sel_ov).over(**whole).label("s_o"),
+        sa.func.sum(g.is_free).over(**whole).label("free_total"),
+        sa.func.coalesce(sa.func.sum(g.is_free).over(**before), 0).label("free_before"),
+        sa.func.coalesce(sa.func.sum(g.is_ov - g.sel_ov).over(**before), 0).label("unsel_before"),
+        # The bins of the image's first min_tags + 1 free tags, by rank (see ``_ends``).
+        *[sa.func.nth_value(g.bin, j).over(**(free_order if names else whole)).label(f"fb{j}")
+          for j in range(1, min_tags + 2)],
+    ).subquery("ranked")
+    r = ranked.c
+    k = r.s_o + r.free_before + r.unsel_before
+    # The free tag the floor's reach ends at: for the curve (override tags below their override) the
+    # (N - K)-th free tag after it; for the per-tag table (the verdict's own tag never reaching) the
+    # (N - K')-th, K' = K without the verdict itself when it was selected by its override.
+    need = sa.literal(min_tags) - k
+    need2 = sa.literal(min_tags) - (k - r.sel_ov)
+    return ranked, k, need, need2
+
+
+def _ends(conn: Any, ranked: Any, need: Any, need2: Any, min_tags: int) -> Any:
+    """``ranked`` with ``end_bin`` (curve) and ``end2_bin`` (per-tag table): the bin of the image's free tag
+    numbered ``free_before + need`` (resp. ``free_before + is_free + need2``) among its free tags.
+
+    Both numbers are at most ``min_tags + 1`` (see the module docstring), so each image's first
+    ``min_tags + 1`` free bins are read by window aggregates: no join of the verdicts to themselves.
+    """
+    w = ranked.c
+    spots = range(1, min_tags + 2)
+    need, need2 = need.label("need"), need2.label("need2")
+    def bin_at(spot: Any) -> Any:  # NULL past the image's last free tag
+        return sa.case(*[(sa.and_(spot == j, w.free_total >= j), w[f"fb{j}"]) for j in spots],
+                       else_=sa.cast(sa.null(), sa.Integer))
+
+    return (
+        sa.select(w.image_key, w.tag, w.bin, w.acc, w.is_ov, w.sel_ov, w.is_free, w.conf,
+                  (w.s_o + w.free_before + w.unsel_before).label("k"), need, need2,
+                  sa.case((sa.and_(w.is_ov == 1, w.sel_ov == 0, need > 0), bin_at(w.free_before + need)),
+                          else_=sa.cast(sa.null(), sa.Integer)).label("end_bin"),
+                  sa.case((need2 > 0, bin_at(w.free_before + w.is_free + need2)),
+                          else_=sa.cast(sa.null(), sa.Integer)).label("end2_bin"))
+        .subquery("ends")
+    )
+
+
+def _selection(e: Any) -> tuple[Any, Any, Any, Any]:
+    """(c, s, x, lo2) of each verdict: selected for ``c + s * [T <= x]``; the floor picks it for ``T0 >= lo2``."""
+    free = e.is_free == 1
+    # A free tag: [T <= bin], or always once K < N. Override tags: always at/above the override;
+    # below it, never when N <= K, else 1 - [T <= end_bin] (always when there is no such tag).
+    c = sa.case((free, 0), (e.sel_ov == 1, 0), (e.need <= 0, 0), else_=1)
+    s_ = sa.case((free, 1), (e.sel_ov == 1, 1), (e.need <= 0, 0), (e.end_bin.is_(None), 0), else_=-1)
+    x = sa.case(
+        (sa.and_(free, e.need > 0), 100),
+        (free, sa.case((e.bin > 100, 100), else_=e.bin)),
+        (e.sel_ov == 1, 100),
+        (e.need <= 0, -1),
+        (e.end_bin.is_(None), -1),
+        else_=sa.case((e.end_bin > 100, 100), else_=e.end_bin),
+    )
+    lo2 = sa.case((e.need2 <= 0, NEVER), (e.end2_bin.is_(None), 0), else_=e.end2_bin + 1)
+    return c, s_, x, lo2
+
+
+def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float]) -> TuneRows:
+    """Read Tune's aggregates in two grouped queries (per image and bin, per tag and bin)."""
+    ranked, k, need, need2 = _ranked(conn, backend, language, min_tags, overrides)
+    e = _ends(conn, ranked, need, need2, min_tags).c
+    c, s_, x, lo2 = _selection(e)
+    # Events at x = 100 hold for every threshold: they join the base; x = -1 never holds.
+    constant = c + sa.case((x >= 100, s_), else_=0)
+    moving = sa.case((sa.and_(x >= 0, x < 100), s_), else_=0)
+    per_verdict = sa.select(e.image_key, e.acc, x.label("x"), constant.label("c"), moving.label("ds"),
+                            e.tag, e.bin, lo2.label("lo2"), e.conf)
+    # Computed once into a temporary table, then grouped twice (per image and bin, per tag and bin).
+    m = sa.MetaData()
+    table = sa.Table("tune_verdicts", m, sa.Column("image_key", sa.Text), sa.Column("acc", sa.Integer),
+                     sa.Column("x", sa.Integer), sa.Column("c", sa.Integer), sa.Column("ds", sa.Integer),
+                     sa.Column("tag", sa.Text), sa.Column("bin", sa.Integer), sa.Column("lo2", sa.Integer),
+                     sa.Column("conf", sa.Float), prefixes=["TEMPORARY"])
+    p = table.c
+    image_query = (
+        sa.select(p.image_key, p.acc, p.x, sa.func.count(), sa.func.sum(p.c), sa.func.sum(p.ds))
+        .group_by(p.image_key, p.acc, p.x).order_by(p.image_key, p.acc, p.x)
+    )
+    tag_query = (
+        sa.select(p.tag, p.bin, p.acc, p.lo2, sa.func.count(), sa.func.sum(p.conf))
+        .group_by(p.tag, p.bin, p.acc, p.lo2).order_by(p.tag, p.bin, p.acc, p.lo2)
+    )
+    if conn.dialect.name == POSTGRESQL:
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")  # the window sort stays in memory
+    table.create(conn)
+    try:
+        conn.execute(table.insert().from_select([c.name for c in table.columns], per_verdict))
+        image_rows = _fetch(conn, image_query)
+        tag_frame = conn.execute(tag_query).all()
+    finally:
+        table.drop(conn)
+    images = int(image_rows[:, 0].max()) + 1 if len(image_rows) else 0
+    im, acc = image_rows[:, 0], image_rows[:, 1]
+    n = np.zeros((images, 2), dtype=np.int64)
+    base = np.zeros((images, 2), dtype=np.int64)
+    np.add.at(n, (im, acc), image_rows[:, 3])
+    np.add.at(base, (im, acc), image_rows[:, 4])
+    moving_rows = image_rows[image_rows[:, 5] != 0]
+    tags = tuple(sorted({r[0] for r in tag_frame}))
+    index = {t: j for j, t in enumerate(tags)}
+    tag_rows = np.array([(index[r[0]], r[1], r[2], r[3], r[4]) for r in tag_frame], dtype=np.int64).reshape(-1, 5)
+    count = np.zeros(len(tags), dtype=np.int64)
+    total = np.zeros(len(tags), dtype=float)
+    for r in tag_frame:
+        count[index[r[0]]] += int(r[4])
+        total[index[r[0]]] += float(r[5])
+    return TuneRows(
+        images=images, base=base, n=n,
+        event_image=moving_rows[:, 0].astype(np.int64), event_acc=moving_rows[:, 1].astype(np.int64),
+        event_x=moving_rows[:, 2].astype(np.int64), event_ds=moving_rows[:, 5].astype(np.int64),
+        tags=tags, tag_rows=tag_rows, tag_count=count, tag_confidence_sum=total,
+    )
+
+
+def _fetch(conn: Any, query: Any) -> np.ndarray:
+    """The per-image rows as integers, the image key replaced by its number in key order (the rows come
+    sorted by it); on PostgreSQL through COPY (millions of rows, no Python row objects)."""
+    if conn.dialect.name == POSTGRESQL:
+        sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        buffer = io.BytesIO()
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
+            for block in copy:
+                buffer.write(block)
+        if not buffer.getvalue():
+            return np.zeros((0, 6), dtype=np.int64)
+        buffer.seek(0)
+        frame = pd.read_csv(buffer, header=None, dtype={0: str}, keep_default_na=False)
+    else:
+        frame = pd.DataFrame(conn.execute(query).all())
+        if frame.empty:
+            return np.zeros((0, 6), dtype=np.int64)
+    numbers, _ = pd.factorize(frame.iloc[:, 0], sort=False)
+    return np.column_stack([numbers.astype(np.int64), frame.iloc[:, 1:].to_numpy(dtype=np.int64)])
