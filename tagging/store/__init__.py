@@ -20,7 +20,17 @@ from tagging.store._cache import (
 )
 from tagging.store._db import display, without_password
 from tagging.store._outbox import DeliveryReport, FeedbackSender, deliver_pending, queue_feedback
-from tagging.store._schema import AUTOMATIC, MIGRATIONS, PROVENANCES, REVIEWED, SCHEMA_VERSION, Migration
+from tagging.store._schema import (
+    AUTOMATIC,
+    BLIND,
+    MIGRATIONS,
+    PREFILLED,
+    PROVENANCES,
+    REVIEW_MODES,
+    REVIEWED,
+    SCHEMA_VERSION,
+    Migration,
+)
 from tagging.store._store import (
     DEFAULT_DB_PATH,
     MAX_PAGE,
@@ -42,12 +52,12 @@ from tagging.store._store import (
 )
 
 __all__ = [
-    "AUTOMATIC", "CACHE_FILENAME", "DEFAULT_DB_PATH", "LEASE_SECONDS", "MAX_PAGE", "MIGRATIONS", "NEAREST", "NEWEST",
-    "OLDEST", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS", "SCHEMA_VERSION", "CachedAnswer", "DeliveryReport",
-    "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration", "OutboxEntry", "ResultCache",
-    "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SaveResult", "Store", "UnjudgedAnswer", "VerdictSet",
-    "cache_key", "cache_path_for", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
-    "store_backend", "without_password",
+    "AUTOMATIC", "BLIND", "CACHE_FILENAME", "DEFAULT_DB_PATH", "LEASE_SECONDS", "MAX_PAGE", "MIGRATIONS", "NEAREST",
+    "NEWEST", "OLDEST", "PREFILLED", "PROVENANCES", "REVIEWED", "REVIEW_MODES", "REVIEW_ORDERS", "SCHEMA_VERSION",
+    "CachedAnswer", "DeliveryReport", "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration",
+    "OutboxEntry", "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SaveResult", "Store",
+    "UnjudgedAnswer", "VerdictSet", "cache_key", "cache_path_for", "deliver_pending", "display", "open_result_cache",
+    "open_store", "queue_feedback", "store_backend", "without_password",
 ]
 
 
