@@ -7,7 +7,7 @@ import streamlit as st
 from tagging.config import ANALYST_MAX_LENGTH
 from tagging.errors import AuthError, BackendConnectionError, StoreError, TaggingError
 from tagging.store import deliver_pending
-from ui import resources, state
+from ui import resources, state, tune
 from ui.page import analyst, database_problem, start_page
 from ui.text import literal
 
@@ -29,8 +29,15 @@ except StoreError as exc:
     st.error(database_problem(config, exc, "read the database"))
     st.stop()
 st.text(f"Database: {config.db_display}")  # as typed, never as Markdown; a password shows as ***
+try:
+    stored_default = store.get_setting("default_threshold")
+except StoreError as exc:
+    st.error(database_problem(config, exc, "read the default threshold"))
+    st.stop()
 st.markdown(
-    f"- {items_n} tag verdicts on {images_n} images (schema v{version})\n"
+    f"- {items_n} tag verdict{'' if items_n == 1 else 's'} on {images_n} image{'' if images_n == 1 else 's'} "
+    f"(schema v{version})\n"
+    f"- {tune.default_text(stored_default)}\n"
     f"- Result cache (in the same database): {cache_n} stored answers "
     "(an image already tagged with the same backend and parameters is never sent again)"
 )
