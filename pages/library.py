@@ -13,7 +13,8 @@ from ui.text import literal
 
 PAGE_SIZES = [10, 25, 50, 100]
 MODES = {library.ALL_OF: "All of these tags", library.ANY_OF: "Any of these tags"}
-PROVENANCE_FILTERS = {"all": "All", REVIEWED: "Reviewed", AUTOMATIC: "Automatic (awaiting review)"}
+PROVENANCE_FILTERS = {"all": "All", REVIEWED: "Reviewed", AUTOMATIC: "Not reviewed yet (the rule's picks)"}
+VIEWS = {"table": "Table", "gallery": "Gallery"}
 
 
 def _fail(message: str) -> None:
@@ -21,8 +22,8 @@ def _fail(message: str) -> None:
     st.stop()
 
 
-def _ask_delete() -> None:
-    st.session_state["lib_confirm"] = st.session_state.get("lib_delete_choice")
+def _ask_delete(image_key: str) -> None:
+    st.session_state["lib_confirm"] = image_key
 
 
 def _cancel_delete() -> None:
@@ -49,8 +50,8 @@ except StoreError as exc:
 
 st.title("Library")
 st.radio("Verdicts", list(PROVENANCE_FILTERS), format_func=PROVENANCE_FILTERS.__getitem__, key="lib_provenance",
-         horizontal=True, help="Reviewed: an analyst looked and decided. Automatic: the rule's selection saved from "
-                               "a batch without review.")
+         horizontal=True, help="Reviewed: an analyst looked and decided. Not reviewed yet: the rule's picks, saved "
+                               "from a batch without review.")
 notice = st.session_state.pop("lib_notice", None)
 if notice:
     getattr(st, notice[0])(literal(notice[1]))  # names a file: shown as typed, never as Markdown
@@ -103,57 +104,67 @@ with tab_images:
         p1, p2 = st.columns([1, 4], vertical_alignment="bottom")
         number = p1.number_input("Page", min_value=1, max_value=pages, step=1, key="lib_page")
         page = library.paginate(results, int(number), size)
-        p2.caption(f"{page.total} records ({images_found} images) match · showing {page.first}–{page.last} "
+        p2.caption(f"{page.total} record{'' if page.total == 1 else 's'} ({images_found} "
+                   f"image{'' if images_found == 1 else 's'}) match · showing {page.first}–{page.last} "
                    f"· page {page.number} of {page.pages}")
         try:
             thumbnails = store.thumbnails([e.image_key for e in page.items])
         except StoreError as exc:
             thumbnails = {}
             st.warning(database_problem(config, exc, "load the thumbnails") + " The list is complete without them.")
-        st.dataframe(
-            lib_ui.results_frame(page.items, thumbnails), hide_index=True, width="stretch",
-            column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
-        )
-
-        with st.expander("Delete an image's record"):
-            by_key = {e.image_key: e for e in page.items}
-            choice = st.selectbox(
-                "Image", list(by_key), format_func=lambda k: lib_ui.entry_label(by_key[k]), key="lib_delete_choice"
+        view = st.radio("Show as", list(VIEWS), format_func=VIEWS.__getitem__, key="lib_view", horizontal=True)
+        if view == "gallery":
+            lib_ui.gallery(page.items, thumbnails, store, _ask_delete)
+        else:
+            picked = st.dataframe(
+                lib_ui.results_frame(page.items, thumbnails), hide_index=True, width="stretch",
+                row_height=lib_ui.THUMB_ROW_HEIGHT, on_select="rerun", selection_mode="single-row", key="lib_table",
+                column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
             )
-            st.button("Delete…", key="lib_delete", on_click=_ask_delete)
-            pending = st.session_state["lib_confirm"]
-            if pending is not None:
-                doomed = [e for e in entries if e.image_key == pending]
-                if not doomed:
-                    st.session_state["lib_confirm"] = None
-                else:
-                    name = doomed[0].filename
-                    verdicts = sum(e.verdicts for e in doomed)
-                    st.warning(f"Delete “{literal(name)}” and all its {verdicts} tag verdicts "
-                               f"({len(doomed)} backend/language records)? This cannot be undone.")
-                    c1, c2 = st.columns(2)
-                    c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete,
-                              args=(pending, name))
-                    c2.button("Cancel", key="lib_delete_no", on_click=_cancel_delete)
+            rows = picked.selection.rows if picked is not None else []
+            if rows and rows[0] < len(page.items):
+                chosen = page.items[rows[0]]
+                a1, a2, a3 = st.columns([1, 1, 4], vertical_alignment="center")
+                if a1.button("Enlarge", key="lib_row_enlarge", icon=":material/zoom_in:"):
+                    lib_ui.enlarge(store, chosen)
+                a2.button("Delete…", key="lib_row_delete", on_click=_ask_delete, args=(chosen.image_key,))
+                a3.caption(literal(lib_ui.entry_label(chosen)))
+            else:
+                st.caption("Select a row (the box at its left) to enlarge its image or delete its record.")
+        pending = st.session_state["lib_confirm"]
+        if pending is not None:
+            doomed = [e for e in entries if e.image_key == pending]
+            if not doomed:
+                st.session_state["lib_confirm"] = None
+            else:
+                name = doomed[0].filename
+                verdicts = sum(e.verdicts for e in doomed)
+                st.warning(f"Delete “{literal(name)}” and all its {verdicts} tag verdict{'' if verdicts == 1 else 's'} "
+                           f"({len(doomed)} tagger/language record{'' if len(doomed) == 1 else 's'})? "
+                           "This cannot be undone.")
+                c1, c2 = st.columns(2)
+                c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete, args=(pending, name))
+                c2.button("Cancel", key="lib_delete_no", on_click=_cancel_delete)
 
 with tab_counts:
     order = st.radio("Sort by", ["Most images", "Tag name"], key="lib_count_sort", horizontal=True)
     shown = counts if order == "Most images" else counts.sort_values("tag", ignore_index=True)
-    st.caption(f"{len(counts)} tags on {len({e.image_key for e in entries})} images. Click a column to sort.")
+    n_images = len({e.image_key for e in entries})
+    st.caption(f"{len(counts)} tag{'' if len(counts) == 1 else 's'} on {n_images} image{'' if n_images == 1 else 's'}. "
+               "Click a column to sort.")
     st.dataframe(shown, hide_index=True, width="stretch")
 
 with tab_tree:
-    st.caption("Tags by their WordNet parents (the embedded tagger's); tags without a known parent, such as "
-               "Imagga's, sit at the root. images: carrying the tag; in subtree: carrying it or a tag below it.")
-    st.dataframe(
-        tree.frame(), hide_index=True, width="stretch",
-        column_config={"images_in_subtree": st.column_config.NumberColumn("images in subtree")},
-    )
+    st.caption("Each tag sits under its broader tag (the embedded tagger's WordNet parents); tags without a known "
+               "parent, such as Imagga's, start a branch of their own. images: carrying the tag; in subtree: "
+               "carrying it or a tag below it.")
+    st.dataframe(lib_ui.tree_frame(tree), hide_index=True, width="stretch", height=480, key="lib_tree")
 
 with tab_export:
     scope = "the search results" if query else "the whole library"
-    st.caption(f"Image-to-tags of {scope} ({len(results)} records). `cdn_tags` is a comma-separated tag "
-               f"string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} characters, no %).")
+    st.caption(f"Image-to-tags of {scope} ({len(results)} record{'' if len(results) == 1 else 's'}). `cdn_tags` is "
+               f"a comma-separated tag string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} "
+               "characters, no %); `missing_tags` holds the tags a reviewer noted the tagger missed.")
     e1, e2 = st.columns(2)
     e1.download_button("Download CSV", library.export_csv(results), file_name="library-tags.csv",
                        mime="text/csv", key="lib_export_csv", disabled=not results)
