@@ -22,12 +22,13 @@ from tagging.errors import SelectionError, StoreError, TaggingError
 from tagging.images import LoadedImage, format_size
 from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
-from tagging.store import FeedbackItem, deliver_pending, queue_feedback
+from tagging.store import PREFILLED, FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
 from ui import inputs, resources, state
 from ui.charts import chart_height, confidence_chart
 from ui.library import when
 from ui.page import analyst, database_problem, start_page
+from ui.review import missing_tags
 from ui.text import literal
 
 SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
@@ -277,6 +278,12 @@ with col_tags:
         f"{len(selection)} of {len(tags)} tags accepted · "
         + ("edited by hand" if edited else f"following the rule: ≥ {threshold} or the top {int(min_tags)}")
     )
+    missing = st.text_input(
+        "Missing tags (what the tagger should have suggested; comma-separated)", key="tag_missing",
+        placeholder="e.g. dog, red ball",
+        help="Free text, kept apart from the accepted tags (which only suggested tags can be): saved with the "
+             "feedback, exported by the Library and counted by the Compare page as what the tagger missed.",
+    )
     b1, b2 = st.columns(2)
     b1.button("Follow the rule again", key="tag_follow_rule", on_click=_follow_rule, disabled=not edited)
     save = b2.button("Save feedback", key="tag_save", type="primary")
@@ -298,6 +305,8 @@ with col_tags:
                 thumbnail=image.thumbnail_bytes() if image else None,
                 preview=image.preview_bytes() if image else None,
                 saved_by=analyst(config),
+                review_mode=PREFILLED,  # the box starts from the rule's selection
+                missing_tags=missing_tags(missing),
             )
         except SelectionError as exc:
             st.error(literal(exc))

@@ -115,6 +115,21 @@ def test_feedback_saved_and_saving_again_updates(app, isolated_env):
     assert [r.tag for r in store.feedback_for(key, "embedded", "en") if r.accepted] == ["cat"]
 
 
+def test_a_missing_tag_is_noted_apart_from_the_accepted_tags(app, isolated_env):
+    """Issue 18 item 10: typing "dog" gave a silent "No results"; it is saved as a missing-tags note instead."""
+    at = app().run()
+    at.selectbox(key="tag_sample").set_value("cat.jpg").run()
+    accepted = at.multiselect(key="tag_selection").value
+    at.text_input(key="tag_missing").input("dog, red ball").run()
+    at.button(key="tag_save").click().run()
+    assert not at.exception and not at.error
+    store = Store(isolated_env)
+    key = at.session_state["last_saved"]
+    saved = store.verdict_set(key, "embedded", "en")
+    assert saved.missing_tags == ("dog", "red ball") and saved.review_mode == "prefilled"
+    assert {r.tag for r in store.feedback_for(key, "embedded", "en") if r.accepted} == set(accepted)  # untouched
+
+
 def _png(size=(64, 48), color=(200, 30, 30)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, "PNG")
