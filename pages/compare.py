@@ -14,7 +14,6 @@ import streamlit as st
 
 from tagging import compare
 from tagging.errors import StoreError, TaggingError
-from tagging.store import library
 from ui import compare as ui
 from ui import inputs, resources
 from ui.batch import MAX_BATCH_IMAGES, MAX_FILE_MB
@@ -177,14 +176,16 @@ elif kind == SET_BATCH:
                       args=("B", spec.backend, spec.request))
 else:
     try:
-        entries = store.library_entries()
+        library_tags = [t for t, _ in store.library_tags()]  # kept totals, most images first
     except StoreError as exc:
         _fail(database_problem(config, exc, "read the library"))
     wanted = st.multiselect(
-        "Library images carrying any of these tags (none = every image)",
-        list(library.tag_counts(entries)["tag"]) if entries else [], key="compare_library_tags",
+        "Library images carrying any of these tags (none = every image)", library_tags, key="compare_library_tags",
     )
-    found = ui.from_library(store, wanted)
+    try:
+        found = ui.from_library(store, wanted)
+    except StoreError as exc:
+        _fail(database_problem(config, exc, "read the library"))
     st.caption("The library keeps a small thumbnail, not the original photo: its images are compared where the "
                "result cache already holds both answers, and the others are listed, not tagged again.")
 images = found.images
@@ -302,7 +303,7 @@ st.subheader("Against your verdicts")
 scope = st.radio("Verdicts", list(SCOPE_LABELS), format_func=SCOPE_LABELS.__getitem__, horizontal=True,
                  key="compare_scope")
 try:
-    truths = {name: ui.truth_for(store, side, scope) for name, side in sides.items()}
+    truths = {name: ui.truth_for(store, side, scope, result.compared_keys) for name, side in sides.items()}
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the verdicts"))
 scores = [compare.score_side(side, answers[name], truths[name], overrides, result.compared_keys)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 from streamlit_tags import st_tags
 
 from tagging.errors import StoreError
-from tagging.store import AUTOMATIC, REVIEWED, library
+from tagging.store import AUTOMATIC, REVIEWED, TagSearch, library
 from ui import library as lib_ui
 from ui.page import database_problem, start_page
 from ui.text import literal
@@ -37,14 +39,17 @@ def _delete(image_key: str, label: str) -> None:
     except StoreError as exc:
         st.session_state["lib_notice"] = ("error", database_problem(config, exc, "delete the image's record"))
         return
-    st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {verdicts} tag verdicts.")
+    st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {lib_ui.plural(verdicts, 'tag verdict')}.")
 
 
 config, store = start_page()
 provenance = st.session_state.get("lib_provenance", "all")
+scope = None if provenance == "all" else provenance
 try:
-    entries = store.library_entries(provenance=None if provenance == "all" else provenance)
-    parent_links = store.tag_parents()
+    version = store.data_version()
+    tag_list = lib_ui.tags(store, store.url, version, scope)
+    parent_links = lib_ui.parent_links(store, store.url, version)
+    records_all, images_all = lib_ui.size(store, store.url, version, TagSearch(scope))
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the library"))
 
@@ -55,15 +60,15 @@ st.radio("Verdicts", list(PROVENANCE_FILTERS), format_func=PROVENANCE_FILTERS.__
 notice = st.session_state.pop("lib_notice", None)
 if notice:
     getattr(st, notice[0])(literal(notice[1]))  # names a file: shown as typed, never as Markdown
-if not entries:
+if not records_all:
     if provenance != "all":
         st.info(f"No {PROVENANCE_FILTERS[provenance].lower()} records.")
         st.stop()
     st.info("No saved tags yet. Open the **Tag** page, tag a photo and press **Save feedback**; it then shows here.")
     st.stop()
 
-tree = library.TagTree(parent_links, entries)
-counts = library.tag_counts(entries)
+tree = library.TagTree.from_counts(parent_links, dict(tag_list))
+counts = library.counts_frame(tag_list)
 
 # --- search ------------------------------------------------------------------------------
 query = st_tags(
@@ -81,7 +86,7 @@ children = s2.checkbox(
 )
 size = s3.selectbox("Per page", PAGE_SIZES, key="lib_page_size")
 
-results = library.search(entries, query, mode, tree if children else None)
+search = library.search_of(query, mode, [t for t, _ in tag_list], tree if children else None, scope)
 known = {library.normalise(t) for t in tree.nodes}
 unknown = [q for q in query if library.normalise(q) not in known]
 if unknown:
@@ -91,39 +96,47 @@ signature = (tuple(query), mode, children, size, provenance)
 if st.session_state["lib_signature"] != signature:  # a new search starts on page 1
     st.session_state["lib_signature"] = signature
     st.session_state["lib_page"] = 1
-pages = library.paginate(results, 1, size).pages
+try:
+    total, images_found = lib_ui.size(store, store.url, version, search)
+except StoreError as exc:
+    _fail(database_problem(config, exc, "search the library"))
+pages = max(1, math.ceil(total / size))
 st.session_state["lib_page"] = min(max(1, int(st.session_state.get("lib_page", 1))), pages)
 
-images_found = len({e.image_key for e in results})
+items: list = []
 tab_images, tab_counts, tab_tree, tab_export = st.tabs(["Images", "Tag counts", "Tag tree", "Export"])
 
 with tab_images:
-    if not results:
+    if not total:
         st.info("No image matches this search." + (" Try **Any of these tags**." if mode == library.ALL_OF else ""))
     else:
         p1, p2 = st.columns([1, 4], vertical_alignment="bottom")
-        number = p1.number_input("Page", min_value=1, max_value=pages, step=1, key="lib_page")
-        page = library.paginate(results, int(number), size)
-        p2.caption(f"{page.total} record{'' if page.total == 1 else 's'} ({images_found} "
-                   f"image{'' if images_found == 1 else 's'}) match · showing {page.first}–{page.last} "
-                   f"· page {page.number} of {page.pages}")
+        number = int(p1.number_input("Page", min_value=1, max_value=pages, step=1, key="lib_page"))
         try:
-            thumbnails = store.thumbnails([e.image_key for e in page.items])
+            items = lib_ui.page(store, search, number, size, signature)
+        except StoreError as exc:
+            _fail(database_problem(config, exc, "read the library"))
+        first = (number - 1) * size + 1 if items else 0
+        last = first + len(items) - 1 if items else 0
+        p2.caption(f"{lib_ui.plural(total, 'record')} ({lib_ui.plural(images_found, 'image')}) match · showing "
+                   f"{first}–{last} · page {number} of {pages}")
+        try:
+            thumbnails = store.thumbnails([e.image_key for e in items])
         except StoreError as exc:
             thumbnails = {}
             st.warning(database_problem(config, exc, "load the thumbnails") + " The list is complete without them.")
         view = st.radio("Show as", list(VIEWS), format_func=VIEWS.__getitem__, key="lib_view", horizontal=True)
         if view == "gallery":
-            lib_ui.gallery(page.items, thumbnails, store, _ask_delete)
+            lib_ui.gallery(items, thumbnails, store, _ask_delete)
         else:
             picked = st.dataframe(
-                lib_ui.results_frame(page.items, thumbnails), hide_index=True, width="stretch",
+                lib_ui.results_frame(items, thumbnails), hide_index=True, width="stretch",
                 row_height=lib_ui.THUMB_ROW_HEIGHT, on_select="rerun", selection_mode="single-row", key="lib_table",
                 column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
             )
             rows = picked.selection.rows if picked is not None else []
-            if rows and rows[0] < len(page.items):
-                chosen = page.items[rows[0]]
+            if rows and rows[0] < len(items):
+                chosen = items[rows[0]]
                 a1, a2, a3 = st.columns([1, 1, 4], vertical_alignment="center")
                 if a1.button("Enlarge", key="lib_row_enlarge", icon=":material/zoom_in:"):
                     lib_ui.enlarge(store, chosen)
@@ -133,15 +146,18 @@ with tab_images:
                 st.caption("Select a row (the box at its left) to enlarge its image or delete its record.")
         pending = st.session_state["lib_confirm"]
         if pending is not None:
-            doomed = [e for e in entries if e.image_key == pending]
+            try:
+                doomed = store.verdict_sets_of(pending)
+                verdicts = sum(len(store.feedback_for(pending, d.backend, d.language)) for d in doomed)
+            except StoreError as exc:
+                _fail(database_problem(config, exc, "read the image's records"))
             if not doomed:
                 st.session_state["lib_confirm"] = None
             else:
-                name = doomed[0].filename
-                verdicts = sum(e.verdicts for e in doomed)
-                st.warning(f"Delete “{literal(name)}” and all its {verdicts} tag verdict{'' if verdicts == 1 else 's'} "
-                           f"({len(doomed)} tagger/language record{'' if len(doomed) == 1 else 's'})? "
-                           "This cannot be undone.")
+                by_key = {e.image_key: e for e in items}
+                name = by_key[pending].filename if pending in by_key else pending
+                st.warning(f"Delete “{literal(name)}” and all its {lib_ui.plural(verdicts, 'tag verdict')} "
+                           f"({lib_ui.plural(len(doomed), 'tagger/language record')})? This cannot be undone.")
                 c1, c2 = st.columns(2)
                 c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete, args=(pending, name))
                 c2.button("Cancel", key="lib_delete_no", on_click=_cancel_delete)
@@ -149,29 +165,36 @@ with tab_images:
 with tab_counts:
     order = st.radio("Sort by", ["Most images", "Tag name"], key="lib_count_sort", horizontal=True)
     shown = counts if order == "Most images" else counts.sort_values("tag", ignore_index=True)
-    n_images = len({e.image_key for e in entries})
-    st.caption(f"{len(counts)} tag{'' if len(counts) == 1 else 's'} on {n_images} image{'' if n_images == 1 else 's'}. "
-               "Click a column to sort.")
+    st.caption(f"{lib_ui.plural(len(counts), 'tag')} on {lib_ui.plural(images_all, 'image')}. Click a column to sort.")
     st.dataframe(shown, hide_index=True, width="stretch")
 
 with tab_tree:
     st.caption("Each tag sits under its broader tag (the embedded tagger's WordNet parents); tags without a known "
                "parent, such as Imagga's, start a branch of their own. images: carrying the tag; in subtree: "
                "carrying it or a tag below it.")
+    if st.toggle("Count the images in each subtree", key="lib_subtrees",
+                 help="One counting query over the library's accepted tags; kept until the library changes."):
+        try:
+            below = lib_ui.subtree_images(store, store.url, version, tree.subtrees(), scope)
+        except StoreError as exc:
+            _fail(database_problem(config, exc, "count the subtrees"))
+        tree = library.TagTree.from_counts(parent_links, dict(tag_list), below)
     st.dataframe(lib_ui.tree_frame(tree), hide_index=True, width="stretch", height=480, key="lib_tree")
 
 with tab_export:
-    scope = "the search results" if query else "the whole library"
-    st.caption(f"Image-to-tags of {scope} ({len(results)} record{'' if len(results) == 1 else 's'}). `cdn_tags` is "
-               f"a comma-separated tag string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} "
-               "characters, no %); `missing_tags` holds the tags a reviewer noted the tagger missed.")
+    what = "the search results" if query else "the whole library"
+    st.caption(f"Image-to-tags of {what} ({lib_ui.plural(total, 'record')}). `cdn_tags` is a comma-separated tag "
+               f"string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} characters, no %); "
+               "`missing_tags` holds the tags a reviewer noted the tagger missed. The file is written when you press "
+               "the button.")
     e1, e2 = st.columns(2)
-    e1.download_button("Download CSV", library.export_csv(results), file_name="library-tags.csv",
-                       mime="text/csv", key="lib_export_csv", disabled=not results)
-    e2.download_button("Download JSON", library.export_json(results), file_name="library-tags.json",
-                       mime="application/json", key="lib_export_json", disabled=not results)
-    if results:
+    e1.download_button("Download CSV", lib_ui.export(store, search, "csv"), file_name="library-tags.csv",
+                       mime="text/csv", key="lib_export_csv", disabled=not total)
+    e2.download_button("Download JSON", lib_ui.export(store, search, "json"), file_name="library-tags.json",
+                       mime="application/json", key="lib_export_json", disabled=not total)
+    if total and items:
+        st.caption("CDN tags of the records on this page:")
         st.dataframe(
-            {"file": [e.filename for e in results], "cdn_tags": [library.cdn_tag_string(e.tags) for e in results]},
+            {"file": [e.filename for e in items], "cdn_tags": [library.cdn_tag_string(e.tags) for e in items]},
             hide_index=True, width="stretch",
         )

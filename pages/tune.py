@@ -77,9 +77,10 @@ def _override_tag_changed() -> None:
 
 config, store = start_page()
 try:
-    groups = store.feedback_groups()  # reviewed verdicts only: the rule's own selection would grade itself
+    version = tune.data_version(store)
+    groups = tune.groups(store, store.url, version)  # reviewed verdicts only: the rule's would grade itself
     overrides = store.tag_overrides()
-    awaiting = store.awaiting_review()
+    awaiting = tune.awaiting(store, store.url, version)
     stored_default = store.get_setting("default_threshold")
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the feedback"))
@@ -125,8 +126,9 @@ min_tags = int(c2.number_input(
 group = choices[choice]
 current = int(st.session_state["threshold"])
 
+override_key = tuple(sorted(overrides.items()))
 try:
-    modes = store.review_modes(group.backend, group.language)
+    modes = tune.review_modes(store, store.url, version, group.backend, group.language)
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the feedback"))
 st.caption(tune.modes_text(modes))
@@ -134,12 +136,12 @@ source = st.radio("Use", list(REVIEW_SOURCES), format_func=REVIEW_SOURCES.__geti
                   horizontal=True, disabled=not modes.get(BLIND),
                   help="Blind reviews started with nothing pre-filled, so the rule's picks could not sway them.")
 try:
-    rows = tune.rows_of(store.feedback_by_image(group.backend, group.language,
-                                                review_mode=None if source == ALL_REVIEWS else BLIND))
-    group_awaiting = store.awaiting_review(group.backend, group.language)
+    data = tune.aggregated(store, store.url, version, group.backend, group.language, min_tags, override_key,
+                           None if source == ALL_REVIEWS else BLIND)
+    group_awaiting = tune.awaiting(store, store.url, version, group.backend, group.language)
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the feedback"))
-if not rows:
+if not data.rows.images:
     st.info("No blind review of this tagger yet: review on the **Review** page with **Blind review** on.")
     st.stop()
 if group_awaiting:
@@ -149,10 +151,9 @@ if group_awaiting:
 if awaiting:
     st.page_link("pages/review.py", label=f"Review the images that await review ({awaiting})",
                  icon=":material/rate_review:")
-override_key = tuple(sorted(overrides.items()))
-curve = tune.curve(rows, min_tags, override_key)
-stats = tune.tag_stats(rows, current, min_tags, override_key)
-evidence = metrics.evidence(tune.feedback_of(rows))
+curve = data.curve()
+stats = data.tag_stats(current)
+evidence = data.evidence()
 
 # --- recommendation ----------------------------------------------------------------------
 m1, m2 = st.columns([2, 1])
@@ -186,8 +187,9 @@ k4.metric("F1 there", _pct(recommendation.f1), help=f"At the current threshold: 
 if recommendation.threshold is None:
     st.info(recommendation.reason)
 else:
-    moving = tune.stability(rows, min_tags, override_key, method,
-                            target / 100 if method == metrics.TARGET_PRECISION else None, current)
+    with st.spinner("Resampling the reviewed images…"):
+        moving = data.stability(method, target / 100 if method == metrics.TARGET_PRECISION else None,
+                                current=current)
     settled, text = tune.stability_text(moving, evidence.trusted)
     if text:
         (st.success if settled else st.warning)(text, icon=":material/insights:")

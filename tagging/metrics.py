@@ -47,6 +47,7 @@ import pandas as pd
 from tagging.models import Tag
 from tagging.rules import auto_select
 from tagging.store import FeedbackItem
+from tagging.store._tune import TuneRows
 
 THRESHOLDS: tuple[int, ...] = tuple(range(101))
 MIN_IMAGES = 5
@@ -165,6 +166,11 @@ def evidence(feedback: Feedback) -> Evidence:
     images = sum(1 for items in feedback.values() if items)
     verdicts = sum(len(items) for items in feedback.values())
     accepted = sum(it.accepted for items in feedback.values() for it in items)
+    return _judge(images, verdicts, accepted)
+
+
+def _judge(images: int, verdicts: int, accepted: int) -> Evidence:
+    """The trust rule applied to counts."""
     rejected = verdicts - accepted
     problems = []
     if images < MIN_IMAGES:
@@ -313,14 +319,19 @@ def stability_from_counts(
 ) -> Stability:
     """``threshold_stability`` from per-image counts (images, 101, 4) as ``image_counts`` returns them."""
     images = len(counts)
-    totals = counts.sum(axis=0).astype(float) if images else np.zeros((len(THRESHOLDS), 4))
-    prefer = _index(current)
-    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision, prefer) if images else None
     if not images:
         return Stability(None, 0, None, None, math.nan, 0)
+    totals = counts.sum(axis=0).astype(float)
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(images, np.full(images, 1 / images), size=resamples)
     sampled = np.tensordot(weights, counts, axes=(1, 0)).astype(float)  # (resamples, 101, 4)
+    return _stability(totals, sampled, method, target_precision, resamples, _index(current))
+
+
+def _stability(totals: np.ndarray, sampled: np.ndarray, method: str, target_precision: float | None,
+               resamples: int, prefer: int | None = None) -> Stability:
+    """The stability of the recommendation on ``totals`` (101, 4) over resampled counts (resamples, 101, 4)."""
+    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision, prefer)
     picks = [_pick(c[:, 0], c[:, 1], c[:, 2], method, target_precision, prefer) for c in sampled]
     found = np.array([THRESHOLDS[p] for p in picks if p is not None])
     undecided = resamples - len(found)
@@ -377,3 +388,127 @@ def tag_stats(
     frame = pd.DataFrame(rows, columns=TAG_COLUMNS)
     frame["best_threshold"] = frame["best_threshold"].astype("Int64")
     return frame.sort_values(["suggested", "tag"], ascending=[False, True], ignore_index=True)
+
+
+# --- the same numbers from aggregates (tagging.store's tune_rows) ---------------------------
+EXACT_BOOTSTRAP_IMAGES = 5000
+"""Up to this many images the bootstrap draws its weights exactly as ``stability_from_counts`` does
+(one multinomial per resample); above it each resample counts ``images`` uniform draws instead: the
+same distribution, without a binomial draw per image."""
+_WEIGHT_CHUNK = 8  # resamples weighed at once: (8, images) weights at a time, never (resamples, images)
+
+
+class Aggregated:
+    """Tune's metrics from ``Store.tune_rows``: per-image counts in confidence bins, never a verdict loop.
+
+    Equal to ``threshold_curve``, ``image_counts``, ``evidence`` and ``tag_stats`` of the same
+    feedback (mean confidence up to float rounding); ``stability`` resamples images through the
+    per-image bins. Treat as immutable: pages share one per data version.
+    """
+
+    def __init__(self, rows: TuneRows) -> None:
+        self.rows = rows
+        order = np.lexsort((rows.event_x, rows.event_acc))
+        self._image = rows.event_image[order]
+        self._ds = rows.event_ds[order]
+        slot = rows.event_acc[order] * len(THRESHOLDS) + rows.event_x[order]
+        self._slots, self._starts = np.unique(slot, return_index=True)
+        self._sampled: np.ndarray | None = None
+
+    def _counts(self, base: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """TP, FP, FN, TN at every threshold from (…, 2) base and verdicts and (…, 2, 101) events per bin."""
+        reach = np.flip(np.cumsum(np.flip(events, -1), -1), -1)  # selected for T <= x, summed over x >= T
+        tp = base[..., 1, None] + reach[..., 1, :]
+        fp = base[..., 0, None] + reach[..., 0, :]
+        return np.stack([tp, fp, n[..., 1, None] - tp, n[..., 0, None] - fp], axis=-1)
+
+    def image_counts(self) -> np.ndarray:
+        """Per image (in image-key order), TP, FP, FN, TN at every threshold: (images, 101, 4), as ``image_counts``."""
+        r = self.rows
+        events = np.zeros((r.images, 2, len(THRESHOLDS)), dtype=np.int64)
+        np.add.at(events, (r.event_image, r.event_acc, r.event_x), r.event_ds)
+        return self._counts(r.base, r.n, events)
+
+    def totals(self) -> np.ndarray:
+        """TP, FP, FN, TN summed over images at every threshold: (101, 4)."""
+        r = self.rows
+        events = np.zeros((2, len(THRESHOLDS)), dtype=np.int64)
+        np.add.at(events, (r.event_acc, r.event_x), r.event_ds)
+        return self._counts(r.base.sum(axis=0), r.n.sum(axis=0), events)
+
+    def curve(self) -> pd.DataFrame:
+        """``threshold_curve`` of the same feedback."""
+        return curve_from_counts(self.totals())
+
+    def evidence(self) -> Evidence:
+        """``evidence`` of the same feedback."""
+        n = self.rows.n
+        return _judge(int(np.count_nonzero(n.sum(axis=1))), int(n.sum()), int(n[:, 1].sum()))
+
+    def tag_stats(self, threshold: int) -> pd.DataFrame:
+        """``tag_stats`` at the integer ``threshold`` (the Tag page's slider), from per-tag bins."""
+        r = self.rows
+        tags = len(r.tags)
+        width = len(THRESHOLDS) + 1
+        picked = np.zeros((tags, 2), dtype=np.int64)  # by the floor whatever the tag's own threshold
+        binned = np.zeros((tags, 2, width), dtype=np.int64)
+        if len(r.tag_rows):
+            tag, bins, acc, lo2, n = (r.tag_rows[:, j] for j in range(5))
+            by_floor = lo2 <= int(threshold)
+            np.add.at(picked, (tag[by_floor], acc[by_floor]), n[by_floor])
+            rest = ~by_floor
+            np.add.at(binned, (tag[rest], acc[rest], np.clip(bins[rest], 0, width - 1)), n[rest])
+        reach = np.flip(np.cumsum(np.flip(binned, -1), -1), -1)[..., : len(THRESHOLDS)]
+        tp = picked[:, 1, None] + reach[:, 1, :]
+        fp = picked[:, 0, None] + reach[:, 0, :]
+        accepted = picked[:, 1] + binned[:, 1, :].sum(axis=1)
+        rows = []
+        for j, name in enumerate(r.tags):
+            best: int | None = None
+            f1s: list[float] = []
+            if accepted[j]:
+                fn = accepted[j] - tp[j]
+                f1s = list(2 * tp[j] / (2 * tp[j] + fp[j] + fn))
+                best = _middle_of_first_best_run(f1s)
+            count = int(r.tag_count[j])
+            rows.append([
+                name, count, int(accepted[j]), count - int(accepted[j]), float(r.tag_confidence_sum[j] / count),
+                math.nan if best is None else THRESHOLDS[best], math.nan if best is None else float(f1s[best]),
+            ])
+        frame = pd.DataFrame(rows, columns=TAG_COLUMNS)
+        frame["best_threshold"] = frame["best_threshold"].astype("Int64")
+        return frame.sort_values(["suggested", "tag"], ascending=[False, True], ignore_index=True)
+
+    def _weights(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        images = self.rows.images
+        if images <= EXACT_BOOTSTRAP_IMAGES:
+            return rng.multinomial(images, np.full(images, 1 / images), size=count)
+        draws = rng.integers(0, images, size=(count, images)) + np.arange(count)[:, None] * images
+        return np.bincount(draws.ravel(), minlength=count * images).reshape(count, images)
+
+    def resampled_counts(self, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
+        """TP, FP, FN, TN at every threshold of each bootstrap resample of the images: (resamples, 101, 4)."""
+        r = self.rows
+        rng = np.random.default_rng(seed)
+        parts = []
+        for start in range(0, resamples, _WEIGHT_CHUNK):
+            w = self._weights(rng, min(_WEIGHT_CHUNK, resamples - start))
+            events = np.zeros((len(w), 2 * len(THRESHOLDS)), dtype=np.int64)
+            if len(self._ds):
+                events[:, self._slots] = np.add.reduceat(w[:, self._image] * self._ds, self._starts, axis=1)
+            parts.append(self._counts(w @ r.base, w @ r.n, events.reshape(len(w), 2, len(THRESHOLDS))))
+        return np.concatenate(parts) if parts else np.zeros((0, len(THRESHOLDS), 4), dtype=np.int64)
+
+    def stability(self, method: str = BEST_F1, target_precision: float | None = None, *,
+                  resamples: int = DEFAULT_RESAMPLES, seed: int = 0, current: float | None = None) -> Stability:
+        """``threshold_stability`` through the per-image bins; the resamples are drawn once and kept."""
+        if not self.rows.images:
+            return Stability(None, 0, None, None, math.nan, 0)
+        if self._sampled is None or len(self._sampled) != resamples or seed != 0:
+            sampled = self.resampled_counts(resamples, seed)
+            if seed == 0:
+                self._sampled = sampled
+        else:
+            sampled = self._sampled
+        return _stability(self.totals().astype(float), sampled.astype(float), method, target_precision, resamples,
+                          _index(current))

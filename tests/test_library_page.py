@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import pandas as pd
 import pytest
 import streamlit_tags
 
@@ -150,7 +151,11 @@ def test_tag_counts_and_tree(app, typed, isolated_env):
     assert list(counts["tag"]) == sorted(counts["tag"])
     tree = frame_with(at, "path").set_index("path")
     assert tree.loc["animal/feline/cat", "tag"] == "\u2003" * 4 + "└ cat"  # drawn as a tree: two levels in
-    assert tree.loc["animal/feline", "images"] == 1 and tree.loc["animal/feline", "images in subtree"] == 2
+    assert tree.loc["animal/feline", "images"] == 1 and pd.isna(tree.loc["animal/feline", "images in subtree"])
+    assert tree.loc["animal/feline/cat", "images in subtree"] == 1  # a leaf: its own count
+    at.toggle(key="lib_subtrees").set_value(True).run()
+    tree = frame_with(at, "path").set_index("path")
+    assert tree.loc["animal/feline", "images in subtree"] == 2 and tree.loc["animal", "images in subtree"] == 2
     assert tree.loc["car", "tag"] == "car"  # Imagga's tags have no parent: a root
     assert not any(p.endswith("cup") for p in tree.index)  # rejected everywhere
     order = list(tree.index)  # each tag right under its parent

@@ -21,7 +21,7 @@ from tagging.images import LoadedImage
 from tagging.models import Tag
 from tagging.parse import parse_tags
 from tagging.rules import DEFAULT_MIN_TAGS
-from tagging.store import ResultCache, Store, library
+from tagging.store import ResultCache, Store, TagSearch, library
 from ui import resources
 from ui.batch import MAX_BATCH_IMAGES, collect_uploads
 from ui.charts import chart_height
@@ -317,9 +317,22 @@ def from_library(store: Store, tags: Sequence[str], limit: int = MAX_BATCH_IMAGE
     The library keeps a thumbnail, not the original: these images can only be compared where the
     result cache already holds an answer.
     """
-    entries = library.search(store.library_entries(), tags, library.ANY_OF)
-    images = compare.unique_images(SetImage(e.image_key, e.filename) for e in entries)
+    search = library.search_of(tags, library.ANY_OF, [t for t, _ in store.library_tags()]) if tags else TagSearch()
+    images: list[SetImage] = []
+    seen: set[str] = set()
+    for chunk in store.iter_library(search, chunk=limit + 1):  # reads pages only until the bound is passed
+        for e in chunk:
+            if e.image_key not in seen:
+                seen.add(e.image_key)
+                images.append(SetImage(e.image_key, e.filename))
+        if len(images) > limit:
+            break
+    images = compare.unique_images(images)
     skipped = [(i.name, f"more than {limit} images in one comparison") for i in images[limit:]]
+    if len(images) > limit:
+        beyond = store.library_size(search)[1] - len(images)
+        if beyond > 0:
+            skipped.append((f"and {beyond} more images", f"more than {limit} images in one comparison"))
     return SetSource(images[:limit], skipped)
 
 
@@ -407,8 +420,9 @@ def f1_chart(scores: Sequence[compare.VerdictScore]) -> alt.LayerChart:
     return (lines + points).properties(height=300)
 
 
-def truth_for(store: Store, side: Side, scope: str) -> compare.Truth:
-    """The verdicts a side is scored against: every backend's in its language, or its own backend's only.
+def truth_for(store: Store, side: Side, scope: str, image_keys: Sequence[str]) -> compare.Truth:
+    """The verdicts on ``image_keys`` a side is scored against: every backend's in its language, or its own
+    backend's only. Only those images' verdicts are read.
 
     Raises ``StoreError`` when the store cannot be read.
     """
@@ -416,5 +430,5 @@ def truth_for(store: Store, side: Side, scope: str) -> compare.Truth:
     if scope == compare.OWN:
         backends = [side.spec.backend]
     else:
-        backends = sorted({g.backend for g in store.feedback_groups() if g.language == language})
-    return compare.truth_from({b: store.feedback_by_image(b, language) for b in backends})
+        backends = store.reviewed_backends(language, image_keys)
+    return compare.truth_from({b: store.feedback_by_image(b, language, image_keys=image_keys) for b in backends})

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import base64
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import BinaryIO
 
 import pandas as pd
 import streamlit as st
 
 from tagging.backends import LABELS
-from tagging.store import LibraryEntry, Store
+from tagging.store import LibraryEntry, Store, TagSearch, cursor_of, library
 from tagging.store.library import TagTree
 from ui.text import literal
 
 MODE_WORDS = {"prefilled": "pre-filled", "blind": "blind"}
 GALLERY_COLUMNS = 4
 THUMB_ROW_HEIGHT = 96  # px: a table row tall enough to see what the thumbnail shows
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def data_url(jpeg: bytes | None) -> str | None:
@@ -55,13 +62,79 @@ def entry_label(entry: LibraryEntry) -> str:
     return f"{entry.filename} · {LABELS.get(entry.backend, entry.backend)} · {entry.language} · {when(entry.saved_at)}"
 
 
+# --- reads, cached per data version (the store's change counter), never the whole library ---------
+@st.cache_data(max_entries=16, show_spinner=False)
+def tags(_store: Store, url: str, version: int, provenance: str | None) -> list[tuple[str, int]]:
+    """``Store.library_tags``: (tag, images), most images first."""
+    return _store.library_tags(provenance)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def parent_links(_store: Store, url: str, version: int) -> list[tuple[str, str, int]]:
+    """``Store.tag_parents``."""
+    return _store.tag_parents()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def size(_store: Store, url: str, version: int, search: TagSearch) -> tuple[int, int]:
+    """``Store.library_size``: (records, images) matching."""
+    return _store.library_size(search)
+
+
+@st.cache_data(max_entries=8, show_spinner="Counting the images in each subtree…")
+def subtree_images(_store: Store, url: str, version: int, subtrees: dict[str, list[str]],
+                   provenance: str | None) -> dict[str, int]:
+    """``Store.subtree_images`` of a tree's ``subtrees()``."""
+    return _store.subtree_images(subtrees, provenance)
+
+
+def page(store: Store, search: TagSearch, number: int, size: int, signature: object) -> list[LibraryEntry]:
+    """Page ``number`` of the search, by keyset from the page shown before where it can be.
+
+    The next page starts after the last row shown, the previous one ends before the first and a
+    rerun keeps its first row, so saves meanwhile never repeat or skip a row; a jump reads by offset.
+    """
+    anchor = st.session_state.get("lib_anchor")
+    items: list[LibraryEntry] = []
+    if anchor is not None and anchor["signature"] == signature:
+        if number == anchor["number"]:
+            items = store.library_page(search, size, start=anchor["first"])
+        elif number == anchor["number"] + 1:
+            items = store.library_page(search, size, after=anchor["last"])
+        elif number == anchor["number"] - 1:
+            items = store.library_page(search, size, before=anchor["first"])
+    if not items:
+        items = store.library_page(search, size, offset=(number - 1) * size)
+    st.session_state["lib_anchor"] = (
+        {"signature": signature, "number": number, "first": cursor_of(items[0]), "last": cursor_of(items[-1])}
+        if items else None
+    )
+    return items
+
+
+def export(store: Store, search: TagSearch, kind: str) -> Callable[[], BinaryIO]:
+    """The download's data, built only when the button is pressed: the matching entries streamed in chunks
+    into a temporary file (memory holds one chunk while it is written)."""
+
+    def build() -> BinaryIO:
+        target = tempfile.TemporaryFile()
+        chunks = store.iter_library(search)
+        library.write_export(library.stream_csv(chunks) if kind == "csv" else library.stream_json(chunks), target)
+        target.seek(0)
+        return target
+
+    return build
+
+
 def tree_frame(tree: TagTree) -> pd.DataFrame:
     """The tag tree drawn as a tree: each tag indented under its parent (depth first), with its counts."""
     rows = []
     for node in sorted(tree.nodes.values(), key=lambda n: n.path.split("/")):
         indent = "\u2003" * 2 * node.depth + ("└ " if node.depth else "")
         rows.append((indent + node.tag, node.images, node.images_in_subtree, node.path))
-    return pd.DataFrame(rows, columns=["tag", "images", "images in subtree", "path"])
+    frame = pd.DataFrame(rows, columns=["tag", "images", "images in subtree", "path"])
+    frame["images in subtree"] = frame["images in subtree"].astype("Int64")  # blank until counted, never "None"
+    return frame
 
 
 @st.dialog("Image", width="large")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 
 import altair as alt
 import pandas as pd
@@ -10,47 +10,42 @@ import streamlit as st
 
 from tagging import metrics
 from tagging.rules import DEFAULT_THRESHOLD
-from tagging.store import FeedbackItem
-
-# One row per verdict: (image key, tag, confidence, accepted). Hashable, so it can key a cache.
-Rows = tuple[tuple[str, str, float, bool], ...]
+from tagging.store import FeedbackGroup, Store
 
 METRIC_COLORS = {"precision": "#1f77b4", "recall": "#e4572e", "F1": "#2ca02c"}
+Overrides = tuple[tuple[str, float], ...]
 
 
-def rows_of(feedback: Mapping[str, Sequence[FeedbackItem]]) -> Rows:
-    """Flatten ``Store.feedback_by_image`` into hashable rows."""
-    return tuple(
-        (key, it.tag, float(it.confidence), bool(it.accepted)) for key, items in feedback.items() for it in items
-    )
+def data_version(store: Store) -> int:
+    """The store's change counter: every cached result below is keyed by it, never by hashing rows."""
+    return store.data_version()
 
 
-def feedback_of(rows: Rows) -> dict[str, list[FeedbackItem]]:
-    """Rebuild ``{image key: items}`` from ``rows_of`` rows."""
-    result: dict[str, list[FeedbackItem]] = {}
-    for key, tag, confidence, accepted in rows:
-        result.setdefault(key, []).append(FeedbackItem(tag, confidence, accepted))
-    return result
+@st.cache_data(max_entries=16, show_spinner=False)
+def groups(_store: Store, url: str, version: int) -> list[FeedbackGroup]:
+    """``Store.feedback_groups`` (reviewed verdicts), read once per data version."""
+    return _store.feedback_groups()
 
 
-@st.cache_data(show_spinner="Computing the curve…", max_entries=32)
-def curve(rows: Rows, min_tags: int, overrides: tuple[tuple[str, float], ...]) -> pd.DataFrame:
-    """``metrics.threshold_curve`` of the rows, computed once per data, floor and overrides."""
-    return metrics.threshold_curve(feedback_of(rows), min_tags, dict(overrides))
+@st.cache_data(max_entries=64, show_spinner=False)
+def awaiting(_store: Store, url: str, version: int, backend: str | None = None, language: str | None = None) -> int:
+    """``Store.awaiting_review``, read once per data version."""
+    return _store.awaiting_review(backend, language)
 
 
-@st.cache_data(show_spinner="Computing per-tag thresholds…", max_entries=32)
-def tag_stats(rows: Rows, threshold: int, min_tags: int, overrides: tuple[tuple[str, float], ...]) -> pd.DataFrame:
-    """``metrics.tag_stats`` of the rows, computed once per data, threshold, floor and overrides."""
-    return metrics.tag_stats(feedback_of(rows), threshold, min_tags, dict(overrides))
+@st.cache_resource(max_entries=8, show_spinner="Computing the curve…")
+def aggregated(_store: Store, url: str, version: int, backend: str, language: str, min_tags: int,
+               overrides: Overrides, review_mode: str | None = None) -> metrics.Aggregated:
+    """Tune's aggregates of one backend and language, computed in the database once per data version, floor
+    and overrides (and review mode: blind reviews only); shared by every session (read only), so the bootstrap's
+    resamples are drawn once."""
+    return metrics.Aggregated(_store.tune_rows(backend, language, min_tags, dict(overrides), review_mode))
 
 
-@st.cache_data(show_spinner="Resampling the reviewed images…", max_entries=32)
-def stability(rows: Rows, min_tags: int, overrides: tuple[tuple[str, float], ...], method: str,
-              target_precision: float | None, current: int | None = None) -> metrics.Stability:
-    """``metrics.threshold_stability`` of the rows (a seeded bootstrap over images), computed once per input."""
-    return metrics.threshold_stability(feedback_of(rows), min_tags, dict(overrides), method, target_precision,
-                                       current=current)
+@st.cache_data(max_entries=64, show_spinner=False)
+def review_modes(_store: Store, url: str, version: int, backend: str, language: str) -> dict[str | None, int]:
+    """``Store.review_modes``, read once per data version."""
+    return _store.review_modes(backend, language)
 
 
 def stability_text(result: metrics.Stability, trusted: bool = True) -> tuple[bool, str]:

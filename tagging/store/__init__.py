@@ -20,6 +20,7 @@ from tagging.store._cache import (
 )
 from tagging.store._db import display, without_password
 from tagging.store._outbox import DeliveryReport, FeedbackSender, deliver_pending, queue_feedback
+from tagging.store._queries import ALL, ANY, Cursor, TagSearch, cursor_of
 from tagging.store._schema import (
     AUTOMATIC,
     BLIND,
@@ -52,12 +53,13 @@ from tagging.store._store import (
 )
 
 __all__ = [
-    "AUTOMATIC", "BLIND", "CACHE_FILENAME", "DEFAULT_DB_PATH", "LEASE_SECONDS", "MAX_PAGE", "MIGRATIONS", "NEAREST",
-    "NEWEST", "OLDEST", "PREFILLED", "PROVENANCES", "REVIEWED", "REVIEW_MODES", "REVIEW_ORDERS", "SCHEMA_VERSION",
-    "CachedAnswer", "DeliveryReport", "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration",
-    "OutboxEntry", "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SaveResult", "Store",
-    "UnjudgedAnswer", "VerdictSet", "cache_key", "cache_path_for", "deliver_pending", "display", "open_result_cache",
-    "open_store", "queue_feedback", "store_backend", "without_password",
+    "ALL", "ANY", "AUTOMATIC", "BLIND", "CACHE_FILENAME", "CachedAnswer", "Cursor", "DEFAULT_DB_PATH",
+    "DeliveryReport", "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LEASE_SECONDS", "LibraryEntry", "MAX_PAGE",
+    "MIGRATIONS", "Migration", "NEAREST", "NEWEST", "OLDEST", "OutboxEntry", "PREFILLED", "PROVENANCES", "REVIEWED",
+    "REVIEW_MODES", "REVIEW_ORDERS", "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage",
+    "SCHEMA_VERSION", "SaveResult", "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "cache_key",
+    "cache_path_for", "cursor_of", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
+    "store_backend", "without_password",
 ]
 
 

@@ -119,6 +119,27 @@ result_claims = sa.Table(
     sa.Column("claimed_at", sa.Text, nullable=False),
 )
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
+data_counters = sa.Table(
+    "data_counters", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+tag_images = sa.Table(
+    "tag_images", metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("tag", sa.Text, primary_key=True),
+    sa.Column("images", sa.BigInteger, nullable=False),
+)
+tag_parent_links = sa.Table(
+    "tag_parent_links", metadata,
+    sa.Column("tag", sa.Text, primary_key=True),
+    sa.Column("parent", sa.Text, primary_key=True),
+    sa.Column("times", sa.BigInteger, nullable=False),
+)
+ALL_SCOPE = "all"
+"""``tag_images.scope`` of every verdict set; the other scopes are the provenances."""
+VERSION, VERDICTS, IMAGES = "version", "verdicts", "images"
+"""``data_counters`` rows: a change counter, verdicts, images with a verdict (see ``_counters``)."""
 
 
 # --- migrations ------------------------------------------------------------------------------
@@ -339,6 +360,35 @@ def _v7_previews(conn: Connection, ctx: Context) -> None:
     conn.exec_driver_sql("CREATE INDEX verdict_sets_batches ON verdict_sets (provenance, batch, saved_at)")
 
 
+def _v8_library_aggregates(conn: Connection, ctx: Context) -> None:
+    """Counters kept in step with every save, so pages read totals instead of counting a million rows.
+
+    ``data_counters`` holds a change counter (the data version results are cached by), the
+    number of verdicts, of images with a verdict and of non-empty verdict sets per provenance;
+    ``tag_images`` how many images carry each accepted tag (per provenance and over all);
+    ``tag_parent_links`` how often each (tag, parent) link was seen. Filled here from the rows
+    already saved. The Library pages through verdict sets by date on ``verdict_sets_library``
+    and finds the sets carrying a tag on ``feedback_accepted_tag`` without reading the table.
+    """
+    m = sa.MetaData()
+    counters = sa.Table("data_counters", m, sa.Column("name", sa.Text, primary_key=True),
+                        sa.Column("value", sa.BigInteger, nullable=False))
+    carried = sa.Table("tag_images", m, sa.Column("scope", sa.Text, primary_key=True),
+                       sa.Column("tag", sa.Text, primary_key=True), sa.Column("images", sa.BigInteger, nullable=False))
+    links = sa.Table("tag_parent_links", m, sa.Column("tag", sa.Text, primary_key=True),
+                     sa.Column("parent", sa.Text, primary_key=True),
+                     sa.Column("times", sa.BigInteger, nullable=False))
+    m.create_all(conn)
+    conn.exec_driver_sql("CREATE INDEX verdict_sets_library ON verdict_sets (saved_at, image_key, backend, language)")
+    conn.exec_driver_sql(
+        "CREATE INDEX feedback_accepted_tag ON feedback (tag, accepted, image_key, backend, language)"
+    )
+    from tagging.store._counters import rebuild  # it reads this module's names
+
+    rebuild(conn, sa.Table("feedback", m, autoload_with=conn), sa.Table("verdict_sets", m, autoload_with=conn),
+            counters, carried, links)
+
+
 def _review_mode_and_missing_tags(conn: Connection, ctx: Context) -> None:
     """How each reviewed set was judged (``prefilled`` with the rule's selection, or ``blind``) and the tags the
     reviewer noted as missing (a JSON list of free text, apart from the whitelisted verdicts).
@@ -359,7 +409,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "outbox claims (one sender per message) and held automatic messages", _v6_outbox_claims),
     Migration(7, "a bounded preview image per image, and the batches awaiting review, for the review queue",
               _v7_previews),
-    Migration(8, "how each review was made (pre-filled or blind) and the tags a reviewer noted as missing",
+    Migration(8, "counters, per-tag image counts and parent links kept in step with saves; library indexes",
+              _v8_library_aggregates),
+    Migration(9, "how each review was made (pre-filled or blind) and the tags a reviewer noted as missing",
               _review_mode_and_missing_tags),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +30,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from tagging.errors import SchemaVersionError, StoreUnavailableError
+from tagging.store import _counters
 from tagging.store import _schema as s
 from tagging.store._db import (
     POSTGRESQL,
@@ -40,7 +41,9 @@ from tagging.store._db import (
     guarded,
     make_engine,
 )
+from tagging.store._queries import LibraryQueries
 from tagging.store._schema import AUTOMATIC, PENDING, PROVENANCES, REVIEWED, SCHEMA_VERSION, SENT
+from tagging.store._tune import TuneRows, tune_rows
 
 DEFAULT_DB_PATH = Path("data") / "tagging.db"
 # How long a server may take to send one claimed outbox message before another may try it:
@@ -258,7 +261,7 @@ def _item(row: Any) -> FeedbackItem:
     return FeedbackItem(row.tag, float(row.confidence), bool(row.accepted), row.parent)
 
 
-class Store:
+class Store(LibraryQueries):
     """The dashboard's database. Creating one runs pending migrations (unless ``migrate=False``).
 
     ``target`` is ``TAGGING_DB``'s value: a file path, ``sqlite:///PATH`` or
@@ -392,6 +395,8 @@ class Store:
             if (previous is not None and provenance == AUTOMATIC and previous.provenance == REVIEWED
                     and not replace_reviewed):
                 return SaveResult(0, 0, False, previous.saved_by, previous.saved_at, previous.provenance, kept=True)
+            before = _counters.ImageState() if created else _counters.image_state(conn, image_key)
+            _counters.bump_version(conn)
             if not created:
                 known = {k: val for k, val in (("width", width), ("height", height), ("thumbnail", thumbnail),
                                                ("preview", preview))
@@ -413,6 +418,7 @@ class Store:
                          min_tags=int(min_tags), saved_at=now)
                     for it in items
                 ])
+            _counters.apply_change(conn, before, _counters.image_state(conn, image_key))
         replaced = previous is not None
         other = replaced and previous.saved_by is not None and previous.saved_by != saved_by
         return SaveResult(
@@ -442,11 +448,25 @@ class Store:
         return None if row is None else _verdict_set(row)
 
     def counts(self) -> tuple[int, int]:
-        """(number of images with feedback, number of feedback items), any provenance."""
-        f = s.feedback
+        """(number of images with feedback, number of feedback items), any provenance: two kept totals."""
+        totals = self.totals()
+        return totals[s.IMAGES], totals[s.VERDICTS]
+
+    def totals(self) -> dict[str, int]:
+        """Every kept total by name (``data_counters``): one small read whatever the library's size."""
         with self._read() as conn:
-            row = conn.execute(sa.select(sa.func.count(sa.distinct(f.c.image_key)), sa.func.count())).one()
-        return int(row[0]), int(row[1])
+            return _counters.read(conn)
+
+    def data_version(self) -> int:
+        """A counter every change of the verdicts moves on: results computed from them are cached by it."""
+        c = s.data_counters
+        with self._read() as conn:
+            return int(conn.execute(sa.select(c.c.value).where(c.c.name == s.VERSION)).scalar_one())
+
+    def rebuild_totals(self) -> None:
+        """Recount the kept totals from the rows (after rows were written around the store, as a bulk load)."""
+        with self._write() as conn:
+            _counters.rebuild(conn, s.feedback, s.verdict_sets, s.data_counters, s.tag_images, s.tag_parent_links)
 
     def provenance_counts(self, backend: str | None = None, language: str | None = None) -> dict[str, int]:
         """How many verdict sets are reviewed and automatic (of one backend and language, if given)."""
@@ -482,27 +502,29 @@ class Store:
         return [FeedbackGroup(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
     def feedback_by_image(
-        self, backend: str, language: str, reviewed_only: bool = True, review_mode: str | None = None
+        self, backend: str, language: str, reviewed_only: bool = True, image_keys: Sequence[str] | None = None
     ) -> dict[str, list[FeedbackItem]]:
         """Feedback of one backend and language: image key -> items, highest confidence first.
 
         Only reviewed verdicts by default: the rule's own unreviewed selection would measure
-        the rule against itself. ``review_mode`` (``blind`` or ``prefilled``) keeps only the sets
-        reviewed that way.
+        the rule against itself. ``image_keys`` reads only those images' verdicts.
         """
-        f, v = s.feedback, s.verdict_sets
+        f = s.feedback
         joined, condition = self._verdicts(reviewed_only)
-        mode = sa.true() if review_mode is None else v.c.review_mode == review_mode
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(f.c.image_key, f.c.tag, f.c.confidence, f.c.accepted, f.c.parent)
-                .select_from(joined)
-                .where(condition, mode, f.c.backend == backend, f.c.language == language)
-                .order_by(f.c.image_key, f.c.confidence.desc(), f.c.id)
-            ).all()
+        query = (
+            sa.select(f.c.image_key, f.c.tag, f.c.confidence, f.c.accepted, f.c.parent)
+            .select_from(joined)
+            .where(condition, f.c.backend == backend, f.c.language == language)
+            .order_by(f.c.image_key, f.c.confidence.desc(), f.c.id)
+        )
         result: dict[str, list[FeedbackItem]] = {}
-        for r in rows:
-            result.setdefault(r.image_key, []).append(_item(r))
+        with self._read() as conn:
+            keys = sorted(set(image_keys)) if image_keys is not None else [None]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                part = query if image_keys is None else query.where(f.c.image_key.in_(chunk))
+                for r in conn.execute(part):
+                    result.setdefault(r.image_key, []).append(_item(r))
         return result
 
     def review_modes(self, backend: str, language: str) -> dict[str | None, int]:
@@ -527,6 +549,29 @@ class Store:
             for key, text in conn.execute(query.order_by(v.c.image_key, v.c.backend, v.c.language)):
                 notes.setdefault(key, {}).update(dict.fromkeys(_missing_tuple(text)))
         return {k: tuple(v) for k, v in notes.items() if v}
+
+    def reviewed_backends(self, language: str, image_keys: Sequence[str]) -> list[str]:
+        """The backends with reviewed verdicts in ``language`` on any of these images."""
+        v = s.verdict_sets
+        found: set[str] = set()
+        keys = sorted(set(image_keys))
+        with self._read() as conn:
+            for start in range(0, len(keys), 500):
+                found |= set(conn.execute(
+                    sa.select(v.c.backend).distinct()
+                    .where(v.c.provenance == REVIEWED, v.c.language == language,
+                           v.c.image_key.in_(keys[start:start + 500]))
+                ).scalars())
+        return sorted(found)
+
+    def tune_rows(self, backend: str, language: str, min_tags: int,
+                  overrides: Mapping[str, float] | None = None, review_mode: str | None = None) -> TuneRows:
+        """Tune's aggregates of the reviewed verdicts of one backend and language (see ``_tune``); ``review_mode``
+        (``blind`` or ``prefilled``) keeps only the sets reviewed that way."""
+        if min_tags < 0:
+            raise ValueError("min_tags must not be negative")
+        with self._read() as conn, conn.begin():
+            return tune_rows(conn, backend, language, int(min_tags), dict(overrides or {}), review_mode)
 
     def library_entries(self, provenance: str | None = None) -> list[LibraryEntry]:
         """Every image with saved feedback, one entry per backend and language, newest first.
@@ -574,13 +619,14 @@ class Store:
         return entries
 
     def tag_parents(self) -> list[tuple[str, str, int]]:
-        """Every (tag, parent, times seen) pair in the feedback, accepted or not; Imagga's tags have none."""
-        f = s.feedback
+        """Every (tag, parent, times seen) pair in the feedback, accepted or not; Imagga's tags have none.
+
+        Read from the kept totals (``tag_parent_links``), not counted over the verdicts.
+        """
+        t = s.tag_parent_links
         with self._read() as conn:
             rows = conn.execute(
-                sa.select(f.c.tag, f.c.parent, sa.func.count())
-                .where(f.c.parent.is_not(None))
-                .group_by(f.c.tag, f.c.parent).order_by(f.c.tag, f.c.parent)
+                sa.select(t.c.tag, t.c.parent, t.c.times).where(t.c.times > 0).order_by(t.c.tag, t.c.parent)
             ).all()
         return [(r[0], r[1], int(r[2])) for r in rows]
 
@@ -623,12 +669,15 @@ class Store:
         with self._write() as conn:
             # The image's row first, as a save takes it first: a concurrent save waits, never deadlocks.
             conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key).with_for_update())
+            before = _counters.image_state(conn, image_key)
+            _counters.bump_version(conn)
             verdicts = int(conn.execute(
                 sa.select(sa.func.count()).select_from(f).where(f.c.image_key == image_key)
             ).scalar_one())
             conn.execute(f.delete().where(f.c.image_key == image_key))
             conn.execute(v.delete().where(v.c.image_key == image_key))
             conn.execute(i.delete().where(i.c.image_key == image_key))
+            _counters.apply_change(conn, before, _counters.ImageState())
         return verdicts
 
     # --- the review queue ---------------------------------------------------------------
@@ -769,8 +818,11 @@ class Store:
         f, i, v = s.feedback, s.images, s.verdict_sets
         with self._write() as conn:
             conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key).with_for_update())
+            before = _counters.image_state(conn, image_key)
+            _counters.bump_version(conn)
             removed = conn.execute(f.delete().where(_set_key(f, image_key, backend, language))).rowcount
             conn.execute(v.delete().where(_set_key(v, image_key, backend, language)))
+            _counters.apply_change(conn, before, _counters.image_state(conn, image_key))
         return int(removed)
 
     def review_facets(self) -> ReviewFacets:

@@ -26,12 +26,13 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import IO, Literal
 
 import pandas as pd
 
+from tagging.store._queries import TagSearch
 from tagging.store._store import LibraryEntry
 
 CDN_MAX_LENGTH = 500
@@ -57,7 +58,7 @@ class TagNode:
     path: str
     depth: int  # 0 for a root
     images: int  # images carrying this tag
-    images_in_subtree: int  # images carrying this tag or a tag below it
+    images_in_subtree: int | None  # images carrying this tag or a tag below it (None: not counted)
 
 
 class TagTree:
@@ -65,6 +66,47 @@ class TagTree:
 
     def __init__(self, parent_links: Iterable[tuple[str, str, int]], entries: Sequence[LibraryEntry]) -> None:
         """``parent_links`` are (tag, parent, times seen) as ``Store.tag_parents`` returns them."""
+        carried: dict[str, set[str]] = {}
+        for entry in entries:
+            for tag in entry.tags:
+                carried.setdefault(tag, set()).add(entry.image_key)
+        self._arrange(parent_links, carried)
+        self.nodes: dict[str, TagNode] = {}
+        for root in self._children.get(None, []):
+            self._build(root, None, "", 0, carried)
+
+    @classmethod
+    def from_counts(cls, parent_links: Iterable[tuple[str, str, int]], images: Mapping[str, int],
+                    in_subtree: Mapping[str, int] | None = None) -> TagTree:
+        """The tree of tags carried by ``images[tag]`` images (``Store.library_tags``), without reading entries.
+
+        ``in_subtree`` (``Store.subtree_images`` of ``subtrees()``) gives the images below each
+        tag that has children; without it their ``images_in_subtree`` is None (not counted).
+        """
+        tree = cls.__new__(cls)
+        carried = {tag: n for tag, n in images.items() if n > 0}
+        tree._arrange(parent_links, carried)
+        tree.nodes = {}
+
+        def add(tag: str, parent: str | None, prefix: str, depth: int) -> None:
+            path = f"{prefix}{PATH_SEPARATOR}{tag}" if prefix else tag
+            children = tree._children.get(tag, [])
+            below = carried.get(tag, 0) if not children else (None if in_subtree is None else in_subtree.get(tag, 0))
+            tree.nodes[tag] = TagNode(tag, parent, path, depth, carried.get(tag, 0), below)
+            for child in children:
+                add(child, tag, path, depth + 1)
+
+        for root in tree._children.get(None, []):
+            add(root, None, "", 0)
+        return tree
+
+    def subtrees(self) -> dict[str, list[str]]:
+        """Every tag that has children, with the tags of its subtree (itself included): what
+        ``Store.subtree_images`` counts."""
+        return {tag: [tag, *sorted(self.descendants(tag))] for tag in self.nodes if self._children.get(tag)}
+
+    def _arrange(self, parent_links: Iterable[tuple[str, str, int]], carried: Mapping[str, object]) -> None:
+        """Each tag's parent (the votes, cycles left out) and the children of every node."""
         votes: dict[str, Counter[str]] = {}
         for tag, parent, times in parent_links:
             if parent and parent != tag:
@@ -74,10 +116,6 @@ class TagTree:
         for tag in sorted(parents):  # a link that would close a cycle is left out: that tag is a root
             if not self._reaches(self._parent, parents[tag], tag):
                 self._parent[tag] = parents[tag]
-        carried: dict[str, set[str]] = {}
-        for entry in entries:
-            for tag in entry.tags:
-                carried.setdefault(tag, set()).add(entry.image_key)
         # The nodes: every carried tag and all its ancestors.
         names: set[str] = set()
         for tag in carried:
@@ -88,9 +126,6 @@ class TagTree:
         self._children: dict[str | None, list[str]] = {}
         for name in sorted(names):
             self._children.setdefault(self.parent(name), []).append(name)
-        self.nodes: dict[str, TagNode] = {}
-        for root in self._children.get(None, []):
-            self._build(root, None, "", 0, carried)
 
     @staticmethod
     def _reaches(parents: dict[str, str], start: str, target: str) -> bool:
@@ -276,3 +311,68 @@ def export_csv(entries: Sequence[LibraryEntry]) -> str:
         record["missing_tags"] = CSV_TAG_SEPARATOR.join(entry.missing_tags)
         writer.writerow(record)
     return buffer.getvalue()
+
+
+# --- the same over the database: search resolved to tag names, streamed exports -----------------
+def search_of(query: Iterable[str], mode: Mode, tags: Iterable[str], tree: TagTree | None = None,
+              provenance: str | None = None) -> TagSearch:
+    """The ``Store`` query of ``search``: each typed tag becomes the library's tag names it matches.
+
+    ``tags`` are the library's tag names (``Store.library_tags``). Matching is ``search``'s: trimmed
+    and case-folded, a typed tag also matching the tags below it with a ``tree``; a tag not in the
+    library matches nothing. An empty query searches nothing (every entry).
+    """
+    if mode not in (ALL_OF, ANY_OF):
+        raise ValueError(f"mode must be {ALL_OF!r} or {ANY_OF!r}, not {mode!r}")
+    wanted = list(dict.fromkeys(normalise(q) for q in query if q.strip()))
+    if not wanted:
+        return TagSearch(provenance, None, mode)
+    by_form: dict[str, list[str]] = {}
+    for name in tags:
+        by_form.setdefault(normalise(name), []).append(name)
+    groups = []
+    for q in wanted:
+        forms = {q}
+        if tree is not None:
+            for name in tree.nodes:
+                if normalise(name) == q:
+                    forms |= {normalise(d) for d in tree.descendants(name)}
+        groups.append(tuple(sorted(n for form in forms for n in by_form.get(form, ()))))
+    return TagSearch(provenance, tuple(groups), mode)
+
+
+def counts_frame(tags: Iterable[tuple[str, int]]) -> pd.DataFrame:
+    """``tag_counts``' table from (tag, images) pairs (``Store.library_tags``)."""
+    frame = pd.DataFrame([[t, n] for t, n in tags if n > 0], columns=["tag", "imageCount"])
+    frame["imageCount"] = frame["imageCount"].astype("int64")
+    return frame.sort_values(["imageCount", "tag"], ascending=[False, True], ignore_index=True)
+
+
+def stream_csv(chunks: Iterable[Sequence[LibraryEntry]]) -> Iterator[str]:
+    """``export_csv`` of the concatenated chunks, one piece of text per chunk (the header first)."""
+    yield export_csv([])
+    for chunk in chunks:
+        yield export_csv(chunk).split("\n", 1)[1]
+
+
+def stream_json(chunks: Iterable[Sequence[LibraryEntry]]) -> Iterator[str]:
+    """``export_json`` of the concatenated chunks, one piece of text per chunk."""
+    first = True
+    for chunk in chunks:
+        if not chunk:
+            continue
+        body = ",\n".join(
+            "\n".join("  " + line for line in json.dumps(_record(e), indent=2, ensure_ascii=False).split("\n"))
+            for e in chunk
+        )
+        yield ("[\n" if first else ",\n") + body
+        first = False
+    yield "[]" if first else "\n]"
+
+
+def write_export(pieces: Iterable[str], target: IO[bytes]) -> int:
+    """Write streamed export text as UTF-8; return the bytes written."""
+    written = 0
+    for piece in pieces:
+        written += target.write(piece.encode("utf-8"))
+    return written
