@@ -5,6 +5,7 @@ bench/bench_pages.py."""
 
 from __future__ import annotations
 
+import inspect
 import io
 from pathlib import Path
 
@@ -36,9 +37,11 @@ def seed(db_path: Path) -> None:
     from tagging.images import load_image
     from tagging.parse import parse_tags
     from tagging.rules import auto_select
-    from tagging.store import AUTOMATIC, BLIND, PREFILLED, REVIEWED, FeedbackItem, Store
+    from tagging.store import AUTOMATIC, REVIEWED, FeedbackItem, Store
 
     store = Store(db_path)
+    # bench/bench_pages.py seeds an older checkout's database with that checkout's code: no review modes there.
+    modes = "review_mode" in inspect.signature(Store.save_feedback).parameters
     backend = EmbeddedBackend()
     for n, (name, data) in enumerate(_variants()):
         image = load_image(data, name)
@@ -54,8 +57,8 @@ def seed(db_path: Path) -> None:
             width=image.width, height=image.height, thumbnail=image.thumbnail_bytes(), preview=image.preview_bytes(),
             provenance=REVIEWED if reviewed else AUTOMATIC, saved_by="ana" if reviewed else None,
             batch=None if reviewed else "2026-12-02 09:00:00 UTC · 4 images",
-            review_mode=(BLIND if n % 2 else PREFILLED) if reviewed else None,
-            missing_tags=MISSING.get(name, []) if reviewed else [],
+            **({"review_mode": ("blind" if n % 2 else "prefilled") if reviewed else None,
+                "missing_tags": MISSING.get(name, []) if reviewed else []} if modes else {}),
         )
     blank = load_image(_variants()[0][1], "blank.jpg")
     store.save_feedback(image_key="no-tags-" + blank.sha256[:16], filename="no-tags.jpg", source="batch",
