@@ -161,3 +161,10 @@ def dask_client(dask_cluster):
     client = connect(dask_cluster.scheduler_address)
     yield client
     client.close()
+
+
+def tag_names(multiselect) -> list[str]:
+    """The tag names of an accepted-tags multiselect's options (each shown as ``name · confidence``)."""
+    from ui.text import CONFIDENCE_SEPARATOR
+
+    return [option.rsplit(CONFIDENCE_SEPARATOR, 1)[0] for option in multiselect.options]
