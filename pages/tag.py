@@ -93,12 +93,9 @@ def _intro() -> None:
         return
     with st.container(border=True, key="tag_intro"):
         st.markdown(
-            "**How tags are picked.** The tagger suggests tags for the image, each with a confidence from "
-            "0 to 100. Every tag at or above the **confidence threshold** is accepted, and the best few are "
-            "always kept (the top 3 unless you change it), even below the threshold, so no image is left "
-            "with almost nothing. Move the slider to see the selection change, add or remove tags in the "
-            "**Accepted tags** box (only suggested tags can be added), then **Save feedback** to record "
-            "what is right."
+            "**How tags are picked.** Each suggested tag has a confidence from 0 to 100. Tags at or above the "
+            "**confidence threshold** are accepted, and the best few (the top 3 unless you change it) are always "
+            "kept, even below it. Adjust the slider or the **Accepted tags** box, then **Save feedback**."
         )
         st.button("Got it", key="tag_intro_dismiss", on_click=_dismiss_intro)
 

@@ -33,11 +33,15 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def clear_caches():
+    from ui import persist
+
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    persist.UPLOADS.clear()  # the uploads and batches the server keeps for reloads (stopping any still running)
+    persist.BATCHES.clear()
 
 
 _SHARED: dict[str, object] = {}
