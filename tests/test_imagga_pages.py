@@ -173,9 +173,9 @@ def test_failed_feedback_stays_queued_and_is_retried(app, standin, isolated_env)
     assert len(store.pending("imagga")) == 1
     standin.reset()  # the service recovers
     at.switch_page("pages/settings.py").run()
-    assert "1 feedback messages are queued" in shown(at.warning)
+    assert "1 feedback message waiting to be sent" in shown(at.warning)
     at.button(key="settings_send_outbox").click().run()
-    assert "Sent 1 feedback messages" in shown(at.success)
+    assert "Sent 1 feedback message." in shown(at.success)
     assert store.pending() == [] and len(standin.feedback) == 1
 
 
