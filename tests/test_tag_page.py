@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -247,3 +248,81 @@ def test_a_file_of_another_type_is_explained_on_the_page(app):
         at.file_uploader(key="tag_upload").upload(name, data, "application/octet-stream").run()
         assert not at.exception, name
         assert expected in shown(at.error) and name in shown(at.error)
+
+
+# --- issue 18: state in the URL, the last upload kept, the floor's picks and ties shown ------------------
+
+
+def test_the_url_names_the_image_threshold_floor_and_edits_and_a_new_session_restores_them(app):
+    at = app().run()
+    at.selectbox(key="tag_sample").set_value("coffee.jpg").run()
+    at.slider(key="tag_threshold").set_value(40).run()
+    at.number_input(key="tag_min_tags").set_value(1).run()
+    assert (at.query_params["source"], at.query_params["sample"]) == ("sample", "coffee.jpg")
+    assert (at.query_params["threshold"], at.query_params["floor"]) == ("40", "1")
+    assert "tags" not in at.query_params  # following the rule: nothing to name
+    options = tag_names(at.multiselect(key="tag_selection"))
+    at.multiselect(key="tag_selection").set_value([options[-1]]).run()
+    assert at.query_params["tags"] == options[-1]
+
+    reloaded = app()  # a reload is a new session with the same URL
+    reloaded.query_params.update(at.query_params)
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.selectbox(key="tag_sample").value == "coffee.jpg"
+    assert (reloaded.slider(key="tag_threshold").value, reloaded.number_input(key="tag_min_tags").value) == (40, 1)
+    assert reloaded.multiselect(key="tag_selection").value == [options[-1]]
+    assert "edited by hand" in texts(reloaded.caption)
+
+
+def test_a_url_with_values_that_do_not_parse_keeps_the_defaults(app):
+    at = app()
+    at.query_params.update({"threshold": "abc", "floor": "999", "sample": "missing.jpg", "source": "ftp"})
+    at.run()
+    assert not at.exception and not at.error
+    assert at.slider(key="tag_threshold").value == 60 and at.number_input(key="tag_min_tags").value == 3
+    assert at.selectbox(key="tag_sample").value == "cat.jpg"
+
+
+def test_the_last_upload_is_kept_on_the_server_and_a_reload_shows_it_again(app):
+    data = (SAMPLES / "coffee.jpg").read_bytes()
+    at = app()
+    at.session_state["tag_source"] = "Upload"
+    at.run()
+    at.file_uploader(key="tag_upload").upload("mine.jpg", data, "image/jpeg").run()
+    digest = hashlib.sha256(data).hexdigest()
+    assert at.query_params["upload"] == digest and at.query_params["source"] == "upload"
+
+    reloaded = app()  # the browser forgot the file; the URL names its hash
+    reloaded.query_params.update(at.query_params)
+    reloaded.run()
+    assert not reloaded.exception and not reloaded.error
+    assert "coffee" in reloaded.multiselect(key="tag_selection").value  # tagged again, from the kept bytes
+    assert "Showing your last upload, mine.jpg" in texts(reloaded.caption).replace("\\", "")
+
+    gone = app()
+    gone.query_params.update({"source": "upload", "upload": "f" * 64})
+    gone.run()
+    assert "no longer kept on the server" in shown(gone.warning)
+
+
+def test_floor_picks_below_the_threshold_and_ties_are_named(app):
+    at = app().run()
+    at.slider(key="tag_threshold").set_value(90).run()  # nothing of the cat reaches 90: the floor picks 3
+    at.number_input(key="tag_min_tags").set_value(2).run()  # four tags tie at the top (animal, mammal, ...)
+    captions = texts(at.caption)
+    picked = at.multiselect(key="tag_selection").value
+    assert len(picked) == 2
+    assert "Below the threshold, kept only because the top 2 are always kept" in captions
+    assert all(name in captions for name in picked)
+    assert "the tagger's order decided which one is kept" in captions
+    spec = at.get("vega_lite_chart")[0].proto.spec
+    assert "below the threshold, picked by the floor" in spec
+
+
+def test_the_rule_is_explained_on_a_first_visit_until_dismissed(app):
+    at = app().run()
+    assert "How tags are picked" in texts(at.markdown)
+    at.button(key="tag_intro_dismiss").click().run()
+    assert "How tags are picked" not in texts(at.markdown)
+    assert "1 image" not in texts(at.caption) and "0 images" in texts(at.caption)
