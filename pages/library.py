@@ -11,7 +11,7 @@ from tagging.errors import StoreError
 from tagging.store import AUTOMATIC, REVIEWED, TagSearch, library
 from ui import library as lib_ui
 from ui.page import database_problem, start_page
-from ui.text import literal
+from ui.text import count, literal
 
 PAGE_SIZES = [10, 25, 50, 100]
 MODES = {library.ALL_OF: "All of these tags", library.ANY_OF: "Any of these tags"}
@@ -39,7 +39,7 @@ def _delete(image_key: str, label: str) -> None:
     except StoreError as exc:
         st.session_state["lib_notice"] = ("error", database_problem(config, exc, "delete the image's record"))
         return
-    st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {lib_ui.plural(verdicts, 'tag verdict')}.")
+    st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {count(verdicts, 'tag verdict')}.")
 
 
 config, store = start_page()
@@ -118,7 +118,7 @@ with tab_images:
             _fail(database_problem(config, exc, "read the library"))
         first = (number - 1) * size + 1 if items else 0
         last = first + len(items) - 1 if items else 0
-        p2.caption(f"{lib_ui.plural(total, 'record')} ({lib_ui.plural(images_found, 'image')}) match · showing "
+        p2.caption(f"{count(total, 'record')} ({count(images_found, 'image')}) match · showing "
                    f"{first}–{last} · page {number} of {pages}")
         try:
             thumbnails = store.thumbnails([e.image_key for e in items])
@@ -156,8 +156,8 @@ with tab_images:
             else:
                 by_key = {e.image_key: e for e in items}
                 name = by_key[pending].filename if pending in by_key else pending
-                st.warning(f"Delete “{literal(name)}” and all its {lib_ui.plural(verdicts, 'tag verdict')} "
-                           f"({lib_ui.plural(len(doomed), 'tagger/language record')})? This cannot be undone.")
+                st.warning(f"Delete “{literal(name)}” and all its {count(verdicts, 'tag verdict')} "
+                           f"({count(len(doomed), 'tagger/language record')})? This cannot be undone.")
                 c1, c2 = st.columns(2)
                 c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete, args=(pending, name))
                 c2.button("Cancel", key="lib_delete_no", on_click=_cancel_delete)
@@ -165,7 +165,7 @@ with tab_images:
 with tab_counts:
     order = st.radio("Sort by", ["Most images", "Tag name"], key="lib_count_sort", horizontal=True)
     shown = counts if order == "Most images" else counts.sort_values("tag", ignore_index=True)
-    st.caption(f"{lib_ui.plural(len(counts), 'tag')} on {lib_ui.plural(images_all, 'image')}. Click a column to sort.")
+    st.caption(f"{count(len(counts), 'tag')} on {count(images_all, 'image')}. Click a column to sort.")
     st.dataframe(shown, hide_index=True, width="stretch")
 
 with tab_tree:
@@ -183,7 +183,7 @@ with tab_tree:
 
 with tab_export:
     what = "the search results" if query else "the whole library"
-    st.caption(f"Image-to-tags of {what} ({lib_ui.plural(total, 'record')}). `cdn_tags` is a comma-separated tag "
+    st.caption(f"Image-to-tags of {what} ({count(total, 'record')}). `cdn_tags` is a comma-separated tag "
                f"string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} characters, no %); "
                "`missing_tags` holds the tags a reviewer noted the tagger missed. The file is written when you press "
                "the button.")

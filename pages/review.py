@@ -17,6 +17,7 @@ from tagging.store import NEAREST, NEWEST, OLDEST, ReviewFilters
 from ui import resources, state
 from ui import review as ui
 from ui.page import analyst, database_problem, literal, start_page
+from ui.text import count
 
 ORDER_LABELS = {NEAREST: "Closest calls first (a tag near the threshold)", NEWEST: "Newest first",
                 OLDEST: "Oldest first"}
@@ -103,7 +104,7 @@ def _add_cached(rule: Rule) -> None:
         _notice("error", database_problem(config, exc, "add the cached answers to the queue"))
         return
     st.session_state["review_signature"] = None  # read the queue again
-    _notice("success", f"Added {ui.plural(added, 'saved answer')} to the queue (batch “{CACHE_BATCH}”).")
+    _notice("success", f"Added {count(added, 'saved answer')} to the queue (batch “{CACHE_BATCH}”).")
 
 
 def _actions(review: ReviewSession, card_shown: bool) -> None:
@@ -262,7 +263,7 @@ with st.sidebar:
                            "automatic verdicts, or answers in the result cache) as one list; a tag both suggest is "
                            "judged once, and each tagger's verdicts are saved under its own name.")
     if unjudged:
-        st.caption(f"{ui.plural(unjudged, 'saved answer')} of the tagger belong to images in the library and "
+        st.caption(f"{count(unjudged, 'saved answer')} of the tagger belong to images in the library and "
                    "have no verdicts yet.")
         st.button(f"Add them to the queue ({unjudged})", key="review_add_cached", on_click=_add_cached,
                   args=(Rule(float(threshold), int(st.session_state["min_tags"]), overrides_key(overrides)),),

@@ -13,7 +13,7 @@ from tagging.rules import DEFAULT_THRESHOLD
 from tagging.store import BLIND
 from ui import state, tune
 from ui.page import database_problem, start_page
-from ui.text import literal
+from ui.text import count, literal
 
 METHODS = {metrics.BEST_F1: "Best balance (F1: precision and recall together)",
            metrics.TARGET_PRECISION: "Lowest threshold reaching a target precision"}
@@ -97,7 +97,7 @@ if notice:
 if not groups:
     st.info("No reviewed feedback saved yet. Open the **Tag** page, tag a few photos and press **Save feedback**; "
             "the curves are computed from those verdicts."
-            + (f" {tune.plural(awaiting, 'tagged image')} saved from batches "
+            + (f" {count(awaiting, 'tagged image')} saved from batches "
                f"{'awaits review; it does' if awaiting == 1 else 'await review; they do'} not count until "
                "reviewed."
                if awaiting else ""))
@@ -115,7 +115,7 @@ choice = c1.selectbox(
     "Backend and language",
     list(choices),
     format_func=lambda k: f"{LABELS.get(choices[k].backend, choices[k].backend)} · {choices[k].language} · "
-    f"{tune.plural(choices[k].images, 'image')}",
+    f"{count(choices[k].images, 'image')}",
     key="tune_group",
 )
 min_tags = int(c2.number_input(
@@ -145,7 +145,7 @@ if not data.rows.images:
     st.info("No blind review of this tagger yet: review on the **Review** page with **Blind review** on.")
     st.stop()
 if group_awaiting:
-    st.caption(f"{tune.plural(group_awaiting, 'tagged image')} of this tagger and language "
+    st.caption(f"{count(group_awaiting, 'tagged image')} of this tagger and language "
                f"{'waits' if group_awaiting == 1 else 'wait'} for review: saved from a batch without review, "
                f"{'it is' if group_awaiting == 1 else 'they are'} left out of everything below.")
 if awaiting:
@@ -165,8 +165,8 @@ target = m2.slider(
 recommendation = metrics.recommend(curve, method, target / 100 if method == metrics.TARGET_PRECISION else None,
                                    current=current)
 
-summary = (f"Based on **{tune.plural(evidence.images, 'image')}** and "
-           f"**{tune.plural(evidence.verdicts, 'tag verdict')}** "
+summary = (f"Based on **{count(evidence.images, 'image')}** and "
+           f"**{count(evidence.verdicts, 'tag verdict')}** "
            f"({evidence.accepted} accepted, {evidence.rejected} rejected) from the "
            f"{LABELS.get(group.backend, group.backend)} in `{group.language}`.")
 if evidence.trusted:
@@ -198,7 +198,7 @@ else:
     st.caption(
         f"Recommended: {recommendation.reason}. Current threshold {current}: precision {_pct(now['precision'])}, "
         f"recall {_pct(now['recall'])}, F1 {_pct(now['f1'])} (never fewer than the top "
-        f"{tune.plural(min_tags, 'tag')})."
+        f"{count(min_tags, 'tag')})."
     )
     if recommendation.threshold != current:
         tune.apply_controls(recommendation.threshold, stored_default, _ask_apply, _apply, _cancel_apply)

@@ -21,11 +21,6 @@ GALLERY_COLUMNS = 4
 THUMB_ROW_HEIGHT = 96  # px: a table row tall enough to see what the thumbnail shows
 
 
-def plural(n: int, noun: str) -> str:
-    """``1 image``, ``2 images``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def data_url(jpeg: bytes | None) -> str | None:
     """A JPEG as a ``data:`` URL for an image column."""
     return None if not jpeg else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")

@@ -18,8 +18,10 @@ from tagging.backends import LABELS
 from tagging.models import Tag
 from tagging.review import CACHED, ORDERS, STORED, Card, Pace, ReviewSession
 from tagging.store import Store
+from ui import persist
 from ui.charts import NOT_SELECTED, SELECTED, chart_height, confidence_chart
 from ui.page import literal
+from ui.text import count
 
 SIDE_NAMES = "ABCDEFGH"
 CHART_STEP = 20
@@ -35,7 +37,7 @@ FILTER_PARAMS = {
     "tag": ("review_tag", str),
     "union": ("review_union", lambda v: v == "1"),
     "blind": ("review_blind", lambda v: v == "1"),
-    "threshold": ("threshold", lambda v: int(v) if v.isdigit() and 0 <= int(v) <= 100 else None),
+    "threshold": ("threshold", persist.int_between(0, 100)),
 }
 _TAGS, _RULE = "tags", "threshold"
 # The next card's image is drawn in this container: out of sight and out of the layout, yet loaded.
@@ -110,11 +112,6 @@ def pace_text(pace: Pace) -> str:
     return f"{pace.images_per_minute:.1f} images per minute ({pace.verdicts_per_minute:.0f} tag verdicts per minute)"
 
 
-def plural(n: int, noun: str, nouns: str | None = None) -> str:
-    """``1 image``, ``2 images`` (``nouns`` for an irregular plural)."""
-    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
-
-
 def missing_tags(text: str) -> list[str]:
     """The tags of a missing-tags note as typed: split on commas (or semicolons), blanks dropped."""
     return [t.strip() for t in re.split(r"[,;]", text or "") if t.strip()]
@@ -122,7 +119,7 @@ def missing_tags(text: str) -> list[str]:
 
 def selection_caption(review: ReviewSession, chosen: Sequence[str], card: Card) -> str:
     """What the accepted-tags box holds and where it came from, Markdown-safe (numbers and fixed words only)."""
-    count = f"{len(chosen)} of {plural(len(card.names), 'tag')} accepted"
+    accepted = f"{len(chosen)} of {count(len(card.names), 'tag')} accepted"
     decided = review.current_decided
     if decided is not None:
         origin = "as you decided it earlier" if list(chosen) == list(decided) else "changed since you decided it"
@@ -130,21 +127,21 @@ def selection_caption(review: ReviewSession, chosen: Sequence[str], card: Card) 
         origin = "blind review: nothing was pre-filled" if not chosen else "blind review: your picks"
     elif list(chosen) == list(review.selection):
         origin = (f"pre-filled by the rule: {review.rule.threshold:g} or more, and never fewer than the top "
-                  f"{plural(review.rule.min_tags, 'tag')}")
+                  f"{count(review.rule.min_tags, 'tag')}")
     else:
         origin = "changed by you from the rule's picks"
-    return f"{count} · {origin}"
+    return f"{accepted} · {origin}"
 
 
 def end_of_queue_text(skipped: int, remaining: int) -> str:
     """The end of the queue with entries still waiting: why they wait, in true numbers."""
     parts = []
     if skipped:
-        parts.append(f"{plural(skipped, 'image')} you skipped")
+        parts.append(f"{count(skipped, 'image')} you skipped")
     others = remaining - skipped
     if others > 0:
-        parts.append(f"{plural(others, 'image')} not shown yet (saved meanwhile, or passed over)")
-    return "End of the queue: " + " and ".join(parts or [plural(remaining, "image")]) + " still wait."
+        parts.append(f"{count(others, 'image')} not shown yet (saved meanwhile, or passed over)")
+    return "End of the queue: " + " and ".join(parts or [count(remaining, "image")]) + " still wait."
 
 
 # --- a reload comes back to the same review (the session's id in the URL, the session in this process) ----
@@ -179,26 +176,18 @@ def keep_session(review: ReviewSession) -> None:
 
 def restore_filters() -> None:
     """Once per browser session: the queue's filters from the URL (a reload or an opened link)."""
-    if st.session_state.get("review_url_read"):
-        return
-    st.session_state["review_url_read"] = True
-    for param, (key, parse) in FILTER_PARAMS.items():
-        raw = st.query_params.get(param)
-        value = parse(raw) if raw is not None else None
+    for param, value in persist.restore("review", {p: parse for p, (_, parse) in FILTER_PARAMS.items()}).items():
         if value is not None:
-            st.session_state[key] = value
+            st.session_state[FILTER_PARAMS[param][0]] = value
 
 
 def save_filters() -> None:
     """The queue's filters into the URL (left out at their defaults)."""
+    values = {}
     for param, (key, _) in FILTER_PARAMS.items():
         value = st.session_state.get(key)
-        text = ("1" if value else None) if isinstance(value, bool) else (None if value in (None, "", "(any)")
-                                                                         else str(value))
-        if param == "order" and value == ORDERS[0]:
-            text = None
-        if text is None:
-            if param in st.query_params:
-                del st.query_params[param]
-        elif st.query_params.get(param) != text:
-            st.query_params[param] = text
+        if isinstance(value, bool):
+            values[param] = "1" if value else None
+        else:
+            values[param] = None if value in (None, "", "(any)") or (param == "order" and value == ORDERS[0]) else value
+    persist.publish(values)

@@ -166,11 +166,6 @@ def curve_table(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns={**COUNT_WORDS, "f1": "F1", "selected": "tags picked"})
 
 
-def plural(n: int, noun: str) -> str:
-    """``1 image``, ``2 images``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def default_text(stored_default: float | None) -> str:
     """The default threshold every page starts at, and where it comes from (Markdown-safe)."""
     if stored_default is None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.server import ROOT, Standin
+from tests.browser.server import CHIP_NAMES, ROOT, Standin
 from tests.browser.test_tag_flow import caption, no_traceback, wait_for_tags
 from tests.imagga_standin import CATEGORIZERS, TEST_API_KEY, TEST_API_SECRET, standin_tags
 
@@ -67,7 +67,7 @@ def accepted(page: Page):
 
 
 def chip_names(page: Page) -> list[str]:
-    return accepted(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    return accepted(page).evaluate_all(CHIP_NAMES)
 
 
 def settle(page: Page) -> None:
@@ -165,7 +165,7 @@ def test_imagga_tag_flow(imagga_app_server, imagga_standin: Standin, page: Page)
 
     # 4. Remove a chip, save: one feedback POST with the remaining chips as positives.
     removed = all_de[-1]
-    accepted(page).locator(f'button[aria-label="Remove {removed}"]').click()
+    accepted(page).locator(f'button[aria-label^="Remove {removed} · "]').click()
     expect(accepted(page)).to_have_count(len(all_de) - 1, timeout=TIMEOUT)
     expect(caption(page, f"{len(all_de) - 1} of")).to_contain_text("edited by hand", timeout=TIMEOUT)
     remaining = chip_names(page)

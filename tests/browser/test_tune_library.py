@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.server import TAGS_READY
+from tests.browser.server import CHIP_NAMES, TAGS_READY
 
 pytestmark = pytest.mark.browser
 
@@ -41,12 +41,12 @@ def choose_sample(page: Page, name: str) -> None:
 def save_feedback(page: Page, images: int) -> list[str]:
     """Press Save and wait until the store holds ``images`` images (the previous save's toast may
     still be on screen, so the toast alone does not say this save landed)."""
-    accepted = page.locator(CHIPS).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    accepted = page.locator(CHIPS).evaluate_all(CHIP_NAMES)
     page.get_by_role("button", name="Save feedback").click()
     toast = page.locator('[data-testid="stToast"]').filter(has_text=re.compile(r"(Saved|Updated) feedback"))
     expect(toast.first).to_be_visible(timeout=TIMEOUT)
-    store = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Feedback store:")
-    expect(store.first).to_contain_text(f"on {images} images", timeout=TIMEOUT)
+    store = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Saved so far:")
+    expect(store.first).to_contain_text(f"on {images} image{'' if images == 1 else 's'}.", timeout=TIMEOUT)
     no_traceback(page)
     return accepted
 
