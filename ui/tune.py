@@ -147,7 +147,7 @@ def curve_chart(frame: pd.DataFrame, current: float, recommended: int | None) ->
             x="threshold:Q",
             strokeDash=alt.StrokeDash(
                 "marker:N",
-                scale=alt.Scale(domain=["current threshold", "recommended"], range=[[1, 0], [6, 3]]),
+                scale=alt.Scale(domain=[m["marker"] for m in marks], range=[[1, 0], [6, 3]][: len(marks)]),
                 legend=alt.Legend(title=None, orient="bottom"),
             ),
             tooltip=["marker:N", "threshold:Q"],
