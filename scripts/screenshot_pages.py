@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", type=Path, default=ROOT / "docs")
     parser.add_argument("--phone", action="store_true", help="also screenshot at phone width")
+    parser.add_argument("--compare", action="store_true", help="also the Compare page (not in the README)")
     args = parser.parse_args(argv)
+    pages = range(4 if args.compare else 3)
 
     from playwright.sync_api import sync_playwright
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                                               ("tune", "/tune", '[data-testid="stVegaLiteChart"] canvas, '
                                                                 '[data-testid="stVegaLiteChart"] svg'),
                                               ("library", "/library", '[data-testid="stDataFrame"]'),
-                                              ("compare", "/compare", '[data-testid="stMetric"]')):
+                                              ("compare", "/compare", '[data-testid="stMetric"]'))[: len(pages)]:
                         page.goto(app.url + path)
                         page.locator(ready).first.wait_for(timeout=TIMEOUT)
                         settle(page)
