@@ -47,7 +47,7 @@ import pandas as pd
 from tagging.models import Tag
 from tagging.rules import auto_select
 from tagging.store import FeedbackItem
-from tagging.store._tune import TuneRows
+from tagging.store._tune import TuneRows  # noqa: F401 - re-exported for callers
 
 THRESHOLDS: tuple[int, ...] = tuple(range(101))
 MIN_IMAGES = 5
@@ -392,10 +392,12 @@ def tag_stats(
 
 # --- the same numbers from aggregates (tagging.store's tune_rows) ---------------------------
 EXACT_BOOTSTRAP_IMAGES = 5000
-"""Up to this many images the bootstrap draws its weights exactly as ``stability_from_counts`` does
-(one multinomial per resample); above it each resample counts ``images`` uniform draws instead: the
-same distribution, without a binomial draw per image."""
-_WEIGHT_CHUNK = 8  # resamples weighed at once: (8, images) weights at a time, never (resamples, images)
+"""Up to this many images the bootstrap draws its weights exactly as ``stability_from_counts`` does (one
+multinomial per resample, so the same interval). Above it, each resample's totals are drawn from their normal
+approximation: a resample's totals are a sum of ``images`` images drawn at random, so (central limit) normal
+with ``images`` times the per-image mean and covariance, computed once from the per-image bins. That costs per
+bin, not per verdict: a million-image library resamples in well under a second."""
+_WEIGHT_CHUNK = 8  # exact resamples weighed at once
 
 
 class Aggregated:
@@ -479,24 +481,59 @@ class Aggregated:
         frame["best_threshold"] = frame["best_threshold"].astype("Int64")
         return frame.sort_values(["suggested", "tag"], ascending=[False, True], ignore_index=True)
 
-    def _weights(self, rng: np.random.Generator, count: int) -> np.ndarray:
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each image as a sparse vector over (events per acc and bin, base, verdicts): (image, dimension, value)."""
+        r = self.rows
+        width = 2 * len(THRESHOLDS)
+        images = np.arange(r.images)
+        image = np.concatenate([r.event_image, images, images, images, images])
+        dim = np.concatenate([r.event_acc * len(THRESHOLDS) + r.event_x,
+                              np.full(r.images, width), np.full(r.images, width + 1),
+                              np.full(r.images, width + 2), np.full(r.images, width + 3)])
+        value = np.concatenate([r.event_ds, r.base[:, 0], r.base[:, 1], r.n[:, 0], r.n[:, 1]]).astype(float)
+        order = np.argsort(image, kind="stable")
+        return image[order], dim[order], value[order]
+
+    def _normal_resamples(self, rng: np.random.Generator, resamples: int) -> np.ndarray:
+        """Resampled totals from the bootstrap's normal approximation (see EXACT_BOOTSTRAP_IMAGES)."""
         images = self.rows.images
-        if images <= EXACT_BOOTSTRAP_IMAGES:
-            return rng.multinomial(images, np.full(images, 1 / images), size=count)
-        draws = rng.integers(0, images, size=(count, images)) + np.arange(count)[:, None] * images
-        return np.bincount(draws.ravel(), minlength=count * images).reshape(count, images)
+        size = 2 * len(THRESHOLDS) + 4
+        image, dim, value = self._vectors()
+        mean = np.bincount(dim, weights=value, minlength=size) / images
+        second = np.zeros(size * size)
+        per_image = np.bincount(image, minlength=images)
+        after = np.cumsum(per_image)[image] - np.arange(len(image)) - 1  # entries after it in its image
+        order = np.argsort(-after, kind="stable")
+        reach = -after[order]
+        for step in range(int(after.max()) + 1 if len(after) else 0):  # pairs of one image's entries, step apart
+            first = order[: np.searchsorted(reach, -step, side="right")]
+            a, b = dim[first], dim[first + step]
+            product = value[first] * value[first + step]
+            second += np.bincount(a * size + b, weights=product, minlength=size * size)
+            if step:
+                second += np.bincount(b * size + a, weights=product, minlength=size * size)
+        covariance = second.reshape(size, size) / images - np.outer(mean, mean)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        scale = eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None) * images)
+        drawn = images * mean + rng.standard_normal((resamples, size)) @ scale.T
+        events = drawn[:, : 2 * len(THRESHOLDS)].reshape(resamples, 2, len(THRESHOLDS))
+        width = 2 * len(THRESHOLDS)
+        return self._counts(drawn[:, width:width + 2], drawn[:, width + 2:], events)
 
     def resampled_counts(self, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
         """TP, FP, FN, TN at every threshold of each bootstrap resample of the images: (resamples, 101, 4)."""
         r = self.rows
         rng = np.random.default_rng(seed)
+        if r.images > EXACT_BOOTSTRAP_IMAGES:
+            return self._normal_resamples(rng, resamples)
         parts = []
         for start in range(0, resamples, _WEIGHT_CHUNK):
-            w = self._weights(rng, min(_WEIGHT_CHUNK, resamples - start))
-            events = np.zeros((len(w), 2 * len(THRESHOLDS)), dtype=np.int64)
+            count = min(_WEIGHT_CHUNK, resamples - start)
+            w = rng.multinomial(r.images, np.full(r.images, 1 / r.images), size=count)
+            events = np.zeros((count, 2 * len(THRESHOLDS)), dtype=np.int64)
             if len(self._ds):
                 events[:, self._slots] = np.add.reduceat(w[:, self._image] * self._ds, self._starts, axis=1)
-            parts.append(self._counts(w @ r.base, w @ r.n, events.reshape(len(w), 2, len(THRESHOLDS))))
+            parts.append(self._counts(w @ r.base, w @ r.n, events.reshape(count, 2, len(THRESHOLDS))))
         return np.concatenate(parts) if parts else np.zeros((0, len(THRESHOLDS), 4), dtype=np.int64)
 
     def stability(self, method: str = BEST_F1, target_precision: float | None = None, *,

@@ -70,3 +70,20 @@ def test_aggregates_of_no_feedback(db_target):
     assert data.tag_stats(60).empty
     stability = data.stability()
     assert stability.threshold is None and stability.resamples == 0 and math.isnan(stability.within)
+
+
+def test_large_libraries_resample_through_the_normal_approximation_of_the_same_bootstrap(monkeypatch):
+    rng = np.random.default_rng(4)
+    images, events = 3000, 21000
+    rows = metrics.TuneRows(
+        images, rng.integers(0, 3, (images, 2)), rng.integers(3, 9, (images, 2)) + 3,
+        np.sort(rng.integers(0, images, events)), rng.integers(0, 2, events), rng.integers(0, 100, events),
+        rng.choice([-1, 1, 1, 2], events), (), np.zeros((0, 5), dtype=np.int64), np.zeros(0, dtype=np.int64),
+        np.zeros(0))
+    data = metrics.Aggregated(rows)
+    exact = data.resampled_counts(400)
+    monkeypatch.setattr(metrics, "EXACT_BOOTSTRAP_IMAGES", 100)
+    normal = metrics.Aggregated(rows).resampled_counts(400)
+    assert not np.array_equal(normal, exact)  # the other method ran
+    assert np.allclose(normal.mean(axis=0), data.totals(), atol=4 * exact.std(axis=0).max() / np.sqrt(400))
+    assert np.allclose(normal.std(axis=0), exact.std(axis=0), rtol=0.2, atol=1)

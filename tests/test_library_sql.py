@@ -104,13 +104,14 @@ def test_kept_totals_equal_a_recount_after_saves_replacements_and_deletions(db_t
     random_library(store, rng, 40)
     store.delete_verdict_set("k005", "imagga", "en")
     save(store, rng, "k006", "embedded")
-    totals, tags, links = store.totals(), store.library_tags(), store.tag_parents()
+    totals, tags, links, groups = store.totals(), store.library_tags(), store.tag_parents(), store.feedback_groups()
     tags_by_scope = {p: store.library_tags(p) for p in (REVIEWED, AUTOMATIC)}
     version = store.data_version()
     store.rebuild_totals()
     assert store.data_version() > version
-    assert {k: v for k, v in store.totals().items() if k != "version"} == {
-        k: v for k, v in totals.items() if k != "version"}
+    assert {k: v for k, v in store.totals().items() if k != "version" and v} == {
+        k: v for k, v in totals.items() if k != "version" and v}
+    assert store.feedback_groups() == groups and groups
     assert store.library_tags() == tags and store.tag_parents() == links
     assert {p: store.library_tags(p) for p in (REVIEWED, AUTOMATIC)} == tags_by_scope
     images = {e.image_key for e in store.library_entries()}

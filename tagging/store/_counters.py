@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from tagging.store import _schema as s
 from tagging.store._db import POSTGRESQL
-from tagging.store._schema import ALL_SCOPE, IMAGES, PROVENANCES, VERDICTS, VERSION
+from tagging.store._schema import ALL_SCOPE, IMAGES, PROVENANCES, REVIEWED, VERDICTS, VERSION
 
 SCOPES = (*PROVENANCES, ALL_SCOPE)
 
@@ -31,6 +31,14 @@ def sets_counter(scope: str) -> str:
     return f"sets:{scope}"
 
 
+GROUP_PREFIX = "reviewed\t"
+
+
+def group_counter(backend: str, language: str, what: str) -> str:
+    """Reviewed images (``images``) or verdicts (``verdicts``) of one backend and language (Tune's groups)."""
+    return f"{GROUP_PREFIX}{backend}\t{language}\t{what}"
+
+
 @dataclass
 class ImageState:
     """One image's verdicts as the totals see them."""
@@ -39,6 +47,7 @@ class ImageState:
     sets: Counter[str] = field(default_factory=Counter)  # non-empty sets per scope
     carried: dict[str, set[str]] = field(default_factory=dict)  # scope -> accepted tags
     links: Counter[tuple[str, str]] = field(default_factory=Counter)
+    reviewed: Counter[tuple[str, str]] = field(default_factory=Counter)  # reviewed verdicts per backend, language
 
 
 def image_state(conn: Connection, image_key: str) -> ImageState:
@@ -62,6 +71,8 @@ def image_state(conn: Connection, image_key: str) -> ImageState:
             state.carried.setdefault(ALL_SCOPE, set()).add(tag)
         if parent is not None:
             state.links[(tag, parent)] += 1
+        if provenance == REVIEWED:
+            state.reviewed[(backend, language)] += 1
     return state
 
 
@@ -82,6 +93,16 @@ def apply_change(conn: Connection, before: ImageState, after: ImageState) -> Non
     if changed:
         conn.execute(c.update().where(c.c.name == sa.bindparam("n")).values(value=c.c.value + sa.bindparam("d")),
                      changed)
+    group_rows = []
+    for backend, language in sorted(set(before.reviewed) | set(after.reviewed)):
+        old, new = before.reviewed[(backend, language)], after.reviewed[(backend, language)]
+        for what, d in (("images", int(new > 0) - int(old > 0)), ("verdicts", new - old)):
+            if d:
+                group_rows.append({"name": group_counter(backend, language, what), "value": d})
+    if group_rows:
+        insert = _insert(conn, c)
+        conn.execute(insert.on_conflict_do_update(index_elements=["name"],
+                                                  set_={"value": c.c.value + insert.excluded.value}), group_rows)
     tag_rows = []
     for scope in SCOPES:
         old, new = before.carried.get(scope, set()), after.carried.get(scope, set())
@@ -129,8 +150,14 @@ def rebuild(conn: Connection, f: sa.Table, v: sa.Table, counters: sa.Table, carr
     rows.append({"name": images_counter(ALL_SCOPE),
                  "value": conn.execute(sa.select(sa.func.count(sa.distinct(v.c.image_key))).where(nonempty))
                  .scalar_one()})
-    conn.execute(counters.insert(), rows)
     joined = f.join(v, same)
+    for backend, language, images_n, verdicts_n in conn.execute(
+        sa.select(f.c.backend, f.c.language, sa.func.count(sa.distinct(f.c.image_key)), sa.func.count())
+        .select_from(joined).where(v.c.provenance == REVIEWED).group_by(f.c.backend, f.c.language)
+    ):
+        rows.append({"name": group_counter(backend, language, "images"), "value": int(images_n)})
+        rows.append({"name": group_counter(backend, language, "verdicts"), "value": int(verdicts_n)})
+    conn.execute(counters.insert(), rows)
     accepted = f.c.accepted.is_(True)
     conn.execute(carried.insert().from_select(
         ["scope", "tag", "images"],

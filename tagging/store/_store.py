@@ -489,6 +489,15 @@ class Store(LibraryQueries):
 
     def feedback_groups(self, reviewed_only: bool = True) -> list[FeedbackGroup]:
         """Every backend and language that has feedback, the most images first (reviewed verdicts by default)."""
+        if reviewed_only:  # kept totals (``_counters``): no count over the verdicts
+            found: dict[tuple[str, str], dict[str, int]] = {}
+            for name, value in self.totals().items():
+                if name.startswith(_counters.GROUP_PREFIX) and value > 0:
+                    backend, language, what = name[len(_counters.GROUP_PREFIX):].split("\t")
+                    found.setdefault((backend, language), {})[what] = value
+            groups = [FeedbackGroup(b, lang, n.get("images", 0), n.get("verdicts", 0))
+                      for (b, lang), n in found.items() if n.get("images", 0) > 0]
+            return sorted(groups, key=lambda g: (-g.images, g.backend, g.language))
         f = s.feedback
         joined, condition = self._verdicts(reviewed_only)
         images = sa.func.count(sa.distinct(f.c.image_key))

@@ -26,6 +26,8 @@ COPY_CHUNK = 500  # images per transaction
 GENERATE_CHUNK = 100_000  # images per INSERT … SELECT
 VOCABULARY = 2000  # synthetic tag names
 GROUPS = 40  # their parents
+SECONDARY_INDEXES = (("feedback_tag", "tag"), ("feedback_confidence", "confidence"),
+                     ("feedback_accepted_tag", "tag, accepted, image_key, backend, language"))
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,8 @@ def copy_library(source: Store, target: Store, chunk: int = COPY_CHUNK,
 
 def _series(conn: sa.Connection, start: int, stop: int) -> str:
     """A FROM clause of the integers start..stop-1 as ``n``."""
-    if conn.dialect.name == POSTGRESQL:
-        return f"generate_series({int(start)}, {int(stop) - 1}) AS g(n)"
+    if conn.dialect.name == POSTGRESQL:  # bigint: n * 7919 passes 2**31 from n = 271,000
+        return f"generate_series(CAST({int(start)} AS bigint), {int(stop) - 1}) AS g(n)"
     return (f"(WITH RECURSIVE g(n) AS (SELECT {int(start)} UNION ALL SELECT n + 1 FROM g WHERE n < {int(stop) - 1}) "
             "SELECT n FROM g) AS g")
 
@@ -142,6 +144,11 @@ def generate(store: Store, images: int, verdicts: int = 10, reviewed_percent: in
     """
     if not 1 <= verdicts <= 50:
         raise ValueError("verdicts per image must be 1..50")
+    bulk = images > GENERATE_CHUNK
+    if bulk:  # secondary indexes are built once at the end: faster than kept up row by row
+        with store._write() as conn:
+            for name, _ in SECONDARY_INDEXES:
+                conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
     done = start
     while done < start + images:
         stop = min(done + GENERATE_CHUNK, start + images)
@@ -176,6 +183,10 @@ def generate(store: Store, images: int, verdicts: int = 10, reviewed_percent: in
         done = stop
         if progress is not None:
             progress(done - start)
+    if bulk:
+        with store._write() as conn:
+            for name, columns in SECONDARY_INDEXES:
+                conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {name} ON feedback ({columns})")
     store.rebuild_totals()
     if store.dialect == POSTGRESQL:
         with store._write() as conn:  # fresh statistics for the planner, as autovacuum would gather later
@@ -191,6 +202,6 @@ def _runner(conn: sa.Connection) -> Callable[[str], object]:
 
 def _verdict_series(conn: sa.Connection, verdicts: int) -> str:
     if conn.dialect.name == POSTGRESQL:
-        return f"generate_series(0, {int(verdicts) - 1}) AS j(j)"
+        return f"generate_series(CAST(0 AS bigint), {int(verdicts) - 1}) AS j(j)"
     return (f"(WITH RECURSIVE s(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM s WHERE j < {int(verdicts) - 1}) "
             "SELECT j FROM s) AS j")

@@ -95,17 +95,21 @@ def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Ma
     flagged = sa.select(b.image_key, b.id, b.tag, b.conf, b.acc, b.bin, b.is_ov,
                         sel_ov.label("sel_ov"), (1 - b.is_ov).label("is_free")).subquery("flagged")
     g = flagged.c
+    # One window order for everything (one sort); the free tags' own order only when overrides exist.
     order = [g.conf.desc(), g.id]
+    whole = {"partition_by": g.image_key, "order_by": order, "rows": (None, None)}
     before = {"partition_by": g.image_key, "order_by": order, "rows": (None, -1)}
-    upto = {"partition_by": g.image_key, "order_by": order, "rows": (None, 0)}
+    free_order = {"partition_by": g.image_key, "order_by": [g.is_free.desc(), *order], "rows": (None, None)}
     ranked = sa.select(
         g.image_key, g.tag, g.conf, g.acc, g.bin, g.is_ov, g.sel_ov, g.is_free,
-        (sa.func.dense_rank().over(order_by=g.image_key) - 1).label("image"),
-        sa.func.sum(g.sel_ov).over(partition_by=g.image_key).label("s_o"),
+        sa.func.sum(g.sel_ov).over(**whole).label("s_o"),
+        sa.func.sum(g.is_free).over(**whole).label("free_total"),
         sa.func.coalesce(sa.func.sum(g.is_free).over(**before), 0).label("free_before"),
         sa.func.coalesce(sa.func.sum(g.is_ov - g.sel_ov).over(**before), 0).label("unsel_before"),
-        sa.func.sum(g.is_free).over(**upto).label("free_cum"),
-    ).cte("ranked")
+        # The bins of the image's first min_tags + 1 free tags, by rank (see ``_ends``).
+        *[sa.func.nth_value(g.bin, j).over(**(free_order if names else whole)).label(f"fb{j}")
+          for j in range(1, min_tags + 2)],
+    ).subquery("ranked")
     r = ranked.c
     k = r.s_o + r.free_before + r.unsel_before
     # The free tag the floor's reach ends at: for the curve (override tags below their override) the
@@ -116,24 +120,27 @@ def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Ma
     return ranked, k, need, need2
 
 
-def _ends(conn: Any, ranked: Any, need: Any, need2: Any, overrides: bool) -> Any:
-    """``ranked`` with ``end_bin`` (curve) and ``end2_bin`` (per-tag table) looked up among the free tags."""
-    r = ranked.c
-    free2 = ranked.alias("free2")
-    joined = ranked.outerjoin(free2, sa.and_(need2 > 0, free2.c.image_key == r.image_key, free2.c.is_free == 1,
-                                             free2.c.free_cum == r.free_before + r.is_free + need2))
-    end_bin: Any = sa.cast(sa.null(), sa.Integer)
-    if overrides:  # without overrides no tag sits below an override of its own
-        free1 = ranked.alias("free1")
-        joined = joined.outerjoin(free1, sa.and_(r.is_ov == 1, r.sel_ov == 0, need > 0,
-                                                 free1.c.image_key == r.image_key, free1.c.is_free == 1,
-                                                 free1.c.free_cum == r.free_before + need))
-        end_bin = free1.c.bin
+def _ends(conn: Any, ranked: Any, need: Any, need2: Any, min_tags: int) -> Any:
+    """``ranked`` with ``end_bin`` (curve) and ``end2_bin`` (per-tag table): the bin of the image's free tag
+    numbered ``free_before + need`` (resp. ``free_before + is_free + need2``) among its free tags.
+
+    Both numbers are at most ``min_tags + 1`` (see the module docstring), so each image's first
+    ``min_tags + 1`` free bins are read by window aggregates: no join of the verdicts to themselves.
+    """
+    w = ranked.c
+    spots = range(1, min_tags + 2)
+    need, need2 = need.label("need"), need2.label("need2")
+    def bin_at(spot: Any) -> Any:  # NULL past the image's last free tag
+        return sa.case(*[(sa.and_(spot == j, w.free_total >= j), w[f"fb{j}"]) for j in spots],
+                       else_=sa.cast(sa.null(), sa.Integer))
+
     return (
-        sa.select(r.image, r.tag, r.bin, r.acc, r.is_ov, r.sel_ov, r.is_free, r.conf,
-                  (r.s_o + r.free_before + r.unsel_before).label("k"), need.label("need"), need2.label("need2"),
-                  end_bin.label("end_bin"), free2.c.bin.label("end2_bin"))
-        .select_from(joined)
+        sa.select(w.image_key, w.tag, w.bin, w.acc, w.is_ov, w.sel_ov, w.is_free, w.conf,
+                  (w.s_o + w.free_before + w.unsel_before).label("k"), need, need2,
+                  sa.case((sa.and_(w.is_ov == 1, w.sel_ov == 0, need > 0), bin_at(w.free_before + need)),
+                          else_=sa.cast(sa.null(), sa.Integer)).label("end_bin"),
+                  sa.case((need2 > 0, bin_at(w.free_before + w.is_free + need2)),
+                          else_=sa.cast(sa.null(), sa.Integer)).label("end2_bin"))
         .subquery("ends")
     )
 
@@ -162,26 +169,37 @@ def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: 
     """Read Tune's aggregates in two grouped queries (per image and bin, per tag and bin); ``review_mode`` keeps
     only the sets reviewed that way (None: every reviewed set)."""
     ranked, k, need, need2 = _ranked(conn, backend, language, min_tags, overrides, review_mode)
-    e = _ends(conn, ranked, need, need2, bool(overrides)).c
+    e = _ends(conn, ranked, need, need2, min_tags).c
     c, s_, x, lo2 = _selection(e)
     # Events at x = 100 hold for every threshold: they join the base; x = -1 never holds.
     constant = c + sa.case((x >= 100, s_), else_=0)
     moving = sa.case((sa.and_(x >= 0, x < 100), s_), else_=0)
-    per_verdict = sa.select(e.image, e.acc, x.label("x"), constant.label("c"), moving.label("ds"),
-                            e.tag, e.bin, lo2.label("lo2"), e.conf).subquery("verdicts")
-    p = per_verdict.c
+    per_verdict = sa.select(e.image_key, e.acc, x.label("x"), constant.label("c"), moving.label("ds"),
+                            e.tag, e.bin, lo2.label("lo2"), e.conf)
+    # Computed once into a temporary table, then grouped twice (per image and bin, per tag and bin).
+    m = sa.MetaData()
+    table = sa.Table("tune_verdicts", m, sa.Column("image_key", sa.Text), sa.Column("acc", sa.Integer),
+                     sa.Column("x", sa.Integer), sa.Column("c", sa.Integer), sa.Column("ds", sa.Integer),
+                     sa.Column("tag", sa.Text), sa.Column("bin", sa.Integer), sa.Column("lo2", sa.Integer),
+                     sa.Column("conf", sa.Float), prefixes=["TEMPORARY"])
+    p = table.c
     image_query = (
-        sa.select(p.image, p.acc, p.x, sa.func.count(), sa.func.sum(p.c), sa.func.sum(p.ds))
-        .group_by(p.image, p.acc, p.x).order_by(p.image, p.acc, p.x)
+        sa.select(p.image_key, p.acc, p.x, sa.func.count(), sa.func.sum(p.c), sa.func.sum(p.ds))
+        .group_by(p.image_key, p.acc, p.x).order_by(p.image_key, p.acc, p.x)
     )
     tag_query = (
         sa.select(p.tag, p.bin, p.acc, p.lo2, sa.func.count(), sa.func.sum(p.conf))
         .group_by(p.tag, p.bin, p.acc, p.lo2).order_by(p.tag, p.bin, p.acc, p.lo2)
     )
     if conn.dialect.name == POSTGRESQL:
-        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")  # the window sorts stay in memory
-    image_rows = _fetch(conn, image_query, 6)
-    tag_frame = conn.execute(tag_query).all()
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")  # the window sort stays in memory
+    table.create(conn)
+    try:
+        conn.execute(table.insert().from_select([c.name for c in table.columns], per_verdict))
+        image_rows = _fetch(conn, image_query)
+        tag_frame = conn.execute(tag_query).all()
+    finally:
+        table.drop(conn)
     images = int(image_rows[:, 0].max()) + 1 if len(image_rows) else 0
     im, acc = image_rows[:, 0], image_rows[:, 1]
     n = np.zeros((images, 2), dtype=np.int64)
@@ -205,8 +223,9 @@ def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: 
     )
 
 
-def _fetch(conn: Any, query: Any, columns: int) -> np.ndarray:
-    """An all-integer result as an array; on PostgreSQL through COPY (millions of rows, no Python row objects)."""
+def _fetch(conn: Any, query: Any) -> np.ndarray:
+    """The per-image rows as integers, the image key replaced by its number in key order (the rows come
+    sorted by it); on PostgreSQL through COPY (millions of rows, no Python row objects)."""
     if conn.dialect.name == POSTGRESQL:
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         buffer = io.BytesIO()
@@ -214,9 +233,13 @@ def _fetch(conn: Any, query: Any, columns: int) -> np.ndarray:
         with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:
                 buffer.write(block)
-        text = buffer.getvalue()
-        if not text:
-            return np.zeros((0, columns), dtype=np.int64)
-        return pd.read_csv(io.BytesIO(text), header=None, dtype=np.int64).to_numpy()
-    rows = conn.execute(query).all()
-    return np.array(rows, dtype=np.int64).reshape(-1, columns)
+        if not buffer.getvalue():
+            return np.zeros((0, 6), dtype=np.int64)
+        buffer.seek(0)
+        frame = pd.read_csv(buffer, header=None, dtype={0: str}, keep_default_na=False)
+    else:
+        frame = pd.DataFrame(conn.execute(query).all())
+        if frame.empty:
+            return np.zeros((0, 6), dtype=np.int64)
+    numbers, _ = pd.factorize(frame.iloc[:, 0], sort=False)
+    return np.column_stack([numbers.astype(np.int64), frame.iloc[:, 1:].to_numpy(dtype=np.int64)])
