@@ -325,6 +325,7 @@ def _results(job: BatchJob, meta: dict) -> None:
     overrides = store.get_setting("tag_overrides", {}) or {}
     frame = results_frame(results, threshold, min_tags, overrides)
     frame["status"] = frame["status"].map(STATUS_LABELS)
+    frame[["top tag", "note"]] = frame[["top tag", "note"]].fillna("")  # a blank, not "None", for a failed image
     st.dataframe(
         frame, hide_index=True, key="batch_table",
         column_order=["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence",
