@@ -44,7 +44,7 @@ from ui.batch import (
     batch_id,
     collect_uploads,
     forget_last_batch,
-    frequency_chart,
+    frequency_spec,
     keep_job,
     memory_note,
     stop_job,
@@ -338,7 +338,7 @@ def _results(job: BatchJob, meta: dict) -> None:
         st.caption("No tag is selected on any image at this threshold.")
     else:
         st.subheader("How often each tag is selected")
-        st.altair_chart(frequency_chart(frequency), width="stretch", key="batch_chart")
+        st.vega_lite_chart(frequency_spec(frequency), width="stretch", key="batch_chart")
 
     d1, d2, d3 = st.columns(3)
     d1.download_button(
