@@ -241,7 +241,7 @@ def _last_batch(job: BatchJob, meta: dict) -> None:
         st.success(notice, icon=":material/check_circle:")
     if meta.get("batch") and st.session_state["batch_saved"] == meta.get("batch"):
         r1, r2 = st.columns([3, 1], vertical_alignment="center")
-        r1.markdown(f"Saved to the library as batch `{literal(meta['batch'])}`: the rule's picks wait for your review.")
+        r1.markdown(f"Saved to the library as batch “{literal(meta['batch'])}”: the rule's picks wait for your review.")
         if r2.button("Review them now", key="batch_review", type="primary", icon=":material/rate_review:",
                      help="Open the Review page on this batch's images, to turn the rule's picks into your verdicts."):
             st.session_state["review_batch_request"] = meta["batch"]

@@ -263,7 +263,9 @@ def frequency_chart(frame: pd.DataFrame, top: int = CHART_TAGS) -> alt.LayerChar
     )
     bars = base.mark_bar(color=COLORS[SELECTED], height={"band": 0.8})
     values = base.mark_text(align="left", baseline="middle", dx=4, fontSize=12, color="#222").encode(text="images:Q")
-    return (bars + values).properties(height=alt.Step(BAR_STEP))
+    # room on the right for the largest value, written at its bar's end
+    padding = {"left": 5, "top": 5, "bottom": 5, "right": 28}
+    return (bars + values).properties(height=alt.Step(BAR_STEP), padding=padding)
 
 
 @lru_cache(maxsize=1)
