@@ -44,7 +44,7 @@ from ui.batch import (
     batch_id,
     collect_uploads,
     forget_last_batch,
-    frequency_chart,
+    frequency_spec,
     keep_job,
     memory_note,
     stop_job,
@@ -241,7 +241,7 @@ def _last_batch(job: BatchJob, meta: dict) -> None:
         st.success(notice, icon=":material/check_circle:")
     if meta.get("batch") and st.session_state["batch_saved"] == meta.get("batch"):
         r1, r2 = st.columns([3, 1], vertical_alignment="center")
-        r1.markdown(f"Saved to the library as batch `{literal(meta['batch'])}`: the rule's picks wait for your review.")
+        r1.markdown(f"Saved to the library as batch “{literal(meta['batch'])}”: the rule's picks wait for your review.")
         if r2.button("Review them now", key="batch_review", type="primary", icon=":material/rate_review:",
                      help="Open the Review page on this batch's images, to turn the rule's picks into your verdicts."):
             st.session_state["review_batch_request"] = meta["batch"]
@@ -325,6 +325,7 @@ def _results(job: BatchJob, meta: dict) -> None:
     overrides = store.get_setting("tag_overrides", {}) or {}
     frame = results_frame(results, threshold, min_tags, overrides)
     frame["status"] = frame["status"].map(STATUS_LABELS)
+    frame[["top tag", "note"]] = frame[["top tag", "note"]].fillna("")  # a blank, not "None", for a failed image
     st.dataframe(
         frame, hide_index=True, key="batch_table",
         column_order=["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence",
@@ -337,7 +338,7 @@ def _results(job: BatchJob, meta: dict) -> None:
         st.caption("No tag is selected on any image at this threshold.")
     else:
         st.subheader("How often each tag is selected")
-        st.altair_chart(frequency_chart(frequency), width="stretch", key="batch_chart")
+        st.vega_lite_chart(frequency_spec(frequency), width="stretch", key="batch_chart")
 
     d1, d2, d3 = st.columns(3)
     d1.download_button(

@@ -25,7 +25,7 @@ from tagging.rules import auto_select, floor_picks, floor_ties, validate_selecti
 from tagging.store import PREFILLED, FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
 from ui import inputs, persist, resources, state
-from ui.charts import COLORS, FLOOR, labelled_confidence_chart
+from ui.charts import COLORS, FLOOR, labelled_confidence_spec
 from ui.library import when
 from ui.page import analyst, database_problem, start_page
 from ui.review import missing_tags
@@ -426,8 +426,8 @@ def _editor() -> None:
     b1.button("Follow the rule again", key="tag_follow_rule", on_click=_follow_rule, disabled=not edited)
     if b2.button("Save feedback", key="tag_save", type="primary"):
         _save(selection, suggestions, threshold, min_tags)
-    st.altair_chart(labelled_confidence_chart(tags, selection, threshold, below), width="stretch",
-                    key="tag_chart")
+    st.vega_lite_chart(labelled_confidence_spec(tags, selection, threshold, below), width="stretch",
+                       key="tag_chart")
     images_n, items_n = store.counts()
     st.caption(f"Saved so far: {count(items_n, 'tag decision')} on {count(images_n, 'image')}.")
 

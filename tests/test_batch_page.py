@@ -193,6 +193,7 @@ def test_save_button_stores_the_batch(app, isolated_env):
     at.button(key="batch_save").click().run()
     assert not at.exception and not at.error
     assert "Saved 1 image to the library, awaiting your review" in texts(at.success)
+    assert list(table(at, "top tag")["top tag"])[1] == ""  # issue 18: a blank, not "None", for the failed image
     # issue 18 item 15: the way on to the review is at the top, before the table and the chart
     assert at.button(key="batch_review") is not None
     store = Store(isolated_env)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -102,6 +105,41 @@ def labelled_confidence_chart(
         .encode(x="threshold:Q", tooltip=["threshold"])
     )
     return (bars + outside + inside + rule).properties(height=alt.Step(BAR_STEP))
+
+
+@lru_cache(maxsize=1)
+def _labelled_template() -> dict[str, Any]:
+    """``labelled_confidence_chart``'s Vega-Lite spec, made (and validated) once; each call fills in its data.
+
+    Building and validating the Altair chart takes about 0.3 s on this 2-core machine, most of a slider
+    step's budget; filling a copy of the spec takes microseconds.
+    """
+    spec = labelled_confidence_chart([Tag("a", 90.0), Tag("b", 10.0)], ["a"], 50.0, []).to_dict()
+    spec.pop("datasets", None)
+    return spec
+
+
+def labelled_confidence_spec(
+    tags: Sequence[Tag], selected: Iterable[str], threshold: float, floor_picks: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The Tag page's chart (``labelled_confidence_chart``, the same look) as a Vega-Lite dict, fast."""
+    statuses = tag_status(tags, selected, floor_picks)
+    spec = copy.deepcopy(_labelled_template())
+    spec["data"] = {"values": [
+        {"tag": t.name, "confidence": round(t.confidence, 1), "value": f"{t.confidence:.0f}", "status": status}
+        for t, status in zip(tags, statuses, strict=True)
+    ]}
+    shown = [s for s in (SELECTED, FLOOR, NOT_SELECTED) if s in statuses]
+    order = [t.name for t in tags]
+    for layer in spec["layer"]:
+        encoding = layer.get("encoding", {})
+        if "y" in encoding:
+            encoding["y"]["sort"] = order
+        if "color" in encoding:
+            encoding["color"]["scale"] = {"domain": shown, "range": [COLORS[s] for s in shown]}
+        if "data" in layer:  # the threshold's rule has its own one-row data
+            layer["data"] = {"values": [{"threshold": float(threshold)}]}
+    return spec
 
 
 def chart_height(n_tags: int) -> int:
