@@ -59,21 +59,20 @@ for problem in config.problems:
 choices = compare.available_taggers(
     config, [(m.id, m.title) for m in resources.embedded_manifests() if not m.shipped]
 )
-if not config.imagga_configured:
-    st.info("Imagga is not configured, so the page compares what runs here: the embedded tagger at two "
-            "settings (threshold and floor). " + compare.IMAGGA_SETUP_HINT)
+if notice := ui.choices_notice(choices, config.imagga_configured):
+    st.info(notice)
 
-with st.sidebar:
+col_a, col_b = st.columns(2, border=True, gap="medium")  # each side's controls in its own column
+with col_a:
     side_a = ui.side_controls("A", choices, 0, int(st.session_state["threshold"]))
-    st.divider()
+with col_b:
     side_b = ui.side_controls(
         "B", choices, 1, int(st.session_state["threshold"]) if len(choices) > 1 else SECOND_SETTING_THRESHOLD
     )
 sides = {"A": side_a, "B": side_b}
 
-d1, d2 = st.columns(2)
-d1.text("A: " + side_a.describe())
-d2.text("B: " + side_b.describe())
+col_a.text("A: " + side_a.describe())
+col_b.text("B: " + side_b.describe())
 if (side_a.spec, side_a.threshold, side_a.min_tags) == (side_b.spec, side_b.threshold, side_b.min_tags):
     st.info("Both sides are the same tagger with the same settings: change side B's tagger, threshold or floor.")
 if side_a.spec.language != side_b.spec.language:
@@ -265,9 +264,15 @@ m2.metric("Mean agreement", _pct(result.mean_agreement),
           help="Mean Jaccard index of the two selections, over images where either side selects something.")
 m3.metric("Same selection", result.identical)
 m4.metric("Neither selects anything", result.undefined)
+try:
+    thumbnails = store.thumbnails(result.compared_keys[: ui.THUMBNAILS_SHOWN])
+except StoreError:
+    thumbnails = {}  # the table is complete without them
 st.dataframe(
-    result.per_image.drop(columns=["key"]), hide_index=True, key="compare_per_image_table",
-    column_config={"agreement": st.column_config.NumberColumn(format="percent")},
+    ui.with_thumbnails(result.per_image, thumbnails), hide_index=True, key="compare_per_image_table",
+    row_height=64 if thumbnails else None,
+    column_config={"agreement": st.column_config.NumberColumn(format="percent"),
+                   "thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
 )
 missed = compare.misses(result.compared_keys, answers["A"], answers["B"], side_a, side_b, overrides)
 c1, c2 = st.columns(2)
@@ -279,6 +284,19 @@ for column, name in ((c1, "A"), (c2, "B")):
             st.text(f"{name} selects every tag the other side selects.")
         else:
             st.dataframe(own, hide_index=True, key=f"compare_{name.lower()}_misses_table")
+
+try:
+    notes = store.missing_notes(result.compared_keys)
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the missing-tags notes"))
+st.subheader("Tags reviewers noted as missing")
+if notes:
+    st.caption("Free-text tags a reviewer added on the Review page because no tagger offered them: what each "
+               "tagger did with them on these images.")
+    st.dataframe(compare.noted_misses(notes, answers, sides, overrides), hide_index=True,
+                 key="compare_noted_table")
+else:
+    st.caption("No reviewer noted a missing tag on these images (the Review page's missing-tags box).")
 
 # --- against the analyst's verdicts ------------------------------------------------------------------------
 st.subheader("Against your verdicts")
@@ -301,7 +319,9 @@ for score in scores:
                    + "; ".join(score.evidence.problems) + ".")
 conflicts = {truths[name].conflicts for name in sides}
 if any(conflicts):
-    st.caption(f"{max(conflicts)} tags were accepted under one tagger and rejected under another; they are left out.")
+    n = max(conflicts)
+    st.caption(f"{n} tag{' was' if n == 1 else 's were'} accepted under one tagger and rejected under another; "
+               f"{'it is' if n == 1 else 'they are'} left out.")
 st.dataframe(
     compare.verdict_table(scores), hide_index=True, key="compare_verdict_table",
     column_config={

@@ -11,11 +11,12 @@ from tagging.errors import StoreError
 from tagging.store import AUTOMATIC, REVIEWED, TagSearch, library
 from ui import library as lib_ui
 from ui.page import database_problem, start_page
-from ui.text import literal
+from ui.text import count, literal
 
 PAGE_SIZES = [10, 25, 50, 100]
 MODES = {library.ALL_OF: "All of these tags", library.ANY_OF: "Any of these tags"}
-PROVENANCE_FILTERS = {"all": "All", REVIEWED: "Reviewed", AUTOMATIC: "Automatic (awaiting review)"}
+PROVENANCE_FILTERS = {"all": "All", REVIEWED: "Reviewed", AUTOMATIC: "Not reviewed yet (the rule's picks)"}
+VIEWS = {"table": "Table", "gallery": "Gallery"}
 
 
 def _fail(message: str) -> None:
@@ -23,8 +24,8 @@ def _fail(message: str) -> None:
     st.stop()
 
 
-def _ask_delete() -> None:
-    st.session_state["lib_confirm"] = st.session_state.get("lib_delete_choice")
+def _ask_delete(image_key: str) -> None:
+    st.session_state["lib_confirm"] = image_key
 
 
 def _cancel_delete() -> None:
@@ -38,7 +39,7 @@ def _delete(image_key: str, label: str) -> None:
     except StoreError as exc:
         st.session_state["lib_notice"] = ("error", database_problem(config, exc, "delete the image's record"))
         return
-    st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {verdicts} tag verdicts.")
+    st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {count(verdicts, 'tag verdict')}.")
 
 
 config, store = start_page()
@@ -54,8 +55,8 @@ except StoreError as exc:
 
 st.title("Library")
 st.radio("Verdicts", list(PROVENANCE_FILTERS), format_func=PROVENANCE_FILTERS.__getitem__, key="lib_provenance",
-         horizontal=True, help="Reviewed: an analyst looked and decided. Automatic: the rule's selection saved from "
-                               "a batch without review.")
+         horizontal=True, help="Reviewed: an analyst looked and decided. Not reviewed yet: the rule's picks, saved "
+                               "from a batch without review.")
 notice = st.session_state.pop("lib_notice", None)
 if notice:
     getattr(st, notice[0])(literal(notice[1]))  # names a file: shown as typed, never as Markdown
@@ -117,50 +118,60 @@ with tab_images:
             _fail(database_problem(config, exc, "read the library"))
         first = (number - 1) * size + 1 if items else 0
         last = first + len(items) - 1 if items else 0
-        p2.caption(f"{total} records ({images_found} images) match · showing {first}–{last} · page {number} of {pages}")
+        p2.caption(f"{count(total, 'record')} ({count(images_found, 'image')}) match · showing "
+                   f"{first}–{last} · page {number} of {pages}")
         try:
             thumbnails = store.thumbnails([e.image_key for e in items])
         except StoreError as exc:
             thumbnails = {}
             st.warning(database_problem(config, exc, "load the thumbnails") + " The list is complete without them.")
-        st.dataframe(
-            lib_ui.results_frame(items, thumbnails), hide_index=True, width="stretch",
-            column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
-        )
-
-        with st.expander("Delete an image's record"):
-            by_key = {e.image_key: e for e in items}
-            choice = st.selectbox(
-                "Image", list(by_key), format_func=lambda k: lib_ui.entry_label(by_key[k]), key="lib_delete_choice"
+        view = st.radio("Show as", list(VIEWS), format_func=VIEWS.__getitem__, key="lib_view", horizontal=True)
+        if view == "gallery":
+            lib_ui.gallery(items, thumbnails, store, _ask_delete)
+        else:
+            picked = st.dataframe(
+                lib_ui.results_frame(items, thumbnails), hide_index=True, width="stretch",
+                row_height=lib_ui.THUMB_ROW_HEIGHT, on_select="rerun", selection_mode="single-row", key="lib_table",
+                column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
             )
-            st.button("Delete…", key="lib_delete", on_click=_ask_delete)
-            pending = st.session_state["lib_confirm"]
-            if pending is not None:
-                try:
-                    doomed = store.verdict_sets_of(pending)
-                    verdicts = sum(len(store.feedback_for(pending, d.backend, d.language)) for d in doomed)
-                except StoreError as exc:
-                    _fail(database_problem(config, exc, "read the image's records"))
-                if not doomed:
-                    st.session_state["lib_confirm"] = None
-                else:
-                    name = by_key[pending].filename if pending in by_key else pending
-                    st.warning(f"Delete “{literal(name)}” and all its {verdicts} tag verdicts "
-                               f"({len(doomed)} backend/language records)? This cannot be undone.")
-                    c1, c2 = st.columns(2)
-                    c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete,
-                              args=(pending, name))
-                    c2.button("Cancel", key="lib_delete_no", on_click=_cancel_delete)
+            rows = picked.selection.rows if picked is not None else []
+            if rows and rows[0] < len(items):
+                chosen = items[rows[0]]
+                a1, a2, a3 = st.columns([1, 1, 4], vertical_alignment="center")
+                if a1.button("Enlarge", key="lib_row_enlarge", icon=":material/zoom_in:"):
+                    lib_ui.enlarge(store, chosen)
+                a2.button("Delete…", key="lib_row_delete", on_click=_ask_delete, args=(chosen.image_key,))
+                a3.caption(literal(lib_ui.entry_label(chosen)))
+            else:
+                st.caption("Select a row (the box at its left) to enlarge its image or delete its record.")
+        pending = st.session_state["lib_confirm"]
+        if pending is not None:
+            try:
+                doomed = store.verdict_sets_of(pending)
+                verdicts = sum(len(store.feedback_for(pending, d.backend, d.language)) for d in doomed)
+            except StoreError as exc:
+                _fail(database_problem(config, exc, "read the image's records"))
+            if not doomed:
+                st.session_state["lib_confirm"] = None
+            else:
+                by_key = {e.image_key: e for e in items}
+                name = by_key[pending].filename if pending in by_key else pending
+                st.warning(f"Delete “{literal(name)}” and all its {count(verdicts, 'tag verdict')} "
+                           f"({count(len(doomed), 'tagger/language record')})? This cannot be undone.")
+                c1, c2 = st.columns(2)
+                c1.button("Yes, delete", key="lib_delete_yes", type="primary", on_click=_delete, args=(pending, name))
+                c2.button("Cancel", key="lib_delete_no", on_click=_cancel_delete)
 
 with tab_counts:
     order = st.radio("Sort by", ["Most images", "Tag name"], key="lib_count_sort", horizontal=True)
     shown = counts if order == "Most images" else counts.sort_values("tag", ignore_index=True)
-    st.caption(f"{len(counts)} tags on {images_all} images. Click a column to sort.")
+    st.caption(f"{count(len(counts), 'tag')} on {count(images_all, 'image')}. Click a column to sort.")
     st.dataframe(shown, hide_index=True, width="stretch")
 
 with tab_tree:
-    st.caption("Tags by their WordNet parents (the embedded tagger's); tags without a known parent, such as "
-               "Imagga's, sit at the root. images: carrying the tag; in subtree: carrying it or a tag below it.")
+    st.caption("Each tag sits under its broader tag (the embedded tagger's WordNet parents); tags without a known "
+               "parent, such as Imagga's, start a branch of their own. images: carrying the tag; in subtree: "
+               "carrying it or a tag below it.")
     if st.toggle("Count the images in each subtree", key="lib_subtrees",
                  help="One counting query over the library's accepted tags; kept until the library changes."):
         try:
@@ -168,16 +179,14 @@ with tab_tree:
         except StoreError as exc:
             _fail(database_problem(config, exc, "count the subtrees"))
         tree = library.TagTree.from_counts(parent_links, dict(tag_list), below)
-    st.dataframe(
-        tree.frame(), hide_index=True, width="stretch",
-        column_config={"images_in_subtree": st.column_config.NumberColumn("images in subtree")},
-    )
+    st.dataframe(lib_ui.tree_frame(tree), hide_index=True, width="stretch", height=480, key="lib_tree")
 
 with tab_export:
     what = "the search results" if query else "the whole library"
-    st.caption(f"Image-to-tags of {what} ({total} records). `cdn_tags` is a comma-separated tag "
-               f"string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} characters, no %). "
-               "The file is written when you press the button.")
+    st.caption(f"Image-to-tags of {what} ({count(total, 'record')}). `cdn_tags` is a comma-separated tag "
+               f"string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} characters, no %); "
+               "`missing_tags` holds the tags a reviewer noted the tagger missed. The file is written when you press "
+               "the button.")
     e1, e2 = st.columns(2)
     e1.download_button("Download CSV", lib_ui.export(store, search, "csv"), file_name="library-tags.csv",
                        mime="text/csv", key="lib_export_csv", disabled=not total)

@@ -17,8 +17,9 @@ from tagging.store import NEAREST, NEWEST, OLDEST, ReviewFilters
 from ui import resources, state
 from ui import review as ui
 from ui.page import analyst, database_problem, literal, start_page
+from ui.text import count
 
-ORDER_LABELS = {NEAREST: "Teaches the threshold most (tags nearest it first)", NEWEST: "Newest first",
+ORDER_LABELS = {NEAREST: "Closest calls first (a tag near the threshold)", NEWEST: "Newest first",
                 OLDEST: "Oldest first"}
 ANY = "(any)"
 TOGGLES = 9  # number keys 1-9 toggle the first nine tags
@@ -40,6 +41,11 @@ def _selection_key() -> str:
     return f"review_selection_{st.session_state['review_shown']}"
 
 
+def _missing_key() -> str:
+    """The card's missing-tags note, keyed per card like its accepted-tags box."""
+    return f"review_missing_{st.session_state['review_shown']}"
+
+
 def _too_soon(review: ReviewSession) -> bool:
     """Whether the current card cannot have been seen: never drawn (its run was cut short), or only just."""
     drawn = st.session_state["review_shown"] == review.shown
@@ -58,7 +64,7 @@ def _act(action: str) -> None:
     try:
         if action in ("accept", "reject"):
             chosen = list(st.session_state.get(_selection_key()) or []) if action == "accept" else []
-            outcome = review.decide(chosen)
+            outcome = review.decide(chosen, ui.missing_tags(st.session_state.get(_missing_key(), "")))
             if outcome.replaced_others:
                 names = ", ".join(literal(n) for n in outcome.replaced_others)
                 _notice("warning", f"You replaced the review of {names} on the last image.")
@@ -67,6 +73,9 @@ def _act(action: str) -> None:
         elif action == "back":
             if not review.back():
                 _notice("info", "This is the first image of the session.")
+            elif review.current_decided is not None:
+                _notice("info", "You already decided this image: it shows what you saved. Accept or reject "
+                                "again to replace that verdict, or press Undo to put it back in the queue.")
         elif action == "undo":
             outcome = review.undo()
             if outcome is None:
@@ -96,7 +105,7 @@ def _add_cached(rule: Rule) -> None:
         _notice("error", database_problem(config, exc, "add the cached answers to the queue"))
         return
     st.session_state["review_signature"] = None  # read the queue again
-    _notice("success", f"Added {added} cached answers to the queue (batch “{CACHE_BATCH}”).")
+    _notice("success", f"Added {count(added, 'saved answer')} to the queue (batch “{CACHE_BATCH}”).")
 
 
 def _actions(review: ReviewSession, card_shown: bool) -> None:
@@ -123,15 +132,17 @@ def _actions(review: ReviewSession, card_shown: bool) -> None:
 def _card(review: ReviewSession, card: Card) -> None:
     if st.session_state["review_shown"] != review.shown:  # another card: pre-fill its own box
         st.session_state.pop(_selection_key(), None)
+        st.session_state.pop(_missing_key(), None)
         st.session_state["review_shown"] = review.shown
         st.session_state[_selection_key()] = list(review.selection)
+        st.session_state[_missing_key()] = ", ".join(review.missing)
     key = _selection_key()
     item = card.item
     chosen = [t for t in st.session_state.get(key) or [] if t in card.names]
     if chosen != st.session_state.get(key):  # the whitelist, also for a value set from outside
         st.session_state[key] = chosen
 
-    col_image, col_tags = st.columns([2, 3], gap="large")
+    col_image, col_tags = st.columns([3, 2], gap="large")  # the photo is what is judged: the larger column
     with col_image:
         try:
             image = ui.preview(config.db_target, item.image_key, store)
@@ -165,14 +176,19 @@ def _card(review: ReviewSession, card: Card) -> None:
                           type="primary" if name in chosen else "secondary", on_click=_toggle, args=(name,))
         st.multiselect(
             "Accepted tags (only suggested tags; every other suggestion is rejected)", options=card.names, key=key,
+            placeholder="No tag accepted" if card.names else "The tagger suggested no tag",
         )
-        st.caption(f"{len(chosen)} of {len(card.names)} tags accepted · pre-filled by the rule: ≥ "
-                   f"{review.rule.threshold:g} or the top {review.rule.min_tags}")
+        st.caption(ui.selection_caption(review, chosen, card))
+        st.text_input("Missing tags (what the tagger should have suggested; comma-separated)", key=_missing_key(),
+                      placeholder="e.g. dog, red ball",
+                      help="Free text, kept apart from the accepted tags: saved with the verdict, exported by the "
+                           "Library and counted by the Compare page as what each tagger missed.")
         if len(card.sides) > 1:
             st.caption("Every tagger's suggestions, judged once (confidences " + " | ".join(
                 ui.SIDE_NAMES[: len(card.sides)]) + "): " + ui.side_legend(card))
-        st.vega_lite_chart(ui.chart_spec(card.chart_tags, chosen, review.rule.threshold), width="stretch",
-                           key="review_chart")
+        with st.expander("Confidence chart"):
+            st.vega_lite_chart(ui.chart_spec(card.chart_tags, chosen, review.rule.threshold), width="stretch",
+                               key="review_chart")
 
 
 @st.fragment
@@ -188,7 +204,8 @@ def panel() -> None:
     st.progress(done / total if total else 1.0,
                 text=f"Reviewed {done} of {total} · {review.remaining} left · {ui.pace_text(review.pace())}")
     _actions(review, card is not None)
-    st.caption("Keys: 1-9 toggle a tag · A accept as shown · X reject all · S skip · B back · U undo")
+    st.caption("Keys: 1-9 toggle a tag · A accept as shown · X reject all · S skip · B back · U undo"
+               + (" · blind review: nothing is pre-filled" if review.blind else ""))
     with st.container():  # a notice comes and goes here without moving what follows
         notice = st.session_state.pop("review_notice", None)
         if notice:
@@ -197,7 +214,7 @@ def panel() -> None:
         if card is not None:
             _card(review, card)
         elif review.remaining:
-            st.info(f"End of the queue: {review.remaining} images you skipped (or saved meanwhile) still wait.")
+            st.info(ui.end_of_queue_text(review.skipped_count, review.remaining))
             st.button("Go through them again", key="review_again", on_click=review.reconfigure)
         else:
             st.success("Nothing left to review with these filters." + (
@@ -209,8 +226,9 @@ def panel() -> None:
 config, store = start_page()
 st.html(ui.PREFETCH_STYLE)
 st.title("Review")
-st.caption("Automatic verdicts (a batch's rule, saved without review) become reviewed ones here; only reviewed "
-           "verdicts tune the threshold and go to Imagga as feedback.")
+st.caption("Images saved from a batch carry the rule's picks, unreviewed. Here you look at each image and "
+           "decide which suggested tags belong; only these reviewed verdicts tune the threshold and go to "
+           "Imagga as feedback.")
 try:
     facets = store.review_facets()
     overrides = store.tag_overrides()
@@ -218,6 +236,7 @@ try:
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the review queue"))
 
+ui.restore_filters()  # from the URL, on a reload or an opened link
 request = st.session_state.pop("review_batch_request", None)  # "Review them now" on the Batch page
 if request is not None:
     st.session_state["review_batch"] = request
@@ -237,12 +256,16 @@ with st.sidebar:
     language = st.selectbox("Language", (ANY, *facets.languages), key="review_language")
     batch = st.selectbox("Batch", (ANY, *facets.batches), key="review_batch")
     tag = st.text_input("Suggested tag (exact)", key="review_tag", placeholder="any").strip()
+    blind = st.toggle("Blind review (nothing pre-filled)", key="review_blind",
+                      help="Every tag starts unaccepted, so the rule's picks cannot sway you. Each verdict records "
+                           "whether it was made blind or pre-filled; the Tune page can use the blind ones alone.")
     union = st.toggle("Judge every tagger at once", key="review_union",
                       help="Show the image's suggestions from every tagger that has not been reviewed on it (their "
                            "automatic verdicts, or answers in the result cache) as one list; a tag both suggest is "
                            "judged once, and each tagger's verdicts are saved under its own name.")
     if unjudged:
-        st.caption(f"{unjudged} answers in the result cache belong to images in the library and have no verdicts.")
+        st.caption(f"{count(unjudged, 'saved answer')} of the tagger belong to images in the library and "
+                   "have no verdicts yet.")
         st.button(f"Add them to the queue ({unjudged})", key="review_add_cached", on_click=_add_cached,
                   args=(Rule(float(threshold), int(st.session_state["min_tags"]), overrides_key(overrides)),),
                   help="Saves the rule's selection on them as automatic verdicts, like a batch does.")
@@ -250,19 +273,25 @@ with st.sidebar:
 rule = Rule(float(threshold), int(st.session_state["min_tags"]), overrides_key(overrides))
 filters = ReviewFilters(backend=None if backend == ANY else backend, language=None if language == ANY else language,
                         batch=None if batch == ANY else batch, tag=tag or None)
-signature = (config.db_target, rule, filters, order, union)
+signature = (config.db_target, rule, filters, order, union, blind)
 review: ReviewSession | None = st.session_state["review_session"]
+if review is None and (kept := ui.kept_session(store)) is not None:  # a reload, or the link of this session
+    review = kept
+    if (kept.rule, kept.filters, kept.order, kept.union, kept.blind) == (rule, filters, order, union, blind):
+        st.session_state["review_signature"] = signature  # carry on at the card on screen
 if review is None or review.store is not store:
     review = ReviewSession(store, rule, filters, order, union, analyst=analyst(config),
-                           cache=resources.result_cache(config.db_target))
-    st.session_state["review_session"] = review
+                           cache=resources.result_cache(config.db_target), blind=blind)
 elif st.session_state["review_signature"] != signature:
-    review.reconfigure(rule=rule, filters=filters, order=order, union=union)
+    review.reconfigure(rule=rule, filters=filters, order=order, union=union, blind=blind)
+st.session_state["review_session"] = review
+ui.keep_session(review)
+ui.save_filters()
 review.analyst = analyst(config)
 st.session_state["review_signature"] = signature
 
 if not facets.backends and st.session_state.get("review_notice") is None and not review.reviewed_count:
-    st.info("No automatic verdicts wait for review. Tag a batch on the **Batch** page and press **Save to the "
-            "library**; its images then wait here." + (" Or add the cached answers (sidebar)." if unjudged else ""))
+    st.info("No image waits for review. Tag a batch on the **Batch** page and press **Save to the "
+            "library**; its images then wait here." + (" Or add the saved answers (sidebar)." if unjudged else ""))
     st.stop()
 panel()

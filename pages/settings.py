@@ -7,9 +7,9 @@ import streamlit as st
 from tagging.config import ANALYST_MAX_LENGTH
 from tagging.errors import AuthError, BackendConnectionError, StoreError, TaggingError
 from tagging.store import deliver_pending
-from ui import resources, state
+from ui import resources, state, tune
 from ui.page import analyst, database_problem, start_page
-from ui.text import literal
+from ui.text import count, literal
 
 # Warn when this share of the month's quota is used.
 QUOTA_WARNING = 0.8
@@ -29,10 +29,16 @@ except StoreError as exc:
     st.error(database_problem(config, exc, "read the database"))
     st.stop()
 st.text(f"Database: {config.db_display}")  # as typed, never as Markdown; a password shows as ***
+try:
+    stored_default = store.get_setting("default_threshold")
+except StoreError as exc:
+    st.error(database_problem(config, exc, "read the default threshold"))
+    st.stop()
 st.markdown(
-    f"- {items_n} tag verdicts on {images_n} images (schema v{version})\n"
-    f"- Result cache (in the same database): {cache_n} stored answers "
-    "(an image already tagged with the same backend and parameters is never sent again)"
+    f"- {count(items_n, 'tag decision')} saved on {count(images_n, 'image')} (schema v{version})\n"
+    f"- {tune.default_text(stored_default)}\n"
+    f"- Answers kept in the same database: {count(cache_n, 'tagger answer')} "
+    "(an image already tagged with the same backend and settings is never sent again)"
 )
 
 st.subheader("You")
@@ -75,9 +81,10 @@ usage = st.session_state.get("settings_usage")
 if usage is not None:
     st.success("Connected: Imagga accepted the credentials.")
     c1, c2, c3 = st.columns(3)
-    c1.metric("Processed this month", usage.monthly_processed if usage.monthly_processed is not None else "?")
-    c2.metric("Monthly limit", usage.monthly_limit if usage.monthly_limit is not None else "?")
-    c3.metric("Concurrent requests allowed", usage.concurrency_max if usage.concurrency_max is not None else "?")
+    c1.metric("Processed this month", usage.monthly_processed if usage.monthly_processed is not None else "–",
+              help="– when Imagga did not say.")
+    c2.metric("Monthly limit", usage.monthly_limit if usage.monthly_limit is not None else "–")
+    c3.metric("Requests at the same time", usage.concurrency_max if usage.concurrency_max is not None else "–")
     fraction = usage.quota_fraction
     if fraction is not None:
         st.progress(min(1.0, fraction), text=f"{fraction:.0%} of the month's quota used")
@@ -85,7 +92,7 @@ if usage is not None:
             st.error("The monthly quota is used up: Imagga will refuse further requests until the period ends.")
         elif fraction >= QUOTA_WARNING:
             left = (usage.monthly_limit or 0) - (usage.monthly_processed or 0)
-            st.warning(f"The quota is nearly used up: {left} images left this billing period.")
+            st.warning(f"The quota is nearly used up: {count(left, 'image')} left this billing period.")
     if usage.billing_period_end:
         st.caption(f"Billing period ends {literal(usage.billing_period_end)}.")
 
@@ -98,16 +105,17 @@ if st.button("Send queued feedback now", key="settings_send_outbox", disabled=qu
         st.error(database_problem(config, exc, "send the queued feedback"))
         st.stop()
     if report.errors:
-        st.error(f"Sent {report.sent}; {report.remaining} still queued. Last error: {literal(report.errors[-1])}")
+        st.error(f"Sent {report.sent}; {report.remaining} still waiting. Last error: {literal(report.errors[-1])}")
     elif report.remaining:  # another server is sending them right now (each message goes out once)
-        st.info(f"Sent {report.sent} feedback messages; {report.remaining} are being sent by another server.")
+        st.info(f"Sent {count(report.sent, 'feedback message')}; {report.remaining} "
+                f"{'is' if report.remaining == 1 else 'are'} being sent by another server.")
     else:
-        st.success(f"Sent {report.sent} feedback messages.")
+        st.success(f"Sent {count(report.sent, 'feedback message')}.")
 pending = store.pending("imagga")
 if not pending:
     st.success("Every feedback message has been delivered to Imagga.")
 else:
-    st.warning(f"{len(pending)} feedback messages are queued; they are kept until Imagga accepts them.")
+    st.warning(f"{count(len(pending), 'feedback message')} waiting to be sent; each is kept until Imagga accepts it.")
     st.dataframe(
         {
             "image": [p.image_key[:12] for p in pending],

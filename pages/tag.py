@@ -21,16 +21,19 @@ from tagging.embedded import CATEGORIZERS, NSFW_ID, categorize, parse_categories
 from tagging.errors import SelectionError, StoreError, TaggingError
 from tagging.images import LoadedImage, format_size
 from tagging.parse import parse_tags
-from tagging.rules import auto_select, validate_selection
-from tagging.store import FeedbackItem, deliver_pending, queue_feedback
+from tagging.rules import auto_select, floor_picks, floor_ties, validate_selection
+from tagging.store import PREFILLED, FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
-from ui import inputs, resources, state
-from ui.charts import chart_height, confidence_chart
+from ui import inputs, persist, resources, state
+from ui.charts import COLORS, FLOOR, labelled_confidence_spec
 from ui.library import when
 from ui.page import analyst, database_problem, start_page
-from ui.text import literal
+from ui.review import missing_tags
+from ui.text import chip_label, count, css_string, literal
 
 SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL = "Sample photo", "Upload", "Image URL"
+SOURCE_WORDS = {"sample": SOURCE_SAMPLE, "upload": SOURCE_UPLOAD, "url": SOURCE_URL}  # in the URL
+TAG_SEPARATOR = ","  # between accepted tags in the URL (a selection with a tag holding one is not put there)
 # Long side sent to Imagga by default: bench/bench_upload.py measured a 12 MP photo at 10% of its
 # bytes at 1600 px with the embedded tagger's top 10 tags unchanged. 0 in the sidebar sends originals.
 DEFAULT_DOWNSCALE = 1600
@@ -69,10 +72,11 @@ def _send_remote_feedback(accepted: set[str]) -> None:
         st.warning(
             f"Saved locally, but Imagga did not take the feedback yet: "
             f"{literal(report.errors[-1]) if report.errors else ''} "
-            f"{report.remaining} messages are queued and will be retried (Settings page, or the next start)."
+            f"{count(report.remaining, 'message')} queued; they are sent again later (Settings page, or the "
+            "next start)."
         )
     else:
-        st.toast(f"Sent {report.sent} feedback message(s) to Imagga.", icon=":material/send:")
+        st.toast(f"Sent {count(report.sent, 'feedback message')} to Imagga.", icon=":material/send:")
 
 
 def _fail(message: str) -> None:
@@ -80,16 +84,61 @@ def _fail(message: str) -> None:
     st.stop()
 
 
+def _dismiss_intro() -> None:
+    st.session_state["tag_intro_seen"] = True
+
+
+def _intro() -> None:
+    """A first-visit explanation of the rule, until the analyst dismisses it."""
+    if st.session_state.get("tag_intro_seen"):
+        return
+    with st.container(border=True, key="tag_intro"):
+        st.markdown(
+            "**How tags are picked.** Each suggested tag has a confidence from 0 to 100. Tags at or above the "
+            "**confidence threshold** are accepted, and the best few (the top 3 unless you change it) are always "
+            "kept, even below it. Adjust the slider or the **Accepted tags** box, then **Save feedback**."
+        )
+        st.button("Got it", key="tag_intro_dismiss", on_click=_dismiss_intro)
+
+
+def _restore_from_url(backends: list[str]) -> None:
+    """After a reload or from a shared link: the image, backend, threshold, floor and edits the URL names."""
+    values = persist.restore("tag", {
+        "source": persist.one_of(SOURCE_WORDS), "sample": str, "url": str, "upload": persist.content_key,
+        "backend": persist.one_of({b: b for b in backends}), "model": str,
+        "threshold": persist.int_between(0, 100), "floor": persist.int_between(0, 50), "tags": str,
+    })
+    for param, key in (("source", "tag_source"), ("sample", "tag_sample"), ("url", "tag_url"),
+                       ("upload", "tag_kept_upload"), ("backend", "tag_backend"), ("model", "tag_manifest"),
+                       ("threshold", "threshold"), ("floor", "min_tags")):
+        if param in values:
+            st.session_state[key] = values[param]
+    if "tags" in values:
+        st.session_state["tag_restore_selection"] = [t for t in values["tags"].split(TAG_SEPARATOR) if t]
+
+
+def _floor_style(labels: list[str]) -> None:
+    """Mark the chips the floor picked below the threshold in the floor's chart colour (labels are escaped)."""
+    if not labels:
+        return
+    chips = ", ".join(f'.st-key-tag_selection span[data-tag][aria-label={css_string(label)}]' for label in labels)
+    st.html(f"<style>{chips} {{background: {COLORS[FLOOR]}; color: #222; outline: 2px dashed #e4572e; "
+            "outline-offset: -2px}</style>")
+
+
 config, store = start_page()
 
 st.title("Tag an image")
 for problem in config.problems:
     st.warning(literal(problem))
+_intro()
 
 # --- backend -------------------------------------------------------------------------
 backends = [IMAGGA, EMBEDDED] if config.imagga_configured else [EMBEDDED]
+_restore_from_url(backends)
 if len(backends) > 1 and st.session_state.get("tag_backend") not in backends:
     st.session_state["tag_backend"] = backends[0]
+manifest_id = None
 with st.sidebar:
     if len(backends) > 1:
         backend_name = st.radio("Tagging backend", backends, format_func=LABELS.__getitem__, key="tag_backend")
@@ -136,12 +185,14 @@ with st.sidebar:
         resources.startup_delivery(config.db_target, config.imagga_url, store, client)
         queued = len(store.pending(IMAGGA))
         if queued:
-            st.warning(f"{queued} feedback messages wait to be sent to Imagga; see Settings.")
+            st.warning(f"{count(queued, 'feedback message')} {'waits' if queued == 1 else 'wait'} to be sent "
+                       "to Imagga; see Settings.")
     else:
         manifests = resources.embedded_manifests()
-        manifest_id = None
         if len(manifests) > 1:
             titles = {m.id: m.title for m in manifests}
+            if st.session_state.get("tag_manifest") not in titles:
+                st.session_state.pop("tag_manifest", None)
             manifest_id = st.selectbox("Offline model", list(titles), format_func=titles.__getitem__,
                                        key="tag_manifest")
         backend = resources.embedded_backend(manifest_id)
@@ -153,21 +204,41 @@ backend_key = resources.backend_id(backend_name, config, manifest_id if backend_
 source = st.radio(
     "Image source", [SOURCE_SAMPLE, SOURCE_UPLOAD, SOURCE_URL], horizontal=True, key="tag_source"
 )
+source_word = next(word for word, label in SOURCE_WORDS.items() if label == source)
+persist.publish({"source": source_word, "backend": backend_name if len(backends) > 1 else None,
+                 "model": manifest_id, "sample": None, "url": None, "upload": None})
 image: LoadedImage | None = None
 image_url: str | None = None
 data: bytes | None = None  # stays None only when Imagga fetches a URL itself
+fresh_upload = False
 try:
     if source == SOURCE_SAMPLE:
         filename, data = inputs.sample_picker("tag_sample")
+        persist.publish({"sample": filename})
     elif source == SOURCE_UPLOAD:
-        upload = inputs.image_upload(config.max_upload_bytes, "tag_upload", "to tag")
-        data = upload.getvalue()
-        filename = upload.name
+        wanted = st.session_state.get("tag_kept_upload")
+        kept = persist.kept_upload(wanted)
+        upload = inputs.image_upload(config.max_upload_bytes, "tag_upload", "to tag", wait=False)
+        if upload is not None:
+            data, filename, fresh_upload = upload.getvalue(), upload.name, True
+        elif kept is not None:
+            filename, data = kept
+            st.caption(f"Showing your last upload, {literal(filename)}, kept on the server for a while (the "
+                       "latest few are); choose a file above to tag another.")
+            persist.publish({"upload": wanted})
+        else:
+            if wanted:
+                st.warning("The upload this link refers to is no longer kept on the server (it keeps only the "
+                           "latest few); upload the image again.")
+            st.info(f"Choose an image file to tag, up to {inputs.limit_text(config.max_upload_bytes)}. A larger "
+                    "file gets a message here with its size.")
+            st.stop()
     else:
         raw_url = st.text_input("Image URL (http or https)", key="tag_url", placeholder="https://…")
         if not raw_url.strip():
             st.info("Enter the address of an image and press Enter.")
             st.stop()
+        persist.publish({"url": raw_url.strip()})
         image_url = check_url(raw_url, resolve=False) if backend_name == IMAGGA else raw_url.strip()
         filename = filename_from_url(image_url)
         if backend_name != IMAGGA:
@@ -177,6 +248,10 @@ try:
         image = resources.load_image_cached(
             digest, filename, config.max_upload_bytes, config.max_pixels, data
         )
+        if fresh_upload:  # a reload, or this link elsewhere, finds it again
+            persist.keep_upload(digest, filename, data)
+            st.session_state["tag_kept_upload"] = digest
+            persist.publish({"upload": digest})
 except TaggingError as exc:
     _fail(str(exc))
 
@@ -221,7 +296,7 @@ except TaggingError as exc:
     _fail(f"{LABELS[backend_name]}: {exc}")
 
 with col_image:
-    st.caption(f"Tagged by **{LABELS[backend_name]}** · {len(tags)} tags · language {language}")
+    st.caption(f"Tagged by **{LABELS[backend_name]}** · {count(len(tags), 'tag')} · language {language}")
     with st.expander("Raw JSON response"):
         raw = json.dumps(payload, indent=2, ensure_ascii=False)
         st.download_button(
@@ -235,23 +310,63 @@ if not tags:
         st.warning("The backend returned no tags for this image; there is nothing to select.")
     st.stop()
 
-with col_tags:
+
+def _save(selection: list[str], suggestions: list[str], threshold: int, min_tags: int) -> None:
+    try:
+        accepted = set(validate_selection(selection, suggestions))
+        result = store.save_feedback(
+            image_key=image_key,
+            filename=filename,
+            source=source if image_url is None else image_url,
+            backend=backend_name,
+            language=language,
+            threshold=float(threshold),
+            min_tags=int(min_tags),
+            items=[FeedbackItem(t.name, t.confidence, t.name in accepted, t.parent) for t in tags],
+            width=image.width if image else None,
+            height=image.height if image else None,
+            thumbnail=image.thumbnail_bytes() if image else None,
+            preview=image.preview_bytes() if image else None,
+            saved_by=analyst(config),
+            review_mode=PREFILLED,  # the box starts from the rule's selection
+            missing_tags=missing_tags(st.session_state.get("tag_missing", "")),
+        )
+    except SelectionError as exc:
+        st.error(literal(exc))
+    except StoreError as exc:
+        st.error(database_problem(config, exc, "save the feedback") + " Your selection is kept: try again.")
+    else:
+        if result.replaced_other:  # issue 10: never replace a colleague's verdict silently
+            st.warning(f"You replaced the verdict {literal(result.previous_saved_by)} saved at "
+                       f"{literal(when(result.previous_saved_at))}.", icon=":material/group:")
+        verb = "Updated" if result.replaced else "Saved"
+        st.toast(f"{verb} feedback on {count(result.items, 'tag')} ({result.accepted} accepted).",
+                 icon=":material/check_circle:")
+        st.session_state["last_saved"] = image_key
+        if backend_name == IMAGGA:
+            _send_remote_feedback(accepted)
+
+
+@st.fragment
+def _editor() -> None:
+    """Threshold, floor, accepted tags, save and chart: a slider move reruns only this part of the page."""
     state.bind("tag_threshold", "threshold")
     state.bind("tag_min_tags", "min_tags")
     c1, c2 = st.columns([3, 1])
     threshold = c1.slider(
         "Confidence threshold", 0, 100, key="tag_threshold",
         on_change=state.keep, args=("tag_threshold", "threshold"),
-        help="Tags at or above this confidence are selected.",
+        help="Tags at or above this confidence are accepted.",
     )
-    min_tags = c2.number_input(
-        "At least", min_value=0, max_value=50, step=1, key="tag_min_tags",
+    min_tags = int(c2.number_input(
+        "Always keep the top", min_value=0, max_value=50, step=1, key="tag_min_tags",
         on_change=state.keep, args=("tag_min_tags", "min_tags"),
-        help="Never select fewer than this many top tags.",
-    )
+        help="This many of the best tags are accepted even below the threshold (0 = none).",
+    ))
     suggestions = [t.name for t in tags]
+    confidence = {t.name: t.confidence for t in tags}
     overrides = store.get_setting("tag_overrides", {}) or {}
-    auto = auto_select(tags, threshold, int(min_tags), overrides)
+    auto = auto_select(tags, threshold, min_tags, overrides)
 
     context = (image_key, backend_key, language)
     if st.session_state["selection_context"] != context:
@@ -259,6 +374,11 @@ with col_tags:
         st.session_state["selection_edited"] = False
         st.session_state["recent_auto"] = []
         st.session_state.pop("tag_selection", None)
+        restored = st.session_state.pop("tag_restore_selection", None)  # edits named by the URL
+        if restored is not None:
+            st.session_state["selection_edited"] = True
+            st.session_state["selection"] = [t for t in restored if t in confidence]
+            st.session_state["tag_selection"] = st.session_state["selection"]
     if not st.session_state["selection_edited"]:
         st.session_state["tag_selection"] = auto
         if auto not in st.session_state["recent_auto"]:
@@ -267,58 +387,53 @@ with col_tags:
         st.session_state["tag_selection"] = [t for t in st.session_state["selection"] if t in suggestions]
 
     selection = st.multiselect(
-        "Accepted tags (only suggested tags can be added)",
+        "Accepted tags (only suggested tags can be added; confidence after each)",
         options=suggestions,
+        format_func=lambda name: chip_label(name, confidence[name]),
         key="tag_selection",
         on_change=_on_selection_edit,
     )
     edited = st.session_state["selection_edited"]
+    below = [name for name in floor_picks(tags, threshold, min_tags, overrides) if name in selection]
+    _floor_style([chip_label(name, confidence[name]) for name in below])
     st.caption(
-        f"{len(selection)} of {len(tags)} tags accepted · "
-        + ("edited by hand" if edited else f"following the rule: ≥ {threshold} or the top {int(min_tags)}")
+        f"{len(selection)} of {count(len(tags), 'tag')} accepted · "
+        + ("edited by hand" if edited else f"following the rule: ≥ {threshold} and always the top {min_tags}")
+    )
+    if below:
+        st.caption(
+            f"Below the threshold, kept only because the top {min_tags} are always kept (marked with a dashed "
+            "outline): " + ", ".join(f"{literal(name)} ({confidence[name]:.0f})" for name in below) + "."
+        )
+    ties = floor_ties(tags, threshold, min_tags, overrides)
+    if ties and not edited:
+        last = below[-1] if below else None
+        st.caption(
+            f"{', '.join(literal(t) for t in ties)} {'ties' if len(ties) == 1 else 'tie'} with "
+            f"{literal(last)} at {confidence[ties[0]]:.0f}; the tagger's order decided which one is kept. "
+            "Add it by hand if it belongs."
+        )
+    published = TAG_SEPARATOR.join(selection)
+    persist.publish({"threshold": threshold, "floor": min_tags,
+                     "tags": published if edited and not any(TAG_SEPARATOR in t for t in selection) else None})
+    st.text_input(
+        "Missing tags (what the tagger should have suggested; comma-separated)", key="tag_missing",
+        placeholder="e.g. dog, red ball",
+        help="Free text, kept apart from the accepted tags (which only suggested tags can be): saved with the "
+             "feedback, exported by the Library and counted by the Compare page as what the tagger missed.",
     )
     b1, b2 = st.columns(2)
     b1.button("Follow the rule again", key="tag_follow_rule", on_click=_follow_rule, disabled=not edited)
-    save = b2.button("Save feedback", key="tag_save", type="primary")
-
-    if save:
-        try:
-            accepted = set(validate_selection(selection, suggestions))
-            result = store.save_feedback(
-                image_key=image_key,
-                filename=filename,
-                source=source if image_url is None else image_url,
-                backend=backend_name,
-                language=language,
-                threshold=float(threshold),
-                min_tags=int(min_tags),
-                items=[FeedbackItem(t.name, t.confidence, t.name in accepted, t.parent) for t in tags],
-                width=image.width if image else None,
-                height=image.height if image else None,
-                thumbnail=image.thumbnail_bytes() if image else None,
-                preview=image.preview_bytes() if image else None,
-                saved_by=analyst(config),
-            )
-        except SelectionError as exc:
-            st.error(literal(exc))
-        except StoreError as exc:
-            st.error(database_problem(config, exc, "save the feedback") + " Your selection is kept: try again.")
-        else:
-            if result.replaced_other:  # issue 10: never replace a colleague's verdict silently
-                st.warning(f"You replaced the verdict {literal(result.previous_saved_by)} saved at "
-                           f"{literal(when(result.previous_saved_at))}.", icon=":material/group:")
-            verb = "Updated" if result.replaced else "Saved"
-            st.toast(
-                f"{verb} feedback on {result.items} tags ({result.accepted} accepted).", icon=":material/check_circle:"
-            )
-            st.session_state["last_saved"] = image_key
-            if backend_name == IMAGGA:
-                _send_remote_feedback(accepted)
-
+    if b2.button("Save feedback", key="tag_save", type="primary"):
+        _save(selection, suggestions, threshold, min_tags)
+    st.vega_lite_chart(labelled_confidence_spec(tags, selection, threshold, below), width="stretch",
+                       key="tag_chart")
     images_n, items_n = store.counts()
-    st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")
-    chart = confidence_chart(tags, selection, threshold)
-    st.altair_chart(chart, width="stretch", height=chart_height(len(tags)))
+    st.caption(f"Saved so far: {count(items_n, 'tag decision')} on {count(images_n, 'image')}.")
+
+
+with col_tags:
+    _editor()
 
 # --- Imagga categorizers -------------------------------------------------------------------
 if backend_name == IMAGGA:

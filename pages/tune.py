@@ -9,11 +9,16 @@ import streamlit as st
 from tagging import metrics
 from tagging.backends import LABELS
 from tagging.errors import StoreError
+from tagging.rules import DEFAULT_THRESHOLD
+from tagging.store import BLIND
 from ui import state, tune
 from ui.page import database_problem, start_page
-from ui.text import literal
+from ui.text import count, literal
 
-METHODS = {metrics.BEST_F1: "Best F1", metrics.TARGET_PRECISION: "Lowest threshold reaching a target precision"}
+METHODS = {metrics.BEST_F1: "Best balance (F1: precision and recall together)",
+           metrics.TARGET_PRECISION: "Lowest threshold reaching a target precision"}
+ALL_REVIEWS, BLIND_ONLY = "all", BLIND
+REVIEW_SOURCES = {ALL_REVIEWS: "Every review", BLIND_ONLY: "Blind reviews only"}
 
 
 def _fail(message: str) -> None:
@@ -25,16 +30,27 @@ def _pct(value: float) -> str:
     return "—" if value is None or math.isnan(value) else f"{value:.1%}"
 
 
-def _apply(value: int) -> None:
-    """Make ``value`` the Tag page's default threshold, now and after a restart."""
+def _ask_apply(value: int) -> None:
+    st.session_state["tune_apply_pending"] = value
+
+
+def _cancel_apply() -> None:
+    st.session_state["tune_apply_pending"] = None
+
+
+def _apply(value: int | None) -> None:
+    """Make ``value`` every analyst's default threshold, now and after a restart; None: back to the built-in one."""
+    st.session_state["tune_apply_pending"] = None
     try:
         store.set_setting("default_threshold", value)
     except StoreError as exc:
         st.session_state["tune_notice"] = ("error", database_problem(config, exc, "store the default threshold"))
         return
-    st.session_state["threshold"] = value
+    shown = int(DEFAULT_THRESHOLD) if value is None else value
+    st.session_state["threshold"] = shown
     st.session_state.pop("tag_threshold", None)
-    st.session_state["tune_notice"] = ("success", f"The Tag page now starts at threshold {value} (saved).")
+    st.session_state["tune_notice"] = ("success", f"Every page now starts at threshold {shown} (saved"
+                                       + (", the built-in default)." if value is None else ")."))
 
 
 def _set_override(clear: bool) -> None:
@@ -65,6 +81,7 @@ try:
     groups = tune.groups(store, store.url, version)  # reviewed verdicts only: the rule's would grade itself
     overrides = store.tag_overrides()
     awaiting = tune.awaiting(store, store.url, version)
+    stored_default = store.get_setting("default_threshold")
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the feedback"))
 
@@ -80,7 +97,9 @@ if notice:
 if not groups:
     st.info("No reviewed feedback saved yet. Open the **Tag** page, tag a few photos and press **Save feedback**; "
             "the curves are computed from those verdicts."
-            + (f" {awaiting} tagged images saved from batches await review; they do not count until reviewed."
+            + (f" {count(awaiting, 'tagged image')} saved from batches "
+               f"{'awaits review; it does' if awaiting == 1 else 'await review; they do'} not count until "
+               "reviewed."
                if awaiting else ""))
     if awaiting:
         st.page_link("pages/review.py", label=f"Review them ({awaiting})", icon=":material/rate_review:")
@@ -96,11 +115,11 @@ choice = c1.selectbox(
     "Backend and language",
     list(choices),
     format_func=lambda k: f"{LABELS.get(choices[k].backend, choices[k].backend)} · {choices[k].language} · "
-    f"{choices[k].images} images",
+    f"{count(choices[k].images, 'image')}",
     key="tune_group",
 )
 min_tags = int(c2.number_input(
-    "At least", min_value=0, max_value=50, step=1, key="tune_min_tags",
+    "Never fewer than (top tags)", min_value=0, max_value=50, step=1, key="tune_min_tags",
     on_change=state.keep, args=("tune_min_tags", "min_tags"),
     help="The rule's floor: never fewer than this many top tags (shared with the Tag page).",
 ))
@@ -109,13 +128,26 @@ current = int(st.session_state["threshold"])
 
 override_key = tuple(sorted(overrides.items()))
 try:
-    data = tune.aggregated(store, store.url, version, group.backend, group.language, min_tags, override_key)
+    modes = tune.review_modes(store, store.url, version, group.backend, group.language)
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the feedback"))
+st.caption(tune.modes_text(modes))
+source = st.radio("Use", list(REVIEW_SOURCES), format_func=REVIEW_SOURCES.__getitem__, key="tune_source",
+                  horizontal=True, disabled=not modes.get(BLIND),
+                  help="Blind reviews started with nothing pre-filled, so the rule's picks could not sway them.")
+try:
+    data = tune.aggregated(store, store.url, version, group.backend, group.language, min_tags, override_key,
+                           None if source == ALL_REVIEWS else BLIND)
     group_awaiting = tune.awaiting(store, store.url, version, group.backend, group.language)
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the feedback"))
+if not data.rows.images:
+    st.info("No blind review of this tagger yet: review on the **Review** page with **Blind review** on.")
+    st.stop()
 if group_awaiting:
-    st.caption(f"{group_awaiting} tagged images of this backend and language await review: saved from a batch "
-               "without review, they are left out of everything below.")
+    st.caption(f"{count(group_awaiting, 'tagged image')} of this tagger and language "
+               f"{'waits' if group_awaiting == 1 else 'wait'} for review: saved from a batch without review, "
+               f"{'it is' if group_awaiting == 1 else 'they are'} left out of everything below.")
 if awaiting:
     st.page_link("pages/review.py", label=f"Review the images that await review ({awaiting})",
                  icon=":material/rate_review:")
@@ -130,9 +162,11 @@ target = m2.slider(
     "Target precision (%)", 50, 100, 90, step=1, key="tune_target",
     disabled=method != metrics.TARGET_PRECISION,
 )
-recommendation = metrics.recommend(curve, method, target / 100 if method == metrics.TARGET_PRECISION else None)
+recommendation = metrics.recommend(curve, method, target / 100 if method == metrics.TARGET_PRECISION else None,
+                                   current=current)
 
-summary = (f"Based on **{evidence.images} images** and **{evidence.verdicts} tag verdicts** "
+summary = (f"Based on **{count(evidence.images, 'image')}** and "
+           f"**{count(evidence.verdicts, 'tag verdict')}** "
            f"({evidence.accepted} accepted, {evidence.rejected} rejected) from the "
            f"{LABELS.get(group.backend, group.backend)} in `{group.language}`.")
 if evidence.trusted:
@@ -145,8 +179,8 @@ else:
 
 now = metrics.at_threshold(curve, current)
 k1, k2, k3, k4 = st.columns(4)
-k1.metric("Recommended threshold", "—" if recommendation.threshold is None else recommendation.threshold,
-          help=recommendation.reason)
+k1.metric("Recommended threshold" if recommendation.threshold != current else "Recommended: keep",
+          "—" if recommendation.threshold is None else recommendation.threshold, help=recommendation.reason)
 k2.metric("Precision there", _pct(recommendation.precision), help=f"At the current threshold: {_pct(now['precision'])}")
 k3.metric("Recall there", _pct(recommendation.recall), help=f"At the current threshold: {_pct(now['recall'])}")
 k4.metric("F1 there", _pct(recommendation.f1), help=f"At the current threshold: {_pct(now['f1'])}")
@@ -154,22 +188,26 @@ if recommendation.threshold is None:
     st.info(recommendation.reason)
 else:
     with st.spinner("Resampling the reviewed images…"):
-        moving = data.stability(method, target / 100 if method == metrics.TARGET_PRECISION else None)
-    if text := tune.stability_text(moving):
-        (st.success if moving.stable else st.warning)(text, icon=":material/insights:")
+        moving = data.stability(method, target / 100 if method == metrics.TARGET_PRECISION else None,
+                                current=current)
+    settled, text = tune.stability_text(moving, evidence.trusted)
+    if text:
+        (st.success if settled else st.warning)(text, icon=":material/insights:")
+    st.markdown(tune.comparison_text(recommendation.threshold, current, method,
+                                     metrics.at_threshold(curve, recommendation.threshold), now))
     st.caption(
         f"Recommended: {recommendation.reason}. Current threshold {current}: precision {_pct(now['precision'])}, "
-        f"recall {_pct(now['recall'])}, F1 {_pct(now['f1'])} (floor: at least {min_tags} tags)."
+        f"recall {_pct(now['recall'])}, F1 {_pct(now['f1'])} (never fewer than the top "
+        f"{count(min_tags, 'tag')})."
     )
-    st.button(
-        f"Apply threshold {recommendation.threshold} as the Tag page's default",
-        key="tune_apply", type="primary", on_click=_apply, args=(recommendation.threshold,),
-        help="Saved in the database, so it is the default after a restart too.",
-    )
+    if recommendation.threshold != current:
+        tune.apply_controls(recommendation.threshold, stored_default, _ask_apply, _apply, _cancel_apply)
 
 st.altair_chart(tune.curve_chart(curve, current, recommendation.threshold), width="stretch")
-st.caption("Solid rule: the current threshold; dashed: the recommended one. Precision is left out where the "
-           "rule selects nothing, recall where nothing was accepted.")
+st.caption("Solid line: the current threshold; dashed: the recommended one. Point at the chart to read every "
+           "number at a threshold. Precision is left out where the rule picks nothing, recall where nothing was "
+           "accepted.")
+tune.default_controls(stored_default, _apply)
 st.subheader("The numbers behind the curve")
 st.dataframe(
     tune.curve_table(curve), hide_index=True, height=280, width="stretch",
@@ -178,7 +216,7 @@ st.dataframe(
 
 # --- per tag -----------------------------------------------------------------------------
 st.subheader("Per tag")
-table = stats.assign(override=[overrides.get(t) for t in stats["tag"]])
+table = stats.assign(override=[overrides.get(t) for t in stats["tag"]])  # a blank cell: no override
 st.dataframe(
     table, hide_index=True, width="stretch",
     column_config={

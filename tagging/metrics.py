@@ -197,25 +197,44 @@ class Recommendation:
 
 
 def _pick(
-    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, method: str, target_precision: float | None
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, method: str, target_precision: float | None,
+    prefer: int | None = None,
 ) -> int | None:
-    """Index of the recommended threshold from counts at every threshold, or None (the rules above)."""
+    """Index of the recommended threshold from counts at every threshold, or None (the rules above).
+
+    ``prefer`` (the current threshold's index) wins every tie: a threshold that scores no better
+    than it is never recommended over it.
+    """
     if tp[0] + fn[0] == 0:
         return None
     if method == BEST_F1:
         f1 = 2 * tp / (2 * tp + fp + fn)  # 2 TP + FN > 0 everywhere once something was accepted
+        if prefer is not None and f1[prefer] >= f1.max() - 1e-12:
+            return prefer
         return _middle_of_first_best_run(list(f1))
     selected = tp + fp
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.where(selected > 0, tp / np.maximum(selected, 1), np.nan)
     reaching = np.flatnonzero(precision >= (target_precision or 0.0) - 1e-12)
-    return int(reaching[0]) if len(reaching) else None
+    if not len(reaching):
+        return None
+    first = int(reaching[0])
+    if prefer is not None and prefer in reaching and (tp[prefer], fp[prefer], fn[prefer]) == (
+            tp[first], fp[first], fn[first]):
+        return prefer  # the same selections as the lowest reaching one: nothing to gain by moving
+    return first
 
 
-def recommend(curve: pd.DataFrame, method: str = BEST_F1, target_precision: float | None = None) -> Recommendation:
+def _index(threshold: float | None) -> int | None:
+    return None if threshold is None else min(len(THRESHOLDS) - 1, max(0, int(round(threshold))))
+
+
+def recommend(curve: pd.DataFrame, method: str = BEST_F1, target_precision: float | None = None,
+              current: float | None = None) -> Recommendation:
     """Pick a threshold from a ``threshold_curve``: best F1, or the lowest reaching ``target_precision``.
 
-    ``target_precision`` is a fraction (0.9 = 90 %).
+    ``target_precision`` is a fraction (0.9 = 90 %). ``current`` (the threshold in use) wins ties:
+    when it scores as well as the pick, it is the recommendation (keep it).
     """
     if method not in (BEST_F1, TARGET_PRECISION):
         raise ValueError(f"unknown method {method!r}")
@@ -224,7 +243,7 @@ def recommend(curve: pd.DataFrame, method: str = BEST_F1, target_precision: floa
     if curve.empty or int(curve["tp"].iloc[0] + curve["fn"].iloc[0]) == 0:
         return Recommendation(method, None, reason="No tag was accepted, so there is nothing to recall.")
     tp, fp, fn = (curve[c].to_numpy(dtype=float) for c in ("tp", "fp", "fn"))
-    index = _pick(tp, fp, fn, method, target_precision)
+    index = _pick(tp, fp, fn, method, target_precision, _index(current))
     if index is None:
         best = curve["precision"].max()
         best_text = "no threshold selects anything" if math.isnan(best) else f"the best is {best:.0%}"
@@ -232,6 +251,9 @@ def recommend(curve: pd.DataFrame, method: str = BEST_F1, target_precision: floa
             method, None, reason=f"No threshold reaches a precision of {target_precision:.0%} ({best_text})."
         )
     reason = "highest F1" if method == BEST_F1 else f"lowest threshold with precision ≥ {target_precision:.0%}"
+    if index == _index(current):
+        reason = ("no threshold has a higher F1 than the current one" if method == BEST_F1 else
+                  f"the current threshold already reaches precision ≥ {target_precision:.0%}, as well as any lower")
     row = curve.loc[index]
     return Recommendation(
         method, int(row["threshold"]), float(row["precision"]), float(row["recall"]), float(row["f1"]), reason
@@ -275,6 +297,7 @@ def threshold_stability(
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    current: float | None = None,
 ) -> Stability:
     """Bootstrap over images: resample the reviewed images with replacement and recommend again each time.
 
@@ -282,7 +305,7 @@ def threshold_stability(
     same feedback always gives the same interval.
     """
     _, counts = image_counts(feedback, min_tags, overrides)
-    return stability_from_counts(counts, method, target_precision, resamples=resamples, seed=seed)
+    return stability_from_counts(counts, method, target_precision, resamples=resamples, seed=seed, current=current)
 
 
 def stability_from_counts(
@@ -292,6 +315,7 @@ def stability_from_counts(
     *,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    current: float | None = None,
 ) -> Stability:
     """``threshold_stability`` from per-image counts (images, 101, 4) as ``image_counts`` returns them."""
     images = len(counts)
@@ -301,14 +325,14 @@ def stability_from_counts(
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(images, np.full(images, 1 / images), size=resamples)
     sampled = np.tensordot(weights, counts, axes=(1, 0)).astype(float)  # (resamples, 101, 4)
-    return _stability(totals, sampled, method, target_precision, resamples)
+    return _stability(totals, sampled, method, target_precision, resamples, _index(current))
 
 
 def _stability(totals: np.ndarray, sampled: np.ndarray, method: str, target_precision: float | None,
-               resamples: int) -> Stability:
+               resamples: int, prefer: int | None = None) -> Stability:
     """The stability of the recommendation on ``totals`` (101, 4) over resampled counts (resamples, 101, 4)."""
-    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision)
-    picks = [_pick(c[:, 0], c[:, 1], c[:, 2], method, target_precision) for c in sampled]
+    point = _pick(totals[:, 0], totals[:, 1], totals[:, 2], method, target_precision, prefer)
+    picks = [_pick(c[:, 0], c[:, 1], c[:, 2], method, target_precision, prefer) for c in sampled]
     found = np.array([THRESHOLDS[p] for p in picks if p is not None])
     undecided = resamples - len(found)
     if not len(found):
@@ -513,7 +537,7 @@ class Aggregated:
         return np.concatenate(parts) if parts else np.zeros((0, len(THRESHOLDS), 4), dtype=np.int64)
 
     def stability(self, method: str = BEST_F1, target_precision: float | None = None, *,
-                  resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Stability:
+                  resamples: int = DEFAULT_RESAMPLES, seed: int = 0, current: float | None = None) -> Stability:
         """``threshold_stability`` through the per-image bins; the resamples are drawn once and kept."""
         if not self.rows.images:
             return Stability(None, 0, None, None, math.nan, 0)
@@ -523,4 +547,5 @@ class Aggregated:
                 self._sampled = sampled
         else:
             sampled = self._sampled
-        return _stability(self.totals().astype(float), sampled.astype(float), method, target_precision, resamples)
+        return _stability(self.totals().astype(float), sampled.astype(float), method, target_precision, resamples,
+                          _index(current))

@@ -41,9 +41,11 @@ from tagging.parse import parse_tags, response_languages
 from tagging.rules import auto_select
 from tagging.store import (
     AUTOMATIC,
+    BLIND,
     NEAREST,
     NEWEST,
     OLDEST,
+    PREFILLED,
     REVIEWED,
     FeedbackItem,
     ResultCache,
@@ -199,14 +201,17 @@ class Snapshot:
     min_tags: int = 0
     batch: str | None = None
     saved_by: str | None = None
+    review_mode: str | None = None
+    missing_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step the analyst took: the card and what they accepted (None: skipped)."""
+    """One step the analyst took: the card, what they accepted (None: skipped) and noted as missing."""
 
     card: Card
     accepted: tuple[str, ...] | None
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,7 @@ class ReviewSession:
     cache: ResultCache | None = None
     clock: Callable[[], float] = time.monotonic
     page_size: int = PAGE
+    blind: bool = False  # nothing pre-filled: the rule's selection cannot sway the verdict
 
     def __post_init__(self) -> None:
         if self.order not in ORDERS:
@@ -260,6 +266,7 @@ class ReviewSession:
         self.history: deque[Step] = deque(maxlen=HISTORY)
         self.undo_stack: deque[Undo] = deque(maxlen=HISTORY)
         self.reviewed: dict[SetKey, tuple[str, ...]] = {}  # decided in this session and not undone
+        self.notes: dict[SetKey, tuple[str, ...]] = {}  # the missing-tags note of each decided entry
         self._times: deque[tuple[float, int]] = deque()  # (when, tag verdicts) of each decision
         self.started = self.clock()
         self.queries = 0  # queue pages read: a step reads one only when the buffer runs low
@@ -272,6 +279,8 @@ class ReviewSession:
         self.shown += 1
         self.current: Card | None = None
         self.selection: tuple[str, ...] = ()  # what the page pre-fills for the current card
+        self.missing: tuple[str, ...] = ()  # the missing-tags note the page shows for the current card
+        self.skipped: set[SetKey] = set()  # skipped since the queue was read from its top, not decided since
         self._ahead: deque[ReviewItem] = deque()
         self._seen: set[SetKey] = set()
         self._scan = 0
@@ -281,7 +290,7 @@ class ReviewSession:
         self._loaded = False
 
     def reconfigure(self, *, rule: Rule | None = None, filters: ReviewFilters | None = None,
-                    order: str | None = None, union: bool | None = None) -> None:
+                    order: str | None = None, union: bool | None = None, blind: bool | None = None) -> None:
         """Change the rule, filters, order or union and start again from the queue's top.
 
         What was decided stays decided (and undoable); the count and the pace go on.
@@ -292,6 +301,7 @@ class ReviewSession:
         self.filters = filters or self.filters
         self.order = order or self.order
         self.union = self.union if union is None else union
+        self.blind = self.blind if blind is None else blind
         self._reset_cursor()
 
     def _fill(self) -> None:
@@ -318,11 +328,30 @@ class ReviewSession:
         others = other_sides(self.store, self.cache, item, self.rule) if self.union else ()
         return card_for(item, self.rule, others)
 
-    def _show(self, card: Card | None, selection: Sequence[str] | None = None) -> None:
+    def _show(self, card: Card | None, selection: Sequence[str] | None = None, missing: Sequence[str] = ()) -> None:
         self.shown += 1
         self.shown_at = self.clock()
         self.current = card
-        self.selection = tuple(selection) if selection is not None else (card.prefill if card else ())
+        if selection is not None:
+            self.selection = tuple(selection)
+        else:
+            self.selection = card.prefill if card is not None and not self.blind else ()
+        self.missing = tuple(missing)
+
+    @property
+    def mode(self) -> str:
+        """How this session's verdicts are made: ``blind`` (nothing pre-filled) or ``prefilled``."""
+        return BLIND if self.blind else PREFILLED
+
+    @property
+    def current_decided(self) -> tuple[str, ...] | None:
+        """What this session accepted on the card on screen, if it decided it already (None: not decided)."""
+        return None if self.current is None else self.reviewed.get(self.current.key)
+
+    @property
+    def skipped_count(self) -> int:
+        """Entries skipped since the queue was last read from its top and not decided since."""
+        return len(self.skipped - self.reviewed.keys())
 
     def _advance(self) -> None:
         self._fill()
@@ -383,7 +412,7 @@ class ReviewSession:
             return Snapshot(image_key, backend, language, None)
         items = tuple(self.store.feedback_for(image_key, backend, language))
         return Snapshot(image_key, backend, language, stored.provenance, items, stored.threshold, stored.min_tags,
-                        stored.batch, stored.saved_by)
+                        stored.batch, stored.saved_by, stored.review_mode, stored.missing_tags)
 
     def _restore(self, snap: Snapshot, item: ReviewItem) -> None:
         if snap.provenance is None:
@@ -393,11 +422,13 @@ class ReviewSession:
             image_key=snap.image_key, filename=item.filename, source=item.source, backend=snap.backend,
             language=snap.language, threshold=snap.threshold, min_tags=snap.min_tags, items=list(snap.items),
             provenance=snap.provenance, saved_by=snap.saved_by, batch=snap.batch, replace_reviewed=True,
+            review_mode=snap.review_mode, missing_tags=snap.missing_tags,
         )
 
-    def decide(self, accepted: Iterable[str]) -> Outcome:
+    def decide(self, accepted: Iterable[str], missing: Iterable[str] = ()) -> Outcome:
         """Save the analyst's verdict on the current card (accepted tags; every other suggestion rejected), then
-        show the next card. Every side is saved as reviewed under its own backend and language.
+        show the next card. Every side is saved as reviewed under its own backend and language, with the
+        session's mode (blind or pre-filled) and ``missing``, the tags the analyst noted the taggers missed.
 
         Raises SelectionError (a tag no side suggested: nothing is saved) or StoreError (sides saved
         before the failure are put back; the card stays, so the analyst can press again).
@@ -406,6 +437,7 @@ class ReviewSession:
         if card is None:
             raise ValueError("the queue is empty: there is nothing to decide")
         chosen = tuple(dict.fromkeys(accepted))
+        note = tuple(dict.fromkeys(" ".join(t.split()) for t in missing if t.strip()))
         verdicts = split_verdicts(card.sides, chosen)  # SelectionError before anything is written
         item = card.item
         snapshots: list[Snapshot] = []
@@ -418,6 +450,7 @@ class ReviewSession:
                     image_key=item.image_key, filename=item.filename, source=item.source, backend=backend,
                     language=language, threshold=float(self.rule.threshold), min_tags=int(self.rule.min_tags),
                     items=items, provenance=REVIEWED, saved_by=self.analyst, batch=snap.batch,
+                    review_mode=self.mode, missing_tags=note,
                 )
                 snapshots.append(snap)
                 if result.replaced_other and result.previous_provenance == REVIEWED:
@@ -428,7 +461,7 @@ class ReviewSession:
             self._roll_back(snapshots, outbox, item)
             raise
         self.undo_stack.append(Undo(card, tuple(snapshots), tuple(outbox)))
-        self.history.append(Step(card, chosen))
+        self.history.append(Step(card, chosen, note))
         for snap in snapshots:
             key = (snap.image_key, snap.backend, snap.language)
             if snap.provenance == AUTOMATIC:  # a queue entry: it leaves the queue
@@ -439,6 +472,7 @@ class ReviewSession:
                     self._left_since += 1
             if snap.provenance == AUTOMATIC or key in self.reviewed:
                 self.reviewed[key] = chosen
+                self.notes[key] = note
         self._times.append((self.clock(), sum(len(v) for v in verdicts.values())))
         self._advance()
         accepted_n = sum(1 for items in verdicts.values() for it in items if it.accepted)
@@ -467,6 +501,7 @@ class ReviewSession:
         if self.current is None:
             return
         self.history.append(Step(self.current, None))
+        self.skipped.add(self.current.key)
         self._advance()
 
     def back(self) -> bool:
@@ -476,7 +511,7 @@ class ReviewSession:
         step = self.history.pop()
         if self.current is not None:
             self._ahead.appendleft(self.current.item)
-        self._show(step.card, step.accepted)
+        self._show(step.card, step.accepted, step.missing)
         return True
 
     def undo(self) -> Outcome | None:
@@ -497,8 +532,10 @@ class ReviewSession:
             key = (snap.image_key, snap.backend, snap.language)
             if key in decided_before and snap.provenance == REVIEWED:  # back to this session's earlier verdict
                 self.reviewed[key] = tuple(it.tag for it in snap.items if it.accepted)
+                self.notes[key] = snap.missing_tags
             else:
                 self.reviewed.pop(key, None)
+                self.notes.pop(key, None)
             if snap.provenance == AUTOMATIC:  # back in the queue
                 entry = card.entry(key)
                 if entry is not None and matches(self.filters, entry):
@@ -507,7 +544,7 @@ class ReviewSession:
                     self._scan += 1
         if self.current is not None and self.current.key != card.key:
             self._ahead.appendleft(self.current.item)
-        self._show(card, self.reviewed.get(card.key))
+        self._show(card, self.reviewed.get(card.key), self.notes.get(card.key, ()))
         return Outcome(len(record.snapshots), 0, (), not_withdrawn)
 
 

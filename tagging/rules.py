@@ -48,6 +48,37 @@ def auto_select(
     return chosen
 
 
+def floor_picks(
+    tags: Sequence[Tag],
+    threshold: float = DEFAULT_THRESHOLD,
+    min_tags: int = DEFAULT_MIN_TAGS,
+    overrides: Mapping[str, float] | None = None,
+) -> list[str]:
+    """The tags ``auto_select`` takes only because of the floor: below their threshold, highest first."""
+    overrides = overrides or {}
+    below = {t.name for t in tags if t.confidence < overrides.get(t.name, threshold)}
+    return [name for name in auto_select(tags, threshold, min_tags, overrides) if name in below]
+
+
+def floor_ties(
+    tags: Sequence[Tag],
+    threshold: float = DEFAULT_THRESHOLD,
+    min_tags: int = DEFAULT_MIN_TAGS,
+    overrides: Mapping[str, float] | None = None,
+) -> list[str]:
+    """Tags left out although they tie with the floor's last pick (the backend's order decided), highest first.
+
+    The floor adds exactly enough tags to reach ``min_tags``; when the last one it adds has the same
+    confidence as tags it leaves out, which of them got in is arbitrary, and the page says so.
+    """
+    picks = floor_picks(tags, threshold, min_tags, overrides)
+    if not picks:
+        return []
+    chosen = set(auto_select(tags, threshold, min_tags, overrides))
+    last = next(t.confidence for t in tags if t.name == picks[-1])
+    return [t.name for t in tags if t.name not in chosen and t.confidence == last]
+
+
 def validate_selection(selection: Iterable[str], suggestions: Iterable[str]) -> list[str]:
     """Return ``selection`` without duplicates if every tag was suggested.
 

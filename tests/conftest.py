@@ -33,11 +33,15 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def clear_caches():
+    from ui import persist
+
     st.cache_data.clear()
     st.cache_resource.clear()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    persist.UPLOADS.clear()  # the uploads and batches the server keeps for reloads (stopping any still running)
+    persist.BATCHES.clear()
 
 
 _SHARED: dict[str, object] = {}
@@ -161,3 +165,10 @@ def dask_client(dask_cluster):
     client = connect(dask_cluster.scheduler_address)
     yield client
     client.close()
+
+
+def tag_names(multiselect) -> list[str]:
+    """The tag names of an accepted-tags multiselect's options (each shown as ``name · confidence``)."""
+    from ui.text import CONFIDENCE_SEPARATOR
+
+    return [option.rsplit(CONFIDENCE_SEPARATOR, 1)[0] for option in multiselect.options]

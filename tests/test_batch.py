@@ -404,7 +404,10 @@ def test_save_batch_into_the_library_and_feedback_store(finished, isolated_env):
     assert store.feedback_groups() == [] and store.awaiting_review() == 2  # the rule's selection is not a review
     store.save_feedback(image_key=key, filename="x.png", source="Upload", backend=EMBEDDED, language="en",
                         threshold=60, min_tags=0, items=[], saved_by="alice")
-    third = save_batch(store, finished.results, data, backend=EMBEDDED, language="en", threshold=30, min_tags=0)
+    steps = []
+    third = save_batch(store, finished.results, data, backend=EMBEDDED, language="en", threshold=30, min_tags=0,
+                       progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(0, 2), (1, 2), (2, 2)]  # each image reported, a kept one too
     assert (third.saved, third.kept) == (1, 1)  # the reviewed image is left as the analyst saved it
     assert store.verdict_set(key, EMBEDDED, "en").saved_by == "alice"
 

@@ -18,6 +18,7 @@ from tagging.store import Store
 from tests.conftest import SAMPLES
 from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve
 from tests.markdown import shown
+from ui import persist
 
 CAT = (SAMPLES / "cat.jpg").read_bytes()
 COFFEE = (SAMPLES / "coffee.jpg").read_bytes()
@@ -191,7 +192,10 @@ def test_save_button_stores_the_batch(app, isolated_env):
     at = run_batch(batch_page(app), [("cat.jpg", CAT, "image/jpeg"), ("bad.png", b"nope", "image/png")])
     at.button(key="batch_save").click().run()
     assert not at.exception and not at.error
-    assert "Saved 1 images as automatic verdicts, awaiting review" in texts(at.toast)
+    assert "Saved 1 image to the library, awaiting your review" in texts(at.success)
+    assert list(table(at, "top tag")["top tag"])[1] == ""  # issue 18: a blank, not "None", for the failed image
+    # issue 18 item 15: the way on to the review is at the top, before the table and the chart
+    assert at.button(key="batch_review") is not None
     store = Store(isolated_env)
     images, items = store.counts()
     assert images == 1 and items == table(at)["suggested"][0]
@@ -307,15 +311,20 @@ def test_uploads_over_the_session_limit_are_refused_with_the_reason(app, budget,
     assert budget.held == 0
 
 
-def test_a_finished_session_gives_back_what_it_held(app, budget):
+def test_a_finished_session_gives_back_what_it_held_when_its_batch_leaves_the_shelf(app, budget):
     at = run_batch(batch_page(app), [(f"p{i}.png", _png(i), "image/png") for i in range(3)])
     assert budget.held > 0  # the results can still be saved with thumbnails
-    del at  # the session ends: Streamlit drops its state
+    batch = at.query_params["batch"]  # the page's link names its batch
+    del at  # the session ends: Streamlit drops its state, the server's shelf keeps the batch for a reload
+    gc.collect()
+    assert budget.held > 0 and batch in persist.BATCHES
+    persist.BATCHES.forget(batch)  # it leaves the shelf (the latest few are kept)
     gc.collect()
     assert budget.held == 0 and budget.holds == 0
 
 
-def test_an_abandoned_session_stops_its_batch_and_gives_back_what_it_held(app, budget, monkeypatch):
+def test_a_batch_reloaded_mid_run_shows_the_finished_result(app, budget, monkeypatch):
+    # issue 18 item 4: the analyst reloads (a new session, the same URL) while the batch runs
     gate, entered = threading.Event(), threading.Event()
     original = EmbeddedTagger.tag_batch
 
@@ -331,15 +340,33 @@ def test_an_abandoned_session_stops_its_batch_and_gives_back_what_it_held(app, b
     at.button(key="batch_start").click().run()
     assert entered.wait(30)
     job = at.session_state["batch_job"]
-    del at  # the analyst closed the tab mid-batch
+    url = dict(at.query_params)
+    del at  # the tab is reloaded mid-batch
     gc.collect()
-    assert job.stopping
+    assert not job.stopping  # the server goes on with it
     gate.set()
     assert job.wait(30)
-    assert [r.status for r in job.results()].count("skipped") == 3  # the rest was never tagged
-    del job
+    reloaded = app()
+    reloaded.switch_page("pages/batch.py")
+    for name, value in url.items():
+        reloaded.query_params[name] = value
+    reloaded.run()
+    assert not reloaded.exception
+    assert reloaded.session_state["batch_job"] is job
+    assert metrics(reloaded)["Tagged now"] == str(DEFAULT_CHUNK_SIZE + 3)
+    assert len(table(reloaded)) == DEFAULT_CHUNK_SIZE + 3
+    del job, reloaded
+    persist.BATCHES.clear()
     gc.collect()
     assert budget.held == 0
+
+
+def test_a_link_to_a_batch_the_server_no_longer_keeps_says_so(app):
+    at = app()
+    at.switch_page("pages/batch.py")
+    at.query_params["batch"] = "0" * 64
+    at.run()
+    assert not at.exception and "no longer kept on the server" in shown(at.warning)
 
 
 def test_an_empty_zip_says_it_is_empty(app, budget):
@@ -359,7 +386,9 @@ def test_the_batch_uploader_takes_any_file_up_to_the_servers_cap(app):
     uploader = at.file_uploader(key="batch_upload")
     assert list(uploader.proto.type) == []  # a PDF gets the intake's message, not a red chip
     assert uploader.proto.max_upload_size_mb == batch_ui.MAX_FILE_MB == st.get_option("server.maxUploadSize")
-    assert f"over {batch_ui.MAX_FILE_MB} MB" in shown(at.info) and "red" in shown(at.info)
+    # Streamlit's MB is 1,000,000 bytes: the label and the message say the cap to the byte
+    assert "each file up to 61 MB (64,000,000 bytes)" in uploader.label
+    assert "over 61 MB (64,000,000 bytes)" in shown(at.info) and "red" in shown(at.info)
 
 
 def test_forgetting_the_last_batch_gives_back_its_uploads(app, budget):

@@ -103,7 +103,7 @@ def test_requests_per_image_and_description():
     assert TaggerSpec(IMAGGA, imagga_request(mode=MODE_TWO_STEP)).requests_per_image == 3  # upload, tag, delete
     text = TaggerSpec(IMAGGA, imagga_request("de", decrease_parents=True, tagger_id="t1")).describe()
     assert text == "Imagga API · de · decrease parents · tagger t1 · original size"
-    assert A.describe() == "Embedded tagger (offline) · threshold 60, at least 0"
+    assert A.describe() == "Embedded tagger (offline) · threshold 60, never fewer than 0 tags"
 
 
 # --- agreement on one image ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from tagging.embedded import EmbeddedTagger
 from tagging.store import FeedbackItem, Store
 from tests.conftest import SAMPLES
 from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve, standin_tags
+from tests.test_embedded_manifest import colour_manifest  # noqa: F401 (a fixture)
 
 CAT = (SAMPLES / "cat.jpg").read_bytes()
 CUSTOM = "custom1"
@@ -292,3 +293,41 @@ def test_a_library_selection_lists_what_cannot_be_tagged_again(app, standin, iso
     assert list(table(at, "image").query("image == @odd_name")["image"]) == [odd_name]  # shown literally
     assert metrics(at)["Images compared"] == "2"
     assert (tag_requests(standin), sum(embedded_calls)) == calls  # zero calls for cached answers
+
+
+# --- issue 18 item 13: a genuinely different second offline tagger, each side's controls in its own column ----
+def _sidebar_keys(at) -> set[str]:
+    return {w.key for kind in ("selectbox", "slider", "number_input") for w in getattr(at.sidebar, kind)}
+
+
+def test_only_one_offline_model_is_said_plainly_and_the_controls_are_not_in_the_sidebar(app, embedded_calls):
+    at = compare_page(app)
+    assert "Only one offline model is installed, so both sides run the same model" in texts(at.info)
+    assert not {"compare_a_tagger", "compare_b_tagger", "compare_a_threshold", "compare_b_threshold"} & _sidebar_keys(
+        at)
+    assert at.slider(key="compare_b_threshold").value == 40
+
+
+def test_side_b_starts_on_another_offline_model_when_one_is_installed(app, request, monkeypatch):
+    monkeypatch.setenv("TAGGING_MODELS_DIR", str(request.getfixturevalue("colour_manifest").parent))
+    at = compare_page(app)
+    assert not at.exception and not at.error
+    assert at.selectbox(key="compare_a_tagger").value == "embedded"
+    assert at.selectbox(key="compare_b_tagger").value == "embedded:colours"  # a different model by default
+    assert "side B starts on Four colours (test model)" in texts(at.info)
+    assert at.slider(key="compare_b_threshold").value == 60  # two models: the same rule, so only the model differs
+    tags_a, tags_b = [d.value for d in at.dataframe if "selected" in d.value.columns][:2]
+    assert not set(tags_a["tag"]) & set(tags_b["tag"])  # not the degenerate identical columns
+
+
+def test_tags_reviewers_noted_missing_are_counted_per_tagger():
+    """Issue 18 item 10: Compare counts what each tagger missed of the reviewers' missing-tags notes."""
+    from tagging import compare
+    from tagging.compare import Side, TaggerSpec
+    from tagging.models import Tag
+
+    answers = {"A": {"k": [Tag("cat", 90.0), Tag("dog", 30.0)]}, "B": {"k": [Tag("cat", 80.0)]}}
+    sides = {name: Side(TaggerSpec("embedded", compare.embedded_request()), 60.0, 0, name) for name in "AB"}
+    frame = compare.noted_misses({"k": ("Dog", "sofa"), "x": ("cup",)}, answers, sides).set_index("tagger")
+    assert frame.loc["A"].tolist() == [1, 2, 1, 1, 0]  # dog suggested at 30 (below 60), sofa never
+    assert frame.loc["B"].tolist() == [1, 2, 2, 0, 0]  # neither suggested

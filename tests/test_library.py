@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -155,7 +156,7 @@ def test_exports():
     assert data[0] == {
         "image_key": "k1", "filename": "a,b.jpg", "backend": "embedded", "language": "en",
         "saved_at": "2025-01-01", "tags": ["cat", "tabby, striped", "50% off"],
-        "cdn_tags": "cat,tabby striped,50 off",
+        "cdn_tags": "cat,tabby striped,50 off", "missing_tags": [], "review_mode": "",
     }
     assert data[1]["tags"] == [] and data[1]["cdn_tags"] == ""
     rows = list(csv.DictReader(io.StringIO(library.export_csv(entries))))
@@ -163,6 +164,16 @@ def test_exports():
     assert rows[0]["tags"] == "cat; tabby, striped; 50% off"
     assert rows[0]["cdn_tags"] == "cat,tabby striped,50 off"
     assert rows[1]["tags"] == ""
+
+
+def test_exports_carry_the_missing_tags_note_apart_from_the_tags():
+    """Issue 18 item 10: a reviewer's note of tags the tagger missed is exported, never mixed into the tags."""
+    noted = replace(entry("k1", "cat"), missing_tags=("dog", "red; ball"), review_mode="blind")
+    data = json.loads(library.export_json([noted]))[0]
+    assert (data["tags"], data["missing_tags"], data["review_mode"]) == (["cat"], ["dog", "red; ball"], "blind")
+    assert data["cdn_tags"] == "cat"
+    row = next(csv.DictReader(io.StringIO(library.export_csv([noted]))))
+    assert (row["tags"], row["missing_tags"], row["review_mode"]) == ("cat", "dog; red; ball", "blind")
 
 
 def test_export_of_many_tags_keeps_cdn_limit():

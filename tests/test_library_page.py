@@ -149,31 +149,40 @@ def test_tag_counts_and_tree(app, typed, isolated_env):
     at.radio(key="lib_count_sort").set_value("Tag name").run()
     counts = frame_with(at, "imageCount")
     assert list(counts["tag"]) == sorted(counts["tag"])
-    tree = frame_with(at, "path").set_index("tag")
-    assert tree.loc["cat", "path"] == "animal/feline/cat" and tree.loc["cat", "depth"] == 2
-    assert tree.loc["feline", "images"] == 1 and pd.isna(tree.loc["feline", "images_in_subtree"])  # on request
-    assert tree.loc["cat", "images_in_subtree"] == 1  # a leaf: its own count
+    tree = frame_with(at, "path").set_index("path")
+    assert tree.loc["animal/feline/cat", "tag"] == "\u2003" * 4 + "└ cat"  # drawn as a tree: two levels in
+    assert tree.loc["animal/feline", "images"] == 1 and pd.isna(tree.loc["animal/feline", "images in subtree"])
+    assert tree.loc["animal/feline/cat", "images in subtree"] == 1  # a leaf: its own count
     at.toggle(key="lib_subtrees").set_value(True).run()
-    tree = frame_with(at, "path").set_index("tag")
-    assert tree.loc["feline", "images_in_subtree"] == 2 and tree.loc["animal", "images_in_subtree"] == 2
-    assert tree.loc["car", "path"] == "car"  # Imagga's tags have no parent: root
-    assert "cup" not in tree.index  # rejected everywhere
+    tree = frame_with(at, "path").set_index("path")
+    assert tree.loc["animal/feline", "images in subtree"] == 2 and tree.loc["animal", "images in subtree"] == 2
+    assert tree.loc["car", "tag"] == "car"  # Imagga's tags have no parent: a root
+    assert not any(p.endswith("cup") for p in tree.index)  # rejected everywhere
+    order = list(tree.index)  # each tag right under its parent
+    assert order.index("animal") + 1 == order.index("animal/feline") < order.index("animal/feline/cat")
+
+
+def ask_delete_on_the_tile(at, filename: str) -> None:
+    """The gallery's Delete… on the image's own tile (the table offers it on the selected row)."""
+    index = results(at).index(filename)
+    at.radio(key="lib_view").set_value("gallery").run()
+    at.button(key=f"lib_gallery_delete_{index}").click().run()
 
 
 def test_delete_asks_first_and_takes_the_feedback(app, typed, isolated_env):
     store = seed(isolated_env)
     at = open_library(app)
-    at.selectbox(key="lib_delete_choice").set_value("cat").run()
-    at.button(key="lib_delete").click().run()
+    ask_delete_on_the_tile(at, "cat.jpg")
     assert "Delete “cat.jpg” and all its 4 tag verdicts" in shown(at.warning)
     at.button(key="lib_delete_no").click().run()
     assert store.counts()[0] == 4 and "lib_delete_yes" not in [b.key for b in at.button]
-    at.selectbox(key="lib_delete_choice").set_value("cat").run()
-    at.button(key="lib_delete").click().run()
+    at.radio(key="lib_view").set_value("table").run()
+    ask_delete_on_the_tile(at, "cat.jpg")
     at.button(key="lib_delete_yes").click().run()
     assert not at.exception
     assert "Deleted cat.jpg and its 4 tag verdicts" in shown(at.success)
     assert store.counts() == (3, 8)  # lynx 3, coffee 3, car 2
+    at.radio(key="lib_view").set_value("table").run()
     assert "cat.jpg" not in results(at)
     assert store.thumbnail("cat") is None
 
@@ -185,7 +194,7 @@ def test_export_buttons_and_cdn_tags(app, typed, isolated_env):
     at.run()
     cdn = frame_with(at, "cdn_tags")
     assert list(cdn["file"]) == ["coffee.jpg"] and list(cdn["cdn_tags"]) == ["food,coffee"]
-    assert "search results (1 records)" in texts(at.caption)
+    assert "search results (1 record)" in texts(at.caption)
     buttons = at.get("download_button")
     assert [b.proto.label for b in buttons] == ["Download CSV", "Download JSON"]
     assert not any(b.proto.disabled for b in buttons)
@@ -206,3 +215,22 @@ def test_thumbnails_that_cannot_be_loaded_are_reported_and_the_list_still_shows(
     table = frame_with(at, "thumbnail")
     assert sorted(table["file"]) == ["car.jpg", "cat.jpg", "coffee.jpg", "lynx.jpg"]
     assert table["thumbnail"].isna().all()
+
+
+def test_review_mode_missing_tags_gallery_and_no_none(app, typed, isolated_env):
+    """Issue 18 items 8, 10, 11, 14: how each set was reviewed, its missing-tags note, large tiles, blanks."""
+    store = seed(isolated_env)
+    store.save_feedback(image_key="cat", filename="cat.jpg", source="Upload", backend="embedded", language="en",
+                        threshold=60, min_tags=3, items=CAT, review_mode="blind",
+                        missing_tags=["dog"])
+    at = open_library(app)
+    frame = frame_with(at, "thumbnail").set_index("file")
+    assert frame.loc["cat.jpg", "review"] == "blind" and frame.loc["cat.jpg", "missing tags"] == "dog"
+    assert frame.loc["car.jpg", "review"] == "" and frame.loc["car.jpg", "missing tags"] == ""
+    assert not frame.isna().any().any() and "None" not in frame.astype(str).to_numpy()
+    [table] = [d for d in at.dataframe if "thumbnail" in d.value.columns]
+    assert table.proto.row_height >= 90  # thumbnails big enough to see
+    at.radio(key="lib_view").set_value("gallery").run()
+    assert not at.exception
+    assert len(at.get("imgs")) >= 4 or len(at.get("image")) >= 4  # one large tile per record
+    assert {f"lib_enlarge_{i}" for i in range(4)} <= {b.key for b in at.button}

@@ -117,6 +117,20 @@ def test_recommend_lowest_threshold_reaching_target_precision(target, expected):
     assert rec.precision >= target
 
 
+def test_a_tie_with_the_current_threshold_keeps_the_current_one():
+    """Issue 18 item 8: 63 was recommended over 60 with the same precision, recall and F1."""
+    curve = metrics.threshold_curve(TWO_IMAGES, 0)
+    assert metrics.recommend(curve).threshold == 60  # the middle of 51..70 anyway
+    keep = metrics.recommend(curve, current=66)  # F1 = 1 at 66 too: no reason to move
+    assert keep.threshold == 66 and "current" in keep.reason
+    assert metrics.recommend(curve, current=40).threshold == 60  # 40 is worse: move
+    # target precision: 55 selects exactly what 51 (the lowest reaching 90%) selects
+    assert metrics.recommend(curve, metrics.TARGET_PRECISION, 0.9, current=55).threshold == 55
+    assert metrics.recommend(curve, metrics.TARGET_PRECISION, 0.9, current=75).threshold == 51  # 75 loses pet
+    moving = metrics.threshold_stability(TWO_IMAGES, 0, current=66)
+    assert moving.threshold == 66
+
+
 def test_recommend_target_out_of_reach():
     fb = {"a": [F("cat", 90, False), F("pet", 70, True)]}  # the most confident tag is wrong
     curve = metrics.threshold_curve(fb, 0)

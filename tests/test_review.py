@@ -69,6 +69,46 @@ def test_nearest_first_then_every_entry_once_in_pages(store):
     assert review.queries <= 12 // (3 - 1) + 2  # pages of 3, read with an overlap, not a query per step
 
 
+def test_an_image_without_tags_is_reached_last_in_nearest_order_and_skips_are_counted_truly(store):
+    seed(store, 3)
+    auto(store, "empty", [])  # the tagger suggested nothing: still an entry to review
+    review = session(store, page_size=2)
+    review.start()
+    assert review.total == 4
+    assert walk(review) == ["img02", "img01", "img00", "empty"]
+    assert review.skipped_count == 4 and review.remaining == 4
+    review.reconfigure()  # "Go through them again"
+    assert review.start().item.image_key == "img02" and review.skipped_count == 0
+    review.decide([])
+    review.skip()
+    assert review.skipped_count == 1
+    review.back()
+    assert review.current_decided is None  # back on the skipped one: not decided
+    review.back()
+    assert review.current_decided == ()  # back on the decided one: what was accepted (nothing)
+
+
+def test_blind_review_prefills_nothing_and_records_its_mode_and_missing_tags(store):
+    seed(store, 2)
+    review = session(store, blind=True)
+    card = review.start()
+    assert card.prefill and review.selection == ()  # the rule has a selection; a blind review does not show it
+    review.decide(["tag1"], missing=[" dog", "dog ", ""])
+    saved = store.verdict_set("img01", "embedded", "en")
+    assert (saved.provenance, saved.review_mode, saved.missing_tags) == (REVIEWED, "blind", ("dog",))
+    review.reconfigure(blind=False)
+    assert review.start().item.image_key == "img00" and review.selection == review.current.prefill
+    review.decide(list(review.selection))
+    assert store.verdict_set("img00", "embedded", "en").review_mode == "prefilled"
+    review.undo()
+    review.undo()  # back on the first card: its note comes back with it; the set is automatic again
+    assert review.current.item.image_key == "img01" and review.missing == ()
+    assert store.verdict_set("img01", "embedded", "en").provenance == AUTOMATIC
+    review.decide(["tag1"], missing=["cat"])
+    review.back()
+    assert review.missing == ("cat",) and review.current_decided == ("tag1",)
+
+
 def test_newest_and_oldest_orders_and_filters(store):
     seed(store, 4)
     seed_b = [FeedbackItem("cat", 70.0, True)]

@@ -4,7 +4,7 @@ import pytest
 
 from tagging.errors import SelectionError
 from tagging.models import Tag
-from tagging.rules import auto_select, validate_selection
+from tagging.rules import auto_select, floor_picks, floor_ties, validate_selection
 
 
 def tags(*pairs: tuple[str, float]) -> list[Tag]:
@@ -68,3 +68,19 @@ def test_whitelist_accepts_suggested_and_dedupes():
 def test_whitelist_rejects_unsuggested_tags():
     with pytest.raises(SelectionError, match="buy-now"):
         validate_selection(["mountain", "buy-now"], [t.name for t in SAMPLE])
+
+
+def test_floor_picks_are_the_selected_tags_below_their_threshold():
+    tags = [Tag("a", 90), Tag("b", 50), Tag("c", 40), Tag("d", 30)]
+    assert floor_picks(tags, 60, 3) == ["b", "c"]
+    assert floor_picks(tags, 60, 1) == []  # the threshold alone reaches the floor
+    assert floor_picks(tags, 45, 3, {"b": 55}) == ["b", "c"]  # b is below its own threshold
+    assert floor_picks(tags, 45, 3, {"b": 55, "c": 35}) == ["b"]
+
+
+def test_floor_ties_name_the_tied_tags_left_out():
+    tags = [Tag("a", 90), Tag("b", 40), Tag("c", 40), Tag("d", 40), Tag("e", 20)]
+    assert floor_ties(tags, 60, 2) == ["c", "d"]  # b got in by the backend's order
+    assert floor_ties(tags, 60, 4) == []  # every tie is in
+    assert floor_ties(tags, 30, 2) == []  # the threshold took them all, no floor
+    assert floor_ties([Tag("a", 90), Tag("b", 90)], 95, 1) == ["b"]

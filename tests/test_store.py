@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from tagging.errors import SchemaVersionError, StoreConfigError, StoreError, StoreUnavailableError
 from tagging.store import (
     AUTOMATIC,
+    BLIND,
+    MIGRATIONS,
     REVIEWED,
     SCHEMA_VERSION,
     FeedbackItem,
@@ -382,7 +384,8 @@ def test_each_migration_upgrades_the_previous_version_with_data(open_db, tmp_pat
 
     # 3 -> 4: who saved: unknown for the sets that existed
     assert store.migrate(4) == 4
-    assert store.verdict_set("u1", "embedded", "en").saved_by is None
+    assert sql(store, "SELECT saved_by FROM verdict_sets WHERE image_key = 'u1' AND backend = 'embedded'") == [
+        (None,)]
     assert store.review_count() == 2
 
     # 4 -> 5: the result cache moves in; on SQLite the old file's answers are imported, the file kept
@@ -420,12 +423,44 @@ def test_each_migration_upgrades_the_previous_version_with_data(open_db, tmp_pat
     assert sql(store, "SELECT image_key, filename, source, width, preview FROM images ORDER BY image_key") == [
         ("b1", "b.jpg", "batch", 2, None), ("u1", "u.jpg", "Upload", 3, None)]
     assert store.preview("b1") == b"\xff\xd8thumb" and store.preview("u1") is None and store.preview("x") is None
-    assert store.verdict_set("b1", "embedded", "en").provenance == AUTOMATIC and store.review_count() == 2
-    store.migrate()  # the later migrations have tests of their own; saving needs the current schema
+    assert store.review_count() == 2
+    store.migrate()  # the later migrations have their own tests below
+    assert store.verdict_set("b1", "embedded", "en").provenance == AUTOMATIC
     save(store, "u1", preview=b"\xff\xd8preview", thumbnail=b"\xff\xd8small")
     save(store, "u1")  # a save without images keeps the stored ones
     assert store.preview("u1") == b"\xff\xd8preview" and store.thumbnail("u1") == b"\xff\xd8small"
     assert store.counts() == (2, 6) and [p.idempotency_key for p in store.pending()] == ["k-rev"]
+
+
+def test_review_mode_and_missing_tags_migration_keeps_every_set(open_db):
+    """From the version just before it: every set and verdict stays; the new columns start empty and take values."""
+    step = next(m for m in MIGRATIONS if m.apply.__name__ == "_review_mode_and_missing_tags")
+    store = open_db(migrate=False)
+    assert store.migrate(step.version - 1) == step.version - 1
+    sql(store, "INSERT INTO images (image_key, filename, source, created_at, updated_at) VALUES "
+               "('r1', 'r.jpg', 'Upload', 't0', 't0'), ('a1', 'a.jpg', 'batch', 't0', 't0')")
+    sql(store, "INSERT INTO verdict_sets (image_key, backend, language, provenance, threshold, min_tags, saved_at, "
+               "saved_by) VALUES ('r1', 'embedded', 'en', 'reviewed', 60, 3, 't1', 'ann'), "
+               "('a1', 'embedded', 'en', 'automatic', 60, 3, 't1', NULL)")
+    sql(store, "INSERT INTO feedback (image_key, backend, language, tag, confidence, accepted, threshold, min_tags, "
+               "saved_at) VALUES ('r1', 'embedded', 'en', 'cat', 90, :t, 60, 3, 't1'), "
+               "('a1', 'embedded', 'en', 'dog', 40, :f, 60, 3, 't1')", t=True, f=False)
+    assert store.migrate(step.version) == step.version
+    old = store.verdict_set("r1", "embedded", "en")
+    assert (old.provenance, old.saved_by, old.review_mode, old.missing_tags) == (REVIEWED, "ann", None, ())
+    assert store.feedback_for("r1", "embedded", "en") == [FeedbackItem("cat", 90.0, True)]
+    assert store.review_count() == 1 and store.review_modes("embedded", "en") == {None: 1}
+    store.migrate()
+    save(store, "a1", provenance=REVIEWED, review_mode=BLIND, missing_tags=["dog ", "Dog", "", "dog", "red  ball"])
+    new = store.verdict_set("a1", "embedded", "en")
+    assert (new.review_mode, new.missing_tags) == (BLIND, ("dog", "red ball"))
+    assert store.review_modes("embedded", "en") == {None: 1, BLIND: 1}
+    assert store.missing_notes() == {"a1": ("dog", "red ball")}
+    assert store.tune_rows("embedded", "en", 0, review_mode=BLIND).images == 1  # Tune can use the blind ones alone
+    assert {e.image_key: e.missing_tags for e in store.library_entries()} == {"a1": ("dog", "red ball"),
+                                                                              "r1": ()}
+    with pytest.raises(ValueError, match="review_mode"):
+        save(store, "a1", review_mode="glance")
 
 
 @pytest.mark.parametrize("version", [1, 2])

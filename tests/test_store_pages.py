@@ -97,7 +97,7 @@ def test_tune_page_uses_reviewed_verdicts_and_counts_those_awaiting_review(app, 
     at.switch_page("pages/tune.py").run()
     assert not at.exception and not at.error
     assert "Based on **2 images** and **3 tag verdicts**" in texts(at.warning) + texts(at.success)
-    assert "3 tagged images of this backend and language await review" in texts(at.caption)
+    assert "3 tagged images of this tagger and language wait for review" in texts(at.caption)
 
 
 def test_tune_page_without_reviews_says_how_many_wait(app, isolated_env):
@@ -106,7 +106,8 @@ def test_tune_page_without_reviews_says_how_many_wait(app, isolated_env):
                         threshold=60, min_tags=3, items=[FeedbackItem("car", 10, True)], provenance=AUTOMATIC)
     at = app()
     at.switch_page("pages/tune.py").run()
-    assert "No reviewed feedback saved yet" in texts(at.info) and "1 tagged images" in texts(at.info)
+    assert "No reviewed feedback saved yet" in texts(at.info)
+    assert "1 tagged image saved from batches awaits review" in texts(at.info)
 
 
 def test_library_shows_and_filters_provenance(app, isolated_env):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -59,13 +60,16 @@ def test_curve_numbers_and_recommendation_shown(app, isolated_env):
     assert not at.exception and not at.error
     expected = metrics.recommend(metrics.threshold_curve(SMALL, 0))
     assert expected.threshold == 60
-    assert metric(at, "Recommended threshold") == "60"
+    assert metric(at, "Recommended: keep") == "60"  # the current threshold is the best: nothing to apply
     assert metric(at, "Precision there") == "100.0%"
+    assert "tune_apply" not in [b.key for b in at.button] and "Keep the current threshold 60" in shown(at.markdown)
     charts = at.get("vega_lite_chart")
-    assert charts and '"precision"' in charts[0].proto.spec and '"recommended"' in charts[0].proto.spec
+    assert charts and '"precision"' in charts[0].proto.spec and '"marker": "recommended"' not in charts[0].proto.spec
     curve = at.dataframe[0].value
-    assert len(curve) == 101 and {"TP", "FP", "FN", "precision", "recall", "F1"} <= set(curve.columns)
-    assert curve.loc[85, "TP"] == 1 and curve.loc[85, "FN"] == 2
+    assert len(curve) == 101 and {"accepted and picked", "rejected but picked", "accepted but not picked",
+                                  "precision", "recall", "F1"} <= set(curve.columns)
+    assert not {"TP", "FP", "FN", "TN"} & set(curve.columns)  # no jargon
+    assert curve.loc[85, "accepted and picked"] == 1 and curve.loc[85, "accepted but not picked"] == 2
     assert math.isnan(curve.loc[95, "precision"])  # nothing selected: shown empty, not 0
     warning = texts(at.warning)
     assert "Too few to trust" in warning and "only 2 images" in warning and "2 images" in warning
@@ -84,7 +88,7 @@ def test_floor_and_target_precision(app, isolated_env):
     at.number_input(key="tune_min_tags").set_value(0).run()
     assert metric(at, "Recommended threshold") == "41"
     at.slider(key="tune_target").set_value(100).run()
-    assert metric(at, "Recommended threshold") == "51"
+    assert metric(at, "Recommended: keep") == "60"  # 51 reaches 100% too, with the very same picks: keep 60
 
 
 def test_target_out_of_reach_says_so(app, isolated_env):
@@ -127,7 +131,12 @@ def test_apply_sets_the_tag_page_default_and_persists(app, isolated_env):
     store = seed(isolated_env, SMALL)
     at = open_tune(app)
     at.number_input(key="tune_min_tags").set_value(0).run()
+    at.session_state["threshold"] = 45  # F1 6/7 there; 60 is better
+    at.run()
     at.button(key="tune_apply").click().run()
+    assert store.get_setting("default_threshold") is None  # not before it is confirmed
+    assert "for everyone using this database" in texts(at.warning)
+    at.button(key="tune_apply_yes").click().run()
     assert "now starts at threshold 60" in texts(at.success)
     assert store.get_setting("default_threshold") == 60
     assert at.session_state["threshold"] == 60
@@ -186,3 +195,73 @@ def test_unreadable_database_shows_an_error_not_a_traceback(app, isolated_env):
     isolated_env.write_bytes(b"this is not a database" * 100)
     at = open_tune(app)
     assert "Could not open the feedback database" in texts(at.error) and "TAGGING_DB" in texts(at.error)
+
+
+# --- issue 18 items 8 and 9 ------------------------------------------------------------------------------
+def test_too_few_to_trust_is_never_called_stable(app, isolated_env):
+    """Item 8: "Too few to trust" beside "Stable between 51 and 51"."""
+    seed(isolated_env, SMALL)
+    at = open_tune(app)
+    at.number_input(key="tune_min_tags").set_value(0).run()
+    assert "Too few to trust" in texts(at.warning)
+    assert "Stable" not in texts(at.success) + texts(at.warning)
+    assert "between 51 and 51" not in texts(at.success) + texts(at.warning)
+    assert "Not settled" in texts(at.warning)
+
+
+def test_a_tie_with_the_current_threshold_is_not_offered_as_better(app, isolated_env):
+    """Item 8: 63 recommended over 60 with the same precision, recall and F1."""
+    fb = {f"i{k}": [F("a", 90, True), F("b", 64, True), F("c", 55, False)] for k in range(6)}
+    seed(isolated_env, fb)  # every threshold from 56 to 64 picks exactly the accepted tags
+    at = open_tune(app)
+    at.number_input(key="tune_min_tags").set_value(0).run()
+    assert metric(at, "Recommended: keep") == "60" and "tune_apply" not in [b.key for b in at.button]
+    at.session_state["threshold"] = 50
+    at.run()
+    assert metric(at, "Recommended threshold") == "60"
+    assert "Moving from 50 to 60 changes precision 66.7% → 100.0%" in shown(at.markdown)
+
+
+def test_blind_reviews_are_counted_and_can_be_used_alone(app, isolated_env):
+    store = Store(isolated_env)
+    for key, mode in (("p1", "prefilled"), ("b1", "blind"), ("b2", "blind")):
+        store.save_feedback(image_key=key, filename=f"{key}.jpg", source="Upload", backend="embedded",
+                            language="en", threshold=60, min_tags=3, items=[F("cat", 90, True), F("dog", 30, False)],
+                            review_mode=mode)
+    at = open_tune(app)
+    assert "1 pre-filled with the rule's picks" in texts(at.caption) and "2 blind" in texts(at.caption)
+    assert "Based on **3 images**" in texts(at.warning)
+    at.radio(key="tune_source").set_value("blind").run()
+    assert "Based on **2 images**" in texts(at.warning)
+
+
+def test_curve_chart_is_tall_within_100_percent_has_no_legend_title_and_a_hover_readout(app, isolated_env):
+    """Item 9."""
+    seed(isolated_env, SMALL)
+    at = open_tune(app)
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["height"] >= 400
+    layers = spec["layer"]
+    lines = next(layer for layer in layers if layer["mark"]["type"] == "line")
+    assert lines["mark"].get("clip") is True and lines["encoding"]["y"]["scale"]["domain"][1] > 1
+    for layer in layers:
+        for channel in layer["encoding"].values():
+            legend = channel.get("legend") if isinstance(channel, dict) else None
+            assert legend is None or legend.get("title") is None
+    [hover] = [p for p in spec.get("params", []) + [p for layer in layers for p in layer.get("params", [])]]
+    assert hover["select"]["nearest"] is True and hover["select"]["on"] == "pointerover"
+    pointer = next(layer for layer in layers if len(layer["encoding"].get("tooltip", [])) > 3)
+    assert {t["field"] for t in pointer["encoding"]["tooltip"]} >= {"precision", "recall", "F1",
+                                                                     "accepted and picked"}
+
+
+def test_the_default_threshold_can_be_reset_and_is_shown_on_settings(app, isolated_env):
+    store = seed(isolated_env, SMALL)
+    store.set_setting("default_threshold", 70)
+    at = open_tune(app)
+    assert "Default threshold: 70, set on the Tune page" in texts(at.caption)
+    at.button(key="tune_reset_default").click().run()
+    assert store.get_setting("default_threshold") is None and at.session_state["threshold"] == 60
+    store.set_setting("default_threshold", 55)
+    at.switch_page("pages/settings.py").run()
+    assert "Default threshold: 55, set on the Tune page" in texts(at.markdown)

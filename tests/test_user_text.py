@@ -140,8 +140,8 @@ def test_library_captions_and_delete_confirmation_are_literal(app, typed, isolat
 
     typed[:] = []
     at.run()
-    at.selectbox(key="lib_delete_choice").set_value("k1").run()
-    at.button(key="lib_delete").click().run()
+    at.radio(key="lib_view").set_value("gallery").run()
+    at.button(key="lib_gallery_delete_0").click().run()
     (warning,) = _with(at.warning, NAME)
     assert_literal(warning, NAME)
     at.button(key="lib_delete_yes").click().run()

@@ -11,9 +11,12 @@ read them; when a session ends, Streamlit drops its state and the holds are give
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import altair as alt
@@ -33,11 +36,16 @@ from tagging.batch import (
     scan_archive,
 )
 from tagging.images import format_size
+from ui import persist
+from ui.charts import BAR_STEP, COLORS, SELECTED
+from ui.persist import BATCHES
 
 MAX_BATCH_IMAGES = 500
 CHART_TAGS = 30
 MAX_FILE_MB = 64
-"""Largest single upload, in MB, the Batch page's uploader takes (= server.maxUploadSize in .streamlit/config.toml)."""
+"""Largest single upload, in Streamlit's MB of 1,000,000 bytes, the Batch page's uploader takes
+(= server.maxUploadSize in .streamlit/config.toml)."""
+MAX_FILE_BYTES = MAX_FILE_MB * 1_000_000
 MAX_SESSION_BYTES = 256 * 1024 * 1024
 """Uploads one session's batch may keep on the server at once (a zip counts compressed)."""
 SERVER_BUDGET = ByteBudget(1024 * 1024 * 1024)
@@ -182,7 +190,9 @@ def forget_last_batch() -> None:
     job: BatchJob | None = st.session_state.pop("batch_job", None)
     if job is not None:
         job.stop()
-    st.session_state.pop("batch_meta", None)
+    meta = st.session_state.pop("batch_meta", None) or {}
+    BATCHES.forget(meta.get("id"))
+    persist.publish({"batch": None})
     st.session_state.pop(_GUARD, None)
 
 
@@ -193,10 +203,42 @@ class _StopWhenForgotten:
         weakref.finalize(self, job.stop)
 
 
-def keep_job(job: BatchJob) -> None:
-    """Remember a started job in the session; it is stopped if the session goes away while it runs."""
+def keep_job(job: BatchJob, meta: dict | None = None) -> None:
+    """Remember a started job in the session.
+
+    With a ``meta`` holding its ``id`` it also goes on the server's shelf of recent batches, so a
+    reload (or the link) finds it running or finished; it is stopped, and its uploads given back,
+    when it leaves the shelf. Without one, it is stopped if the session goes away while it runs.
+    """
     st.session_state["batch_job"] = job
-    st.session_state[_GUARD] = _StopWhenForgotten(job)
+    if meta is not None and meta.get("id"):
+        st.session_state["batch_meta"] = meta
+        BATCHES.put(meta["id"], (job, meta), size=sum(h.bytes for h in _live_holds().values()), on_drop=job.stop)
+        st.session_state.pop(_GUARD, None)
+    else:
+        st.session_state[_GUARD] = _StopWhenForgotten(job)
+
+
+def batch_id(files: Sequence[Any], backend_key: str, request_key: str) -> str:
+    """A batch's key: the SHA-256 of its uploads' contents, in order, and of how they are tagged."""
+    digest = hashlib.sha256(f"{backend_key}\n{request_key}\n".encode())
+    for upload in files:
+        digest.update(hashlib.sha256(upload.getvalue()).digest())
+    return digest.hexdigest()
+
+
+def adopt_shelved_batch(wanted: str | None) -> bool:
+    """Show the shelved batch ``wanted`` (from the URL) in this session, if the server still keeps it."""
+    if wanted is None:
+        return False
+    current = st.session_state.get("batch_meta") or {}
+    if current.get("id") == wanted and st.session_state.get("batch_job") is not None:
+        return True
+    shelved = BATCHES.get(wanted)
+    if shelved is None:
+        return False
+    st.session_state["batch_job"], st.session_state["batch_meta"] = shelved
+    return True
 
 
 def memory_note(intake: Intake) -> str:
@@ -205,21 +247,39 @@ def memory_note(intake: Intake) -> str:
         f"{format_size(session_bytes())} of uploads held on the server for this session (at most "
         f"{format_size(MAX_SESSION_BYTES)} per session; {format_size(SERVER_BUDGET.held)} of "
         f"{format_size(SERVER_BUDGET.capacity)} for all analysts together). Zip archives stay compressed and "
-        "their images are read one at a time; everything is given back when you leave."
+        f"their images are read one at a time. The server keeps the latest {BATCHES.max_entries} batches so that "
+        "a reload or this page's link finds them; “Forget the last batch” gives one back at once."
     )
 
 
-def frequency_chart(frame: pd.DataFrame, top: int = CHART_TAGS) -> alt.Chart:
-    """Horizontal bars: on how many images each tag is selected (the ``top`` most frequent)."""
+def frequency_chart(frame: pd.DataFrame, top: int = CHART_TAGS) -> alt.LayerChart:
+    """Horizontal bars: on how many images each tag is selected (the ``top`` most frequent), every bar labelled."""
     shown = frame.head(top)
-    order = list(shown["tag"])
-    return (
-        alt.Chart(shown)
-        .mark_bar(color="#e4572e")
-        .encode(
-            x=alt.X("images:Q", title="images where the tag is selected", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y("tag:N", sort=order, title=None),
-            tooltip=["tag", "images", alt.Tooltip("share:Q", format=".0%")],
-        )
-        .properties(height=max(120, 18 * len(shown)))
+    base = alt.Chart(shown).encode(
+        x=alt.X("images:Q", title="images where the tag is selected", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("tag:N", sort=list(shown["tag"]), title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=160, labelFontSize=12)),
+        tooltip=["tag", "images", alt.Tooltip("share:Q", format=".0%")],
     )
+    bars = base.mark_bar(color=COLORS[SELECTED], height={"band": 0.8})
+    values = base.mark_text(align="left", baseline="middle", dx=4, fontSize=12, color="#222").encode(text="images:Q")
+    # room on the right for the largest value, written at its bar's end
+    padding = {"left": 5, "top": 5, "bottom": 5, "right": 28}
+    return (bars + values).properties(height=alt.Step(BAR_STEP), padding=padding)
+
+
+@lru_cache(maxsize=1)
+def _frequency_template() -> dict[str, Any]:
+    spec = frequency_chart(pd.DataFrame({"tag": ["a"], "images": [1], "share": [1.0]})).to_dict()
+    spec.pop("datasets", None)
+    return spec
+
+
+def frequency_spec(frame: pd.DataFrame, top: int = CHART_TAGS) -> dict[str, Any]:
+    """``frequency_chart`` as a Vega-Lite dict, its spec made once (Altair takes ~0.2 s a chart; a slider step)."""
+    shown = frame.head(top)
+    spec = copy.deepcopy(_frequency_template())
+    spec["data"] = {"values": shown[["tag", "images", "share"]].to_dict("records")}
+    for layer in spec["layer"]:
+        layer["encoding"]["y"]["sort"] = list(shown["tag"])
+    return spec

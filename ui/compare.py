@@ -25,12 +25,37 @@ from tagging.store import ResultCache, Store, TagSearch, library
 from ui import resources
 from ui.batch import MAX_BATCH_IMAGES, collect_uploads
 from ui.charts import chart_height
+from ui.library import data_url
 
 SIDE_COLORS = {"A": "#e4572e", "B": "#1f77b4"}
+THUMBNAILS_SHOWN = 200  # thumbnails read for the per-image table (the library keeps one per image)
 CHART_TAGS = 30
 # Imagga's default long side before upload: the Tag page's (bench/bench_upload.py), so its answers are reused.
 DEFAULT_DOWNSCALE = 1600
 FROM_CACHE, CALLED = "cache", "call"
+
+
+# --- which taggers, in words ----------------------------------------------------------------------
+def choices_notice(choices: Sequence[TaggerChoice], imagga_configured: bool) -> str:
+    """What the two sides can be, said plainly: a different offline model for B when one is installed, else why not."""
+    offline = [c for c in choices if not c.remote]
+    if imagga_configured:
+        return ""
+    if len(offline) > 1:
+        return (f"Imagga is not configured, so the page compares the offline models installed here: side B starts "
+                f"on {offline[1].label}, a different model from side A's {offline[0].label}. "
+                + compare.IMAGGA_SETUP_HINT)
+    return ("Only one offline model is installed, so both sides run the same model and can differ only by their "
+            "threshold and floor. Add another model manifest to models/ (see models/README.md) for a genuinely "
+            "different second tagger. " + compare.IMAGGA_SETUP_HINT)
+
+
+def with_thumbnails(per_image: pd.DataFrame, thumbnails: dict[str, bytes]) -> pd.DataFrame:
+    """The per-image table without its key, a thumbnail first where the library keeps one."""
+    frame = per_image.drop(columns=["key"])
+    if thumbnails:
+        frame.insert(0, "thumbnail", [data_url(thumbnails.get(k)) for k in per_image["key"]])
+    return frame
 
 
 # --- each side's controls ------------------------------------------------------------------------
@@ -96,8 +121,8 @@ def side_controls(
     c1, c2 = st.columns([3, 2])
     threshold = c1.slider("Threshold", 0, 100, key=f"{prefix}_threshold",
                           help="This side's own threshold; moving it calls nothing.")
-    min_tags = c2.number_input("At least", min_value=0, max_value=50, step=1, key=f"{prefix}_min_tags",
-                               help="Never fewer than this many top tags.")
+    min_tags = c2.number_input("Never fewer than (top tags)", min_value=0, max_value=50, step=1,
+                               key=f"{prefix}_min_tags", help="The floor: at least this many of the best tags.")
     return Side(TaggerSpec(backend, request), float(threshold), int(min_tags), name)
 
 

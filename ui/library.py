@@ -13,6 +13,12 @@ import streamlit as st
 
 from tagging.backends import LABELS
 from tagging.store import LibraryEntry, Store, TagSearch, cursor_of, library
+from tagging.store.library import TagTree
+from ui.text import literal
+
+MODE_WORDS = {"prefilled": "pre-filled", "blind": "blind"}
+GALLERY_COLUMNS = 4
+THUMB_ROW_HEIGHT = 96  # px: a table row tall enough to see what the thumbnail shows
 
 
 def data_url(jpeg: bytes | None) -> str | None:
@@ -38,6 +44,8 @@ def results_frame(entries: Sequence[LibraryEntry], thumbnails: Mapping[str, byte
             "backend": [LABELS.get(e.backend, e.backend) for e in entries],
             "language": [e.language for e in entries],
             "verdicts": [e.provenance for e in entries],
+            "review": [MODE_WORDS.get(e.review_mode or "", "") for e in entries],
+            "missing tags": [", ".join(e.missing_tags) for e in entries],
             "saved": [when(e.saved_at) for e in entries],
             "saved by": [e.saved_by or "" for e in entries],
         }
@@ -111,3 +119,49 @@ def export(store: Store, search: TagSearch, kind: str) -> Callable[[], BinaryIO]
         return target
 
     return build
+
+
+def tree_frame(tree: TagTree) -> pd.DataFrame:
+    """The tag tree drawn as a tree: each tag indented under its parent (depth first), with its counts."""
+    rows = []
+    for node in sorted(tree.nodes.values(), key=lambda n: n.path.split("/")):
+        indent = "\u2003" * 2 * node.depth + ("└ " if node.depth else "")
+        rows.append((indent + node.tag, node.images, node.images_in_subtree, node.path))
+    frame = pd.DataFrame(rows, columns=["tag", "images", "images in subtree", "path"])
+    frame["images in subtree"] = frame["images in subtree"].astype("Int64")  # blank until counted, never "None"
+    return frame
+
+
+@st.dialog("Image", width="large")
+def enlarge(store: Store, entry: LibraryEntry) -> None:
+    """The image as large as the store keeps it (its preview, else its thumbnail)."""
+    picture = store.preview(entry.image_key)
+    if picture is None:
+        st.info("No picture of this image is stored (it was saved without one).")
+    else:
+        st.image(data_url(picture), width="stretch")
+    st.caption(literal(entry_label(entry)))
+    st.text("Tags: " + (", ".join(entry.tags) or "none accepted"))
+    if entry.missing_tags:
+        st.text("Missing tags noted: " + ", ".join(entry.missing_tags))
+
+
+def gallery(entries: Sequence[LibraryEntry], thumbnails: Mapping[str, bytes], store: Store,
+            ask_delete: Callable[[str], None]) -> None:
+    """The page's entries as large tiles, each with its tags and its own Enlarge and Delete."""
+    for start in range(0, len(entries), GALLERY_COLUMNS):
+        for offset, column in enumerate(st.columns(GALLERY_COLUMNS)):
+            if start + offset >= len(entries):
+                break
+            entry = entries[start + offset]
+            with column.container(border=True):
+                thumb = thumbnails.get(entry.image_key)
+                if thumb:  # as a data URL: bytes the browser cannot show become a broken image, not an error
+                    st.image(data_url(thumb), width="stretch")
+                st.caption(literal(entry.filename))
+                st.text(", ".join(entry.tags) or "no tag accepted")
+                b1, b2 = st.columns(2)
+                if b1.button("Enlarge", key=f"lib_enlarge_{start + offset}", icon=":material/zoom_in:"):
+                    enlarge(store, entry)
+                b2.button("Delete…", key=f"lib_gallery_delete_{start + offset}", on_click=ask_delete,
+                          args=(entry.image_key,))

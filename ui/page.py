@@ -24,9 +24,16 @@ def database_problem(config: Settings, exc: StoreError, doing: str = "use the fe
     return f"Could not {doing}: {literal(str(exc))} {hint}"
 
 
+# Streamlit's multiselect keeps its chips on one line and scrolls them sideways (and caps the box's
+# height), so with a few chips (fewer on a phone) some are out of sight: let them wrap, all shown.
+PAGE_STYLE = ('<style>[data-testid="stMultiSelectTagsContainer"] > span[role="group"] {flex-wrap: wrap; '
+              'row-gap: 4px} [data-testid="stMultiSelect"] div[role="group"] {max-height: none}</style>')
+
+
 def start_page() -> tuple[Settings, Store]:
     """Settings and the store for this run; on a database error, an actionable message and ``st.stop()``."""
     ensure_router()
+    st.html(PAGE_STYLE)
     config = resources.settings()
     try:
         store = resources.store(config.db_target)

@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "last_saved": None,
     # Tune page
     "tune_notice": None,  # a message to show once after a callback (applied threshold, override)
+    "tune_apply_pending": None,  # the threshold "make it the default" waits to have confirmed
     # Library page
     "lib_confirm": None,  # image key waiting for the delete confirmation
     "lib_notice": None,  # a message to show once after a callback

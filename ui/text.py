@@ -36,3 +36,21 @@ _AUTOLINK_JOINS = re.compile(r"(?<=www)(?=\.)|(?<=http)(?=:)|(?<=https)(?=:)|(?=
 def literal(value: object) -> str:
     """``value`` as Markdown that shows exactly its characters (line breaks become spaces), never a link."""
     return _AUTOLINK_JOINS.sub(JOINER, str(value)).translate(_ESCAPES)
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and ``word`` in the right number: ``1 image``, ``2 images``, ``0 images`` (``plural`` if not +s)."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def css_string(value: object) -> str:
+    """``value`` as a quoted CSS string that cannot end the string, the rule or a ``<style>`` element."""
+    return '"' + "".join(ch if ch.isalnum() or ch in " -_." else f"\\{ord(ch):x} " for ch in str(value)) + '"'
+
+
+CONFIDENCE_SEPARATOR = " · "
+
+
+def chip_label(name: str, confidence: float) -> str:
+    """How an accepted-tags chip (and its option) reads: the tag, then its confidence (``cat · 73``)."""
+    return f"{name}{CONFIDENCE_SEPARATOR}{confidence:.0f}"

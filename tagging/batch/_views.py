@@ -7,7 +7,7 @@ import io
 import json
 import textwrap
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -209,6 +209,7 @@ def save_batch(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     saved_by: str | None = None,
     batch: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SaveSummary:
     """Save every tagged image's verdicts (selected = accepted) with a thumbnail and a preview, as automatic verdicts.
 
@@ -217,14 +218,13 @@ def save_batch(
     batch's items, read one at a time for the thumbnail, the review preview and the size; an
     image that cannot be read or decoded is saved without them. ``batch`` labels the sets, so
     the review queue can show one batch. A database error for one image is reported in
-    ``failed`` and the others are still saved.
+    ``failed`` and the others are still saved. ``progress(done, total)`` is called after each image.
     """
     summary = SaveSummary()
-    seen: set[str] = set()
-    for r in results:
-        if not r.tagged or r.image_key in seen:
-            continue
-        seen.add(r.image_key)
+    todo = list({r.image_key: r for r in reversed(results) if r.tagged}.values())[::-1]  # the first of each image
+    for done, r in enumerate(todo):
+        if progress is not None:
+            progress(done, len(todo))
         chosen = set(select(r, threshold, min_tags, overrides))
         width, height, thumbnail, preview = r.width, r.height, None, None
         item = items_by_key.get(r.image_key)
@@ -253,4 +253,6 @@ def save_batch(
         summary.saved += 1
         summary.replaced += int(saved.replaced)
         summary.accepted += saved.accepted
+    if progress is not None and todo:
+        progress(len(todo), len(todo))
     return summary

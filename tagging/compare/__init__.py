@@ -19,6 +19,7 @@ from tagging.compare._agreement import (
 from tagging.compare._sets import (
     BOTH_ANSWERED,
     MISSES_COLUMNS,
+    NOTED_COLUMNS,
     PER_IMAGE_COLUMNS,
     Answers,
     SetComparison,
@@ -28,6 +29,7 @@ from tagging.compare._sets import (
     failures,
     gather,
     misses,
+    noted_misses,
     plan_side,
     run_side,
     unique_images,
@@ -58,11 +60,12 @@ from tagging.compare._verdicts import (
 )
 
 __all__ = [
-    "BOTH", "BOTH_ANSWERED", "IMAGGA_SETUP_HINT", "MISSES_COLUMNS", "NEITHER", "ONLY_A", "ONLY_B", "OWN",
+    "BOTH", "BOTH_ANSWERED", "IMAGGA_SETUP_HINT", "MISSES_COLUMNS", "NEITHER", "NOTED_COLUMNS", "ONLY_A", "ONLY_B",
+    "OWN",
     "PER_IMAGE_COLUMNS", "POOLED", "SCOPES", "SIDE_BY_SIDE_COLUMNS", "VERDICT_COLUMNS", "Agreement", "Answers",
     "SetComparison", "SetImage", "Side", "SidePlan", "Suggestions", "TaggerChoice", "TaggerSpec", "Truth",
     "UnionTag", "VerdictCounts", "VerdictScore", "agreement", "available_taggers", "compare_set", "embedded_request",
-    "failures", "gather", "imagga_request", "jaccard", "misses", "plan_side", "run_side", "score_side",
+    "failures", "gather", "imagga_request", "jaccard", "misses", "noted_misses", "plan_side", "run_side", "score_side",
     "side_by_side", "split_verdicts", "truth_from", "union_suggestions", "unique_images", "verdict_counts",
     "verdict_summary", "verdict_table",
 ]

@@ -35,6 +35,8 @@ Answers = Mapping[str, Sequence[Tag]]
 BOTH_ANSWERED = "compared"
 PER_IMAGE_COLUMNS = ["image", "status", "selected A", "selected B", "both", "only A", "only B", "agreement"]
 MISSES_COLUMNS = ["tag", "missed by", "images", "below its threshold", "not suggested"]
+NOTED_COLUMNS = ["tagger", "images with a note", "tags noted", "missed (never suggested)", "suggested, not picked",
+                 "picked"]
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,37 @@ def misses(
     rows = [[name, side, n, below[(name, side)], n - below[(name, side)]] for (name, side), n in counts.items()]
     frame = pd.DataFrame(rows, columns=MISSES_COLUMNS)
     return frame.sort_values(["images", "tag", "missed by"], ascending=[False, True, True], ignore_index=True)
+
+
+def noted_misses(
+    notes: Mapping[str, Sequence[str]],
+    answers: Mapping[str, Answers],
+    sides: Mapping[str, Side],
+    overrides: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """What each tagger missed of the tags reviewers noted as missing (``Store.missing_notes``), per side.
+
+    A noted tag (compared case-insensitively) is "missed" when the side never suggested it, "suggested,
+    not picked" when its rule left it out, and "picked" when its rule selects it (another tagger missed it,
+    not this one). Only images the side answered count.
+    """
+    rows = []
+    for name, side in sides.items():
+        images = noted = missed = below = picked = 0
+        for key, note in notes.items():
+            if key not in answers[name] or not note:
+                continue
+            tags = answers[name][key]
+            offered = {t.name.casefold() for t in tags}
+            chosen = {t.casefold() for t in side.select(tags, overrides)}
+            images += 1
+            for tag in {t.casefold() for t in note}:
+                noted += 1
+                picked += tag in chosen
+                below += tag in offered and tag not in chosen
+                missed += tag not in offered
+        rows.append([name, images, noted, missed, below, picked])
+    return pd.DataFrame(rows, columns=NOTED_COLUMNS)
 
 
 def failures(report: BatchReport) -> list[tuple[str, str]]:

@@ -141,4 +141,4 @@ class Side:
         return auto_select(tags, self.threshold, self.min_tags, overrides)
 
     def describe(self) -> str:
-        return f"{self.spec.describe()} · threshold {self.threshold:g}, at least {self.min_tags}"
+        return f"{self.spec.describe()} · threshold {self.threshold:g}, never fewer than {self.min_tags} tags"

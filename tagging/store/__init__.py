@@ -21,7 +21,17 @@ from tagging.store._cache import (
 from tagging.store._db import display, without_password
 from tagging.store._outbox import DeliveryReport, FeedbackSender, deliver_pending, queue_feedback
 from tagging.store._queries import ALL, ANY, Cursor, TagSearch, cursor_of
-from tagging.store._schema import AUTOMATIC, MIGRATIONS, PROVENANCES, REVIEWED, SCHEMA_VERSION, Migration
+from tagging.store._schema import (
+    AUTOMATIC,
+    BLIND,
+    MIGRATIONS,
+    PREFILLED,
+    PROVENANCES,
+    REVIEW_MODES,
+    REVIEWED,
+    SCHEMA_VERSION,
+    Migration,
+)
 from tagging.store._store import (
     DEFAULT_DB_PATH,
     MAX_PAGE,
@@ -43,13 +53,13 @@ from tagging.store._store import (
 )
 
 __all__ = [
-    "ALL", "ANY", "AUTOMATIC", "CACHE_FILENAME", "CachedAnswer", "Cursor", "DEFAULT_DB_PATH", "DeliveryReport",
-    "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LEASE_SECONDS", "LibraryEntry", "MAX_PAGE", "MIGRATIONS",
-    "Migration", "NEAREST", "NEWEST", "OLDEST", "OutboxEntry", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS",
-    "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SCHEMA_VERSION", "SaveResult",
-    "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "cache_key", "cache_path_for", "cursor_of",
-    "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback", "store_backend",
-    "without_password",
+    "ALL", "ANY", "AUTOMATIC", "BLIND", "CACHE_FILENAME", "CachedAnswer", "Cursor", "DEFAULT_DB_PATH",
+    "DeliveryReport", "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LEASE_SECONDS", "LibraryEntry", "MAX_PAGE",
+    "MIGRATIONS", "Migration", "NEAREST", "NEWEST", "OLDEST", "OutboxEntry", "PREFILLED", "PROVENANCES", "REVIEWED",
+    "REVIEW_MODES", "REVIEW_ORDERS", "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage",
+    "SCHEMA_VERSION", "SaveResult", "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "cache_key",
+    "cache_path_for", "cursor_of", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
+    "store_backend", "without_password",
 ]
 
 

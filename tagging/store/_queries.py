@@ -117,13 +117,13 @@ class LibraryQueries:
                      offset: int = 0) -> list[Any]:
         """One page of ``LibraryEntry``s, newest first: after ``after``, from ``start`` on, or the page
         ending just before ``before``; else from ``offset``."""
-        from tagging.store._store import LibraryEntry
+        from tagging.store._store import LibraryEntry, _missing_tuple
 
         v, i = s.verdict_sets, s.images
         keys = _keys()
         query = (
             sa.select(v.c.image_key, v.c.backend, v.c.language, v.c.provenance, v.c.saved_by, v.c.saved_at,
-                      i.c.filename, i.c.source, i.c.width, i.c.height)
+                      i.c.filename, i.c.source, i.c.width, i.c.height, v.c.review_mode, v.c.missing_tags)
             .select_from(v.join(i, i.c.image_key == v.c.image_key))
             .where(*conditions(search))
         )
@@ -147,7 +147,8 @@ class LibraryQueries:
                 image_key=r.image_key, filename=r.filename, source=r.source, backend=r.backend, language=r.language,
                 tags=tuple(tags.get((r.image_key, r.backend, r.language), ())),
                 verdicts=counts.get((r.image_key, r.backend, r.language), 0), saved_at=r.saved_at, width=r.width,
-                height=r.height, provenance=r.provenance, saved_by=r.saved_by,
+                height=r.height, provenance=r.provenance, saved_by=r.saved_by, review_mode=r.review_mode,
+                missing_tags=_missing_tuple(r.missing_tags),
             )
             for r in rows
         ]

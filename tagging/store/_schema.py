@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection
 log = logging.getLogger("tagging.store")
 
 REVIEWED, AUTOMATIC = "reviewed", "automatic"
+PREFILLED, BLIND = "prefilled", "blind"  # how a reviewed set was judged
+REVIEW_MODES = (PREFILLED, BLIND)
 PROVENANCES = (REVIEWED, AUTOMATIC)
 PENDING, SENT = "pending", "sent"
 LEGACY_CACHE_FILENAME = "results-cache.db"
@@ -76,6 +78,8 @@ verdict_sets = sa.Table(
     sa.Column("saved_at", sa.Text, nullable=False),
     sa.Column("batch", sa.Text),
     sa.Column("saved_by", sa.Text),
+    sa.Column("review_mode", sa.Text),
+    sa.Column("missing_tags", sa.Text),
 )
 outbox = sa.Table(
     "outbox", metadata,
@@ -385,6 +389,17 @@ def _v8_library_aggregates(conn: Connection, ctx: Context) -> None:
             counters, carried, links)
 
 
+def _review_mode_and_missing_tags(conn: Connection, ctx: Context) -> None:
+    """How each reviewed set was judged (``prefilled`` with the rule's selection, or ``blind``) and the tags the
+    reviewer noted as missing (a JSON list of free text, apart from the whitelisted verdicts).
+
+    Two nullable columns: sets saved before have no mode recorded (they were all pre-filled, but
+    that is not asserted after the fact) and no missing-tags note.
+    """
+    _add_column(conn, "verdict_sets", sa.Column("review_mode", sa.Text))
+    _add_column(conn, "verdict_sets", sa.Column("missing_tags", sa.Text))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "images and per-tag feedback", _v1_images_and_feedback),
     Migration(2, "outbox of remote feedback, key/value settings", _v2_outbox_and_settings),
@@ -396,6 +411,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _v7_previews),
     Migration(8, "counters, per-tag image counts and parent links kept in step with saves; library indexes",
               _v8_library_aggregates),
+    Migration(9, "how each review was made (pre-filled or blind) and the tags a reviewer noted as missing",
+              _review_mode_and_missing_tags),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))

@@ -109,6 +109,8 @@ class VerdictSet:
     threshold: float
     min_tags: int
     batch: str | None = None
+    review_mode: str | None = None  # reviewed sets: ``prefilled`` or ``blind``; None before it was recorded
+    missing_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,8 @@ class LibraryEntry:
     height: int | None = None
     provenance: str = REVIEWED
     saved_by: str | None = None
+    review_mode: str | None = None
+    missing_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,6 +229,32 @@ def _set_key(table: sa.Table, image_key: str, backend: str, language: str) -> sa
 
 def _same_set(a: sa.Table | Any, b: sa.Table | Any) -> sa.ColumnElement[bool]:
     return sa.and_(a.c.image_key == b.c.image_key, a.c.backend == b.c.backend, a.c.language == b.c.language)
+
+
+def _missing_json(tags: Sequence[str]) -> str | None:
+    """A missing-tags note as stored: a JSON list (None when empty), blanks and repeats (any case) dropped."""
+    clean: dict[str, str] = {}  # case-folded form -> the first spelling
+    for tag in tags:
+        text = " ".join(str(tag).split())
+        if text:
+            clean.setdefault(text.casefold(), text)
+    return json.dumps(list(clean.values()), ensure_ascii=False) if clean else None
+
+
+def _missing_tuple(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return ()
+    return tuple(str(t) for t in value) if isinstance(value, list) else ()
+
+
+def _verdict_set(row: Any) -> VerdictSet:
+    return VerdictSet(row.image_key, row.backend, row.language, row.provenance, row.saved_at, row.saved_by,
+                      float(row.threshold), int(row.min_tags), row.batch, row.review_mode,
+                      _missing_tuple(row.missing_tags))
 
 
 def _item(row: Any) -> FeedbackItem:
@@ -325,6 +355,8 @@ class Store(LibraryQueries):
         saved_by: str | None = None,
         batch: str | None = None,
         replace_reviewed: bool = False,
+        review_mode: str | None = None,
+        missing_tags: Sequence[str] = (),
     ) -> SaveResult:
         """Record the verdict on every suggested tag of one image, atomically.
 
@@ -336,9 +368,15 @@ class Store(LibraryQueries):
         ``reviewed`` (an analyst decided) or ``automatic`` (the rule's selection, unreviewed);
         an automatic save never replaces reviewed verdicts (``kept`` then says so) unless
         ``replace_reviewed`` (an undo of a review putting the automatic verdicts back).
+
+        ``review_mode`` says how a review was made (``prefilled`` with the rule's selection, or
+        ``blind``); ``missing_tags`` are tags the reviewer noted the tagger missed (free text, kept
+        apart from the verdicts, which only suggested tags can have).
         """
         if provenance not in PROVENANCES:
             raise ValueError(f"provenance must be one of {PROVENANCES}, not {provenance!r}")
+        if review_mode is not None and review_mode not in s.REVIEW_MODES:
+            raise ValueError(f"review_mode must be one of {s.REVIEW_MODES} or None, not {review_mode!r}")
         now = _now()
         i, v, f = s.images, s.verdict_sets, s.feedback
         with self._write() as conn:
@@ -366,7 +404,8 @@ class Store(LibraryQueries):
                 conn.execute(i.update().where(i.c.image_key == image_key)
                              .values(filename=filename, source=source, updated_at=now, **known))
             values = dict(provenance=provenance, threshold=float(threshold), min_tags=int(min_tags), saved_at=now,
-                          batch=batch, saved_by=saved_by)
+                          batch=batch, saved_by=saved_by, review_mode=review_mode,
+                          missing_tags=_missing_json(missing_tags))
             conn.execute(
                 _insert(conn, v).values(image_key=image_key, backend=backend, language=language, **values)
                 .on_conflict_do_update(index_elements=["image_key", "backend", "language"], set_=values)
@@ -406,10 +445,7 @@ class Store(LibraryQueries):
         v = s.verdict_sets
         with self._read() as conn:
             row = conn.execute(sa.select(v).where(_set_key(v, image_key, backend, language))).first()
-        if row is None:
-            return None
-        return VerdictSet(row.image_key, row.backend, row.language, row.provenance, row.saved_at, row.saved_by,
-                          float(row.threshold), int(row.min_tags), row.batch)
+        return None if row is None else _verdict_set(row)
 
     def counts(self) -> tuple[int, int]:
         """(number of images with feedback, number of feedback items), any provenance: two kept totals."""
@@ -500,6 +536,29 @@ class Store(LibraryQueries):
                     result.setdefault(r.image_key, []).append(_item(r))
         return result
 
+    def review_modes(self, backend: str, language: str) -> dict[str | None, int]:
+        """Reviewed sets of one backend and language by how they were reviewed (None: not recorded)."""
+        v = s.verdict_sets
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(v.c.review_mode, sa.func.count())
+                .where(v.c.provenance == REVIEWED, v.c.backend == backend, v.c.language == language)
+                .group_by(v.c.review_mode)
+            ).all()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def missing_notes(self, image_keys: Sequence[str] | None = None) -> dict[str, tuple[str, ...]]:
+        """Every image's missing-tags note (of any of its sets, merged in order), for the images asked or all."""
+        v = s.verdict_sets
+        query = sa.select(v.c.image_key, v.c.missing_tags).where(v.c.missing_tags.is_not(None))
+        if image_keys is not None:
+            query = query.where(v.c.image_key.in_(list(image_keys)))
+        notes: dict[str, dict[str, None]] = {}
+        with self._read() as conn:
+            for key, text in conn.execute(query.order_by(v.c.image_key, v.c.backend, v.c.language)):
+                notes.setdefault(key, {}).update(dict.fromkeys(_missing_tuple(text)))
+        return {k: tuple(v) for k, v in notes.items() if v}
+
     def reviewed_backends(self, language: str, image_keys: Sequence[str]) -> list[str]:
         """The backends with reviewed verdicts in ``language`` on any of these images."""
         v = s.verdict_sets
@@ -515,12 +574,13 @@ class Store(LibraryQueries):
         return sorted(found)
 
     def tune_rows(self, backend: str, language: str, min_tags: int,
-                  overrides: Mapping[str, float] | None = None) -> TuneRows:
-        """Tune's aggregates of the reviewed verdicts of one backend and language (see ``_tune``)."""
+                  overrides: Mapping[str, float] | None = None, review_mode: str | None = None) -> TuneRows:
+        """Tune's aggregates of the reviewed verdicts of one backend and language (see ``_tune``); ``review_mode``
+        (``blind`` or ``prefilled``) keeps only the sets reviewed that way."""
         if min_tags < 0:
             raise ValueError("min_tags must not be negative")
         with self._read() as conn, conn.begin():
-            return tune_rows(conn, backend, language, int(min_tags), dict(overrides or {}))
+            return tune_rows(conn, backend, language, int(min_tags), dict(overrides or {}), review_mode)
 
     def library_entries(self, provenance: str | None = None) -> list[LibraryEntry]:
         """Every image with saved feedback, one entry per backend and language, newest first.
@@ -530,7 +590,7 @@ class Store(LibraryQueries):
         f, i, v = s.feedback, s.images, s.verdict_sets
         sets = (
             sa.select(v.c.image_key, v.c.backend, v.c.language, v.c.provenance, v.c.saved_by, v.c.saved_at,
-                      i.c.filename, i.c.source, i.c.width, i.c.height)
+                      i.c.filename, i.c.source, i.c.width, i.c.height, v.c.review_mode, v.c.missing_tags)
             .select_from(v.join(i, i.c.image_key == v.c.image_key))
         )
         verdicts = (
@@ -558,8 +618,10 @@ class Store(LibraryQueries):
                 image_key=key, filename=filename, source=source, backend=backend, language=language,
                 tags=tuple(tags.get((key, backend, language), ())), verdicts=counts[(key, backend, language)],
                 saved_at=saved_at, width=width, height=height, provenance=prov, saved_by=saved_by,
+                review_mode=mode, missing_tags=_missing_tuple(missing),
             )
-            for key, backend, language, prov, saved_by, saved_at, filename, source, width, height in rows
+            for key, backend, language, prov, saved_by, saved_at, filename, source, width, height, mode, missing
+            in rows
             if (key, backend, language) in counts  # a set whose verdicts were all removed is not listed
         ]
         entries.sort(key=lambda e: (e.saved_at, e.filename, e.backend, e.language), reverse=True)
@@ -673,7 +735,7 @@ class Store(LibraryQueries):
 
         ``order``: ``newest`` or ``oldest`` saved first, or ``nearest``: the sets whose tag
         nearest ``threshold`` is closest to it first (their verdicts teach the threshold most;
-        sets without any tag are not listed in this order). Ties go by saving time, then
+        sets without any tag come last). Ties go by saving time, then
         key, so pages never overlap. Save the reviewed verdicts with
         ``save_feedback(..., provenance="reviewed")``: the set then leaves the queue.
         """
@@ -755,8 +817,7 @@ class Store(LibraryQueries):
         v = s.verdict_sets
         with self._read() as conn:
             rows = conn.execute(sa.select(v).where(v.c.image_key == image_key).order_by(v.c.backend, v.c.language))
-            return [VerdictSet(r.image_key, r.backend, r.language, r.provenance, r.saved_at, r.saved_by,
-                               float(r.threshold), int(r.min_tags), r.batch) for r in rows]
+            return [_verdict_set(r) for r in rows]
 
     def delete_verdict_set(self, image_key: str, backend: str, language: str) -> int:
         """Remove one image's verdicts of one backend and language (the image stays); return the verdicts removed.
@@ -817,13 +878,16 @@ class Store(LibraryQueries):
                 near = near.where(f.c.confidence.between(threshold - window, threshold + window))
             gaps = (near.where(*(conditions if everything else window_conditions))
                     .group_by(f.c.image_key, f.c.backend, f.c.language).subquery("gaps"))
-            rows = conn.execute(
-                sa.select(*columns, gaps.c.gap)
-                .select_from(gaps.join(v, _same_set(gaps, v)).join(i, i.c.image_key == v.c.image_key))
-                .order_by(gaps.c.gap, v.c.saved_at.desc(), v.c.image_key.desc(), v.c.backend.desc(),
-                          v.c.language.desc())
-                .offset(offset).limit(limit)
-            ).all()
+            later = (v.c.saved_at.desc(), v.c.image_key.desc(), v.c.backend.desc(), v.c.language.desc())
+            if everything:  # sets without any tag have no gap: last, newest first (never out of reach)
+                query = (sa.select(*columns, gaps.c.gap)
+                         .select_from(v.join(i, i.c.image_key == v.c.image_key).outerjoin(gaps, _same_set(gaps, v)))
+                         .where(*conditions).order_by(gaps.c.gap.is_(None), gaps.c.gap, *later))
+            else:
+                query = (sa.select(*columns, gaps.c.gap)
+                         .select_from(gaps.join(v, _same_set(gaps, v)).join(i, i.c.image_key == v.c.image_key))
+                         .order_by(gaps.c.gap, *later))
+            rows = conn.execute(query.offset(offset).limit(limit)).all()
             if everything or len(rows) == limit:
                 return rows
             window *= 4

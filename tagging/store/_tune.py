@@ -69,7 +69,8 @@ def _bin(conn: Any, confidence: Any) -> Any:
     return sa.cast(confidence, sa.Integer)
 
 
-def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float]) -> Any:
+def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float],
+            review_mode: str | None = None) -> Any:
     """Every reviewed verdict with its place in its image and what the rule needs to know about it."""
     f, v = s.feedback, s.verdict_sets
     names = sorted(overrides)
@@ -85,7 +86,8 @@ def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Ma
                   is_ov, ov)
         .select_from(f.join(v, sa.and_(f.c.image_key == v.c.image_key, f.c.backend == v.c.backend,
                                        f.c.language == v.c.language)))
-        .where(v.c.provenance == REVIEWED, f.c.backend == backend, f.c.language == language)
+        .where(v.c.provenance == REVIEWED, f.c.backend == backend, f.c.language == language,
+               sa.true() if review_mode is None else v.c.review_mode == review_mode)
         .subquery("base")
     )
     b = base.c
@@ -162,9 +164,11 @@ def _selection(e: Any) -> tuple[Any, Any, Any, Any]:
     return c, s_, x, lo2
 
 
-def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float]) -> TuneRows:
-    """Read Tune's aggregates in two grouped queries (per image and bin, per tag and bin)."""
-    ranked, k, need, need2 = _ranked(conn, backend, language, min_tags, overrides)
+def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float],
+              review_mode: str | None = None) -> TuneRows:
+    """Read Tune's aggregates in two grouped queries (per image and bin, per tag and bin); ``review_mode`` keeps
+    only the sets reviewed that way (None: every reviewed set)."""
+    ranked, k, need, need2 = _ranked(conn, backend, language, min_tags, overrides, review_mode)
     e = _ends(conn, ranked, need, need2, min_tags).c
     c, s_, x, lo2 = _selection(e)
     # Events at x = 100 hold for every threshold: they join the base; x = -1 never holds.

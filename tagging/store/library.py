@@ -287,23 +287,28 @@ def _record(entry: LibraryEntry) -> dict[str, object]:
         "saved_at": entry.saved_at,
         "tags": list(entry.tags),
         "cdn_tags": cdn_tag_string(entry.tags),
+        "missing_tags": list(entry.missing_tags),
+        "review_mode": entry.review_mode or "",
     }
 
 
 def export_json(entries: Sequence[LibraryEntry]) -> str:
-    """Image-to-tags as a JSON array of objects (``tags`` is a list, ``cdn_tags`` the CDN string)."""
+    """Image-to-tags as a JSON array of objects (``tags`` is a list, ``cdn_tags`` the CDN string, ``missing_tags``
+    the reviewer's note of tags the tagger missed, ``review_mode`` ``prefilled``, ``blind`` or empty)."""
     return json.dumps([_record(e) for e in entries], indent=2, ensure_ascii=False)
 
 
 def export_csv(entries: Sequence[LibraryEntry]) -> str:
-    """Image-to-tags as CSV; ``tags`` are joined by ``"; "``, ``cdn_tags`` is the CDN string."""
+    """Image-to-tags as CSV; ``tags`` and ``missing_tags`` are joined by ``"; "``, ``cdn_tags`` is the CDN string."""
     buffer = io.StringIO()
-    columns = ["image_key", "filename", "backend", "language", "saved_at", "tags", "cdn_tags"]
+    columns = ["image_key", "filename", "backend", "language", "saved_at", "tags", "cdn_tags", "missing_tags",
+               "review_mode"]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for entry in entries:
         record = _record(entry)
         record["tags"] = CSV_TAG_SEPARATOR.join(entry.tags)
+        record["missing_tags"] = CSV_TAG_SEPARATOR.join(entry.missing_tags)
         writer.writerow(record)
     return buffer.getvalue()
 

@@ -240,3 +240,6 @@ TAGS_READY = """(filename) => {
     && document.querySelectorAll('[data-testid="stMultiSelect"] span[data-tag]').length > 0
     && document.querySelector('[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas') !== null;
 }"""
+
+# For locator.evaluate_all(CHIP_NAMES): the tag names of accepted-tags chips, which read "name · confidence".
+CHIP_NAMES = "els => els.map(e => e.getAttribute('aria-label').replace(/ · \\d+$/, ''))"

@@ -40,8 +40,8 @@ def expect_agreement(page: Page, a: set[str], b: set[str]) -> None:
 
 
 def choose_nth(page: Page, label: str, index: int, option: str) -> None:
-    """Pick ``option`` in the ``index``-th sidebar selectbox labelled ``label`` (A is 0, B is 1)."""
-    box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').filter(has_text=label).nth(index)
+    """Pick ``option`` in the ``index``-th selectbox labelled ``label`` (A is 0, B is 1)."""
+    box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(has_text=label).nth(index)
     box.evaluate("e => e.scrollIntoView({block: 'center'})")
     box.click()
     target = page.get_by_role("option", name=option, exact=True)
@@ -74,7 +74,7 @@ def test_compare_one_image_in_a_browser(imagga_app_server, imagga_standin: Stand
     # 2. Side B becomes Imagga's custom tagger: one more request, and the agreement of two known answers.
     choose_nth(page, "Tagger", 1, "Imagga API")
     settle(page)  # B's Imagga widgets are drawn by that rerun: typing before it ends could be lost
-    expander = page.locator('[data-testid="stSidebar"] [data-testid="stExpander"]').filter(
+    expander = page.locator('[data-testid="stMain"] [data-testid="stExpander"]').filter(
         has_text="Imagga parameters").nth(1)
     expect(expander).to_be_visible(timeout=TIMEOUT)
     expand(page, expander)
@@ -89,10 +89,10 @@ def test_compare_one_image_in_a_browser(imagga_app_server, imagga_standin: Stand
     assert asked == before + 2
 
     # 3. Side A's threshold by keyboard: the agreement follows, nothing is asked again.
-    thumb = page.locator('[data-testid="stSidebar"] [data-testid="stSlider"] input[type="range"]').first
+    thumb = page.locator('[data-testid="stMain"] [data-testid="stSlider"] input[type="range"]').first
     thumb.focus()
     page.keyboard.press("End")
-    expect(page.locator('[data-testid="stSidebar"] [data-testid="stSliderThumbValue"]').first).to_have_text("100")
+    expect(page.locator('[data-testid="stMain"] [data-testid="stSliderThumbValue"]').first).to_have_text("100")
     expect_agreement(page, selected(None, 100), selected(CUSTOM, 60))
     settle(page)
     no_traceback(page)

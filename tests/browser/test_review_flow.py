@@ -92,7 +92,7 @@ def test_batch_then_keyboard_review_then_tune_counts_exactly_the_reviews(imagga_
     start.click()
     expect(page.get_by_role("heading", name=re.compile(r"Last batch: 4 images"))).to_be_visible(timeout=60_000)
     page.get_by_role("button", name="Save 4 images to the library").click()
-    expect(page.locator('[data-testid="stToast"]').filter(has_text="as automatic verdicts")).to_be_visible(
+    expect(page.locator('[data-testid="stAlert"]').filter(has_text="awaiting your review")).to_be_visible(
         timeout=TIMEOUT)
     settle(page)
     tagged = tag_requests(stats(imagga_standin))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.server import ROOT, TAGS_READY
+from tests.browser.server import CHIP_NAMES, ROOT, TAGS_READY
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,7 @@ def chips(page: Page):
 
 
 def chip(page: Page, name: str):
-    return page.locator(f'{CHIPS}[aria-label="{name}"]')
+    return page.locator(f'{CHIPS}[aria-label^="{name} · "]')
 
 
 def caption(page: Page, starts_with: str):
@@ -149,7 +149,7 @@ def test_threshold_slider_by_keyboard(app_server, page: Page):
 def test_save_feedback_writes_the_database(app_server, page: Page):
     image_key = hashlib.sha256((SAMPLES / DEFAULT_SAMPLE).read_bytes()).hexdigest()
     open_tag_page(page, app_server.url)
-    accepted = sorted(chips(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))"))
+    accepted = sorted(chips(page).evaluate_all(CHIP_NAMES))
 
     page.get_by_role("button", name="Save feedback").click()
     toast = page.locator('[data-testid="stToast"]').filter(has_text=re.compile(r"(Saved|Updated) feedback"))
@@ -203,7 +203,7 @@ def test_threshold_survives_switching_the_image_source(app_server, page: Page):
     thumb = page.locator('[data-testid="stSlider"] input[type="range"]')
     thumb_value = page.locator('[data-testid="stSliderThumbValue"]')
     expect(thumb_value).to_have_text("60")
-    at_default = sorted(chips(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))"))
+    at_default = sorted(chips(page).evaluate_all(CHIP_NAMES))
 
     def following(value: int):
         return page.locator('[data-testid="stCaptionContainer"]').filter(has_text=f"following the rule: ≥ {value} ")
@@ -220,7 +220,7 @@ def test_threshold_survives_switching_the_image_source(app_server, page: Page):
         expect(thumb_value).to_have_text(str(value))
         expect(following(value)).to_be_visible(timeout=TIMEOUT)
     wait_for_tags(page, DEFAULT_SAMPLE)
-    at_three = chips(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    at_three = chips(page).evaluate_all(CHIP_NAMES)
     assert sorted(at_three) != at_default, "pick a threshold whose chips differ from the default's"
 
     choose_upload(page)
@@ -231,7 +231,7 @@ def test_threshold_survives_switching_the_image_source(app_server, page: Page):
     expect(thumb_value).to_have_text("3")
     expect(thumb).to_have_value("3")
     expect(following(3)).to_be_visible()
-    assert chips(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))") == at_three
+    assert chips(page).evaluate_all(CHIP_NAMES) == at_three
     no_traceback(page)
 
 

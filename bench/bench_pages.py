@@ -1,0 +1,128 @@
+"""Every page open in Chromium, old beside new in one run: the issue 18 target "every page open <= 2 s".
+
+Runs two servers side by side on the same data: the baseline (a git ref of this repository, exported
+with ``git archive`` to a temporary folder) and this working tree. Each gets its own copy of the
+database ``tests/browser/pages_seed.py`` makes (the baseline's written by its own code, so its schema is
+its own). For every page, in a fresh browser context (a new Streamlit session) per visit, the time from
+``page.goto`` until the page's own content is drawn and no element is stale. The first visit of each page
+after the server starts is reported apart (it loads the model, fills caches); then ``--visits`` more,
+alternating old and new, and their median.
+
+    .venv/bin/python bench/bench_pages.py [--baseline main] [--visits 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, start_app  # noqa: E402
+
+TIMEOUT = 90_000
+SETTLED = "() => document.querySelectorAll('[data-stale=\"true\"]').length === 0"
+# page -> what shows it is drawn (the first of these selectors to be visible)
+PAGES = {
+    "tag": '[data-testid="stImageCaption"]',
+    "batch": '[data-testid="stFileUploader"]',
+    "review": '[data-testid="stImageCaption"]',
+    "compare": '[data-testid="stMetric"]',
+    "tune": '[data-testid="stVegaLiteChart"]',
+    "library": '[data-testid="stDataFrame"]',
+    "settings": '[data-testid="stMarkdown"]',
+}
+SEED = ROOT / "tests" / "browser" / "pages_seed.py"
+
+
+def export_baseline(ref: str, folder: Path) -> Path:
+    """``git archive ref`` unpacked into ``folder``: the baseline's own code, models and samples."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def seed_with(code_root: Path, db: Path) -> None:
+    """Seed ``db`` with ``code_root``'s own ``tagging`` (a subprocess: one ``tagging`` per interpreter)."""
+    script = (
+        "import importlib.util, inspect, sys; from pathlib import Path\n"
+        f"sys.path.insert(0, {str(code_root)!r})\n"
+        f"spec = importlib.util.spec_from_file_location('pages_seed', {str(SEED)!r})\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        f"module.seed(Path({str(db)!r}))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=str(code_root))
+
+
+def open_page(browser, url: str, name: str) -> float:
+    """Seconds from navigation until the page's content is drawn and nothing is stale, in a new session."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        start = time.perf_counter()
+        page.goto(f"{url}/{'' if name == 'tag' else name}")
+        page.locator(PAGES[name]).first.wait_for(state="visible", timeout=TIMEOUT)
+        page.wait_for_function(SETTLED, timeout=TIMEOUT)
+        return time.perf_counter() - start
+    finally:
+        context.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default="main", help="git ref of the old code (default: main)")
+    parser.add_argument("--visits", type=int, default=3)
+    args = parser.parse_args(argv)
+    spec = importlib.util.find_spec("playwright")
+    if spec is None:
+        print("playwright is missing: pip install -r requirements-dev.txt", file=sys.stderr)
+        return 1
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
+        tmp_path = Path(tmp)
+        old_root = export_baseline(args.baseline, tmp_path / "old-code")
+        roots = {"old": old_root, "new": ROOT}
+        apps = {}
+        try:
+            for label, root in roots.items():
+                work = tmp_path / label
+                work.mkdir()
+                seed_with(root, work / "tagging.db")
+                apps[label] = start_app(work, root=root)
+            first: dict[str, dict[str, float]] = {label: {} for label in apps}
+            later: dict[str, dict[str, list[float]]] = {label: {p: [] for p in PAGES} for label in apps}
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                for name in PAGES:
+                    for label, app in apps.items():
+                        first[label][name] = open_page(browser, app.url, name)
+                for _ in range(args.visits):
+                    for name in PAGES:
+                        for label, app in apps.items():
+                            later[label][name].append(open_page(browser, app.url, name))
+                browser.close()
+        finally:
+            for app in apps.values():
+                app.stop()
+    print(f"Page open in Chromium (1400x1000, a new session per visit), {args.baseline} (old) beside this tree "
+          f"(new); median of {args.visits} visits after the first")
+    print(f"{'page':<10}{'old first':>11}{'new first':>11}{'old':>9}{'new':>9}{'new/old':>9}")
+    for name in PAGES:
+        old = statistics.median(later["old"][name])
+        new = statistics.median(later["new"][name])
+        print(f"{name:<10}{first['old'][name]:>10.2f}s{first['new'][name]:>10.2f}s{old:>8.2f}s{new:>8.2f}s"
+              f"{new / old:>9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
