@@ -18,7 +18,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -267,6 +267,14 @@ class Store:
             conn.execution_options(tagging_write=True)
             with conn.begin():
                 yield conn
+
+    def writing(self) -> AbstractContextManager[Connection]:
+        """One write transaction (serialised as every save is), for the tables of another concern (``tagging.auth``)."""
+        return self._write()
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """One read connection, for the tables of another concern (``tagging.auth``)."""
+        return self._read()
 
     # --- schema ------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -793,8 +801,8 @@ class Store:
         return overrides
 
     # --- outbox ------------------------------------------------------------------
-    def enqueue(self, *, image_key: str, backend: str, payload: dict[str, Any]) -> str:
-        """Queue a remote-feedback message; return its idempotency key.
+    def enqueue(self, *, image_key: str, backend: str, payload: dict[str, Any], queued_by: str | None = None) -> str:
+        """Queue a remote-feedback message (signed by ``queued_by``); return its idempotency key.
 
         An unsent message for the same image and backend is replaced (the newest verdict
         wins), unless a server is sending it right now; one already sent stays as the record
@@ -811,6 +819,7 @@ class Store:
             conn.execute(o.insert().values(
                 idempotency_key=key, image_key=image_key, backend=backend,
                 payload=json.dumps(payload, sort_keys=True), status=PENDING, attempts=0, created_at=_now(),
+                queued_by=queued_by,
             ))
         return key
 
