@@ -224,6 +224,11 @@ def _same_set(a: sa.Table | Any, b: sa.Table | Any) -> sa.ColumnElement[bool]:
     return sa.and_(a.c.image_key == b.c.image_key, a.c.backend == b.c.backend, a.c.language == b.c.language)
 
 
+def _outbox_columns() -> list[sa.Column]:
+    # What an OutboxEntry holds: not queued_by, so a database one migration behind still reads its outbox.
+    return [c for c in s.outbox.c if c.name != "queued_by"]
+
+
 def _item(row: Any) -> FeedbackItem:
     return FeedbackItem(row.tag, float(row.confidence), bool(row.accepted), row.parent)
 
@@ -842,7 +847,7 @@ class Store:
     def pending(self, backend: str | None = None) -> list[OutboxEntry]:
         """Messages not yet sent (and not held back), oldest first."""
         o = s.outbox
-        query = sa.select(o).where(o.c.status == PENDING, o.c.held.is_(None)).order_by(o.c.id)
+        query = sa.select(*_outbox_columns()).where(o.c.status == PENDING, o.c.held.is_(None)).order_by(o.c.id)
         if backend is not None:
             query = query.where(o.c.backend == backend)
         with self._read() as conn:
@@ -860,7 +865,7 @@ class Store:
         with self._write() as conn:
             now = db_epoch(conn)
             row = conn.execute(
-                sa.select(o)
+                sa.select(*_outbox_columns())
                 .where(o.c.backend == backend, o.c.status == PENDING, o.c.held.is_(None), o.c.id > after_id,
                        sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now))
                 .order_by(o.c.id).limit(1)
