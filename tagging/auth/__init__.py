@@ -7,6 +7,7 @@ The functions over a raw ``Store`` read and write this concern's tables (users, 
 
 from __future__ import annotations
 
+from tagging.auth._config import DEFAULT_ROLE_CLAIM, AuthSettings, load_auth_settings
 from tagging.auth._guard import GuardedStore, SpendMeter
 from tagging.auth._records import (
     AUDIT_ACTIONS,
@@ -56,6 +57,7 @@ from tagging.auth._roles import (
 )
 
 __all__ = [
+    "DEFAULT_ROLE_CLAIM", "AuthSettings", "load_auth_settings",
     "ACTIONS", "ADMIN", "ANALYST", "APPLY_DEFAULT", "AUDIT_ACTIONS", "BATCH_RUN", "CAP_CHANGE",
     "CAP_SETTING", "DELETE", "EXPORT", "LOCAL", "OIDC", "OVERRIDE", "PROXY", "ROLES", "ROLE_CHANGE", "RUN_BATCH",
     "SAVE", "SEND_FEEDBACK", "SET_CAPS", "SET_ROLES", "SIGN_IN", "TAG_IMAGGA", "VIEWER", "AuditEntry",
