@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 from streamlit_tags import st_tags
 
-from tagging.errors import StoreError
+from tagging.auth import DELETE
+from tagging.errors import PermissionDeniedError, StoreError
 from tagging.store import AUTOMATIC, REVIEWED, library
+from ui import auth
 from ui import library as lib_ui
 from ui.page import database_problem, start_page
 from ui.text import literal
@@ -25,6 +27,13 @@ def _ask_delete() -> None:
     st.session_state["lib_confirm"] = st.session_state.get("lib_delete_choice")
 
 
+def _exported(what: str, rows: int) -> None:
+    try:
+        store.record_export(what, rows)  # in the audit trail
+    except StoreError as exc:
+        st.session_state["lib_notice"] = ("warning", database_problem(config, exc, "note the export in the trail"))
+
+
 def _cancel_delete() -> None:
     st.session_state["lib_confirm"] = None
 
@@ -35,6 +44,9 @@ def _delete(image_key: str, label: str) -> None:
         verdicts = store.delete_image(image_key)
     except StoreError as exc:
         st.session_state["lib_notice"] = ("error", database_problem(config, exc, "delete the image's record"))
+        return
+    except PermissionDeniedError as exc:
+        st.session_state["lib_notice"] = ("error", literal(exc))
         return
     st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {verdicts} tag verdicts.")
 
@@ -120,9 +132,10 @@ with tab_images:
             choice = st.selectbox(
                 "Image", list(by_key), format_func=lambda k: lib_ui.entry_label(by_key[k]), key="lib_delete_choice"
             )
-            st.button("Delete…", key="lib_delete", on_click=_ask_delete)
+            no_delete = auth.refused(DELETE)
+            st.button("Delete…", key="lib_delete", on_click=_ask_delete, disabled=bool(no_delete))
             pending = st.session_state["lib_confirm"]
-            if pending is not None:
+            if pending is not None and not no_delete:
                 doomed = [e for e in entries if e.image_key == pending]
                 if not doomed:
                     st.session_state["lib_confirm"] = None
@@ -156,9 +169,11 @@ with tab_export:
                f"string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} characters, no %).")
     e1, e2 = st.columns(2)
     e1.download_button("Download CSV", library.export_csv(results), file_name="library-tags.csv",
-                       mime="text/csv", key="lib_export_csv", disabled=not results)
+                       mime="text/csv", key="lib_export_csv", disabled=not results,
+                       on_click=_exported, args=("library CSV", len(results)))
     e2.download_button("Download JSON", library.export_json(results), file_name="library-tags.json",
-                       mime="application/json", key="lib_export_json", disabled=not results)
+                       mime="application/json", key="lib_export_json", disabled=not results,
+                       on_click=_exported, args=("library JSON", len(results)))
     if results:
         st.dataframe(
             {"file": [e.filename for e in results], "cdn_tags": [library.cdn_tag_string(e.tags) for e in results]},

@@ -8,6 +8,8 @@ from pathlib import PurePosixPath
 
 import streamlit as st
 
+from tagging import auth
+from tagging.auth import SAVE, SEND_FEEDBACK
 from tagging.backends import (
     EMBEDDED,
     IMAGGA,
@@ -24,6 +26,7 @@ from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
 from tagging.store import FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
+from ui import auth as ui_auth
 from ui import inputs, resources, state
 from ui.charts import chart_height, confidence_chart
 from ui.library import when
@@ -61,6 +64,9 @@ def _send_remote_feedback(accepted: set[str]) -> None:
             store, backend=IMAGGA, image_key=image_key, tags=tags, accepted=accepted, language=language,
             image_url=image_url,
         )
+        if not auth.can(store.identity, SEND_FEEDBACK):
+            st.info("Your verdict is queued for Imagga; an admin sends the queued feedback from Settings.")
+            return
         report = deliver_pending(store, client, IMAGGA)
     except StoreError as exc:
         st.warning(database_problem(config, exc, "queue the feedback for Imagga"))
@@ -279,7 +285,9 @@ with col_tags:
     )
     b1, b2 = st.columns(2)
     b1.button("Follow the rule again", key="tag_follow_rule", on_click=_follow_rule, disabled=not edited)
-    save = b2.button("Save feedback", key="tag_save", type="primary")
+    with b2:
+        no_save = ui_auth.refused(SAVE)
+    save = b2.button("Save feedback", key="tag_save", type="primary", disabled=bool(no_save))
 
     if save:
         try:
@@ -337,6 +345,7 @@ if backend_name == IMAGGA:
             if categorizer and st.session_state.get("categorized") == (image_key, categorizer, language):
 
                 def _categorize() -> list:
+                    ui_auth.meter(config)(1)  # a paid call: charged to this identity's cap, or refused
                     if image is None:
                         return client.categorize(categorizer, image_url=image_url, language=language)
                     plan = plan_upload(image, request.downscale_to)

@@ -7,9 +7,10 @@ import math
 import streamlit as st
 
 from tagging import metrics
+from tagging.auth import APPLY_DEFAULT, OVERRIDE
 from tagging.backends import LABELS
-from tagging.errors import StoreError
-from ui import state, tune
+from tagging.errors import PermissionDeniedError, StoreError
+from ui import auth, state, tune
 from ui.page import database_problem, start_page
 from ui.text import literal
 
@@ -32,6 +33,9 @@ def _apply(value: int) -> None:
     except StoreError as exc:
         st.session_state["tune_notice"] = ("error", database_problem(config, exc, "store the default threshold"))
         return
+    except PermissionDeniedError as exc:
+        st.session_state["tune_notice"] = ("error", literal(exc))
+        return
     st.session_state["threshold"] = value
     st.session_state.pop("tag_threshold", None)
     st.session_state["tune_notice"] = ("success", f"The Tag page now starts at threshold {value} (saved).")
@@ -46,6 +50,9 @@ def _set_override(clear: bool) -> None:
         store.set_tag_override(tag, value)
     except StoreError as exc:
         st.session_state["tune_notice"] = ("error", database_problem(config, exc, "store the override"))
+        return
+    except PermissionDeniedError as exc:
+        st.session_state["tune_notice"] = ("error", literal(exc))
         return
     text = f"Removed the override of “{tag}”." if clear else f"“{tag}” now uses threshold {value:g} on every page."
     st.session_state["tune_notice"] = ("success", text)
@@ -164,6 +171,7 @@ else:
         f"Apply threshold {recommendation.threshold} as the Tag page's default",
         key="tune_apply", type="primary", on_click=_apply, args=(recommendation.threshold,),
         help="Saved in the database, so it is the default after a restart too.",
+        disabled=bool(auth.refused(APPLY_DEFAULT)),
     )
 
 st.altair_chart(tune.curve_chart(curve, current, recommendation.threshold), width="stretch")
@@ -200,9 +208,12 @@ if "tune_override_value" not in st.session_state:
 o1, o2, o3, o4 = st.columns([2, 3, 1, 1], vertical_alignment="bottom")
 o1.selectbox("Tag", tag_names, key="tune_override_tag", on_change=_override_tag_changed)
 o2.slider("Its own threshold", 0, 100, step=1, key="tune_override_value")
-o3.button("Set override", key="tune_override_set", on_click=_set_override, args=(False,))
+no_override = auth.refused(OVERRIDE, show=False)
+o3.button("Set override", key="tune_override_set", on_click=_set_override, args=(False,), disabled=bool(no_override))
 o4.button("Clear", key="tune_override_clear", on_click=_set_override, args=(True,),
-          disabled=st.session_state["tune_override_tag"] not in overrides)
+          disabled=bool(no_override) or st.session_state["tune_override_tag"] not in overrides)
+if no_override:
+    st.caption(f":material/lock: {no_override}")
 if overrides:
     st.caption("Overrides in use on every page: "
                + ", ".join(f"{literal(t)} → {v:g}" for t, v in sorted(overrides.items())))

@@ -50,7 +50,11 @@ def start_page() -> tuple[Settings, GuardedStore]:
         st.warning(f"This server listens on {literal(address)} without sign-in: anyone who reaches it can delete "
                    "the library, change the defaults and spend the team's Imagga calls. Set up sign-in (README, "
                    "“A signed-in team”) or start it with `--server.address 127.0.0.1`.", icon=":material/shield:")
-    return config, GuardedStore(store, identity)
+    guarded = st.session_state.get("_guarded_store")
+    if guarded is None or guarded.identity != identity or not guarded.guards(store):
+        # one per session while who it is and the store stay the same (the Review page keeps its session by it)
+        guarded = st.session_state["_guarded_store"] = GuardedStore(store, identity)
+    return config, guarded
 
 
 def analyst(config: Settings) -> str:

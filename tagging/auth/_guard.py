@@ -52,6 +52,10 @@ class GuardedStore:
             raise AttributeError(f"{name} is not available through the guarded store")
         return getattr(self._store, name)
 
+    def guards(self, store: Store) -> bool:
+        """Whether this guards ``store`` (that very object)."""
+        return self._store is store
+
     @property
     def subject(self) -> str:
         return self.identity.subject
@@ -116,6 +120,20 @@ class GuardedStore:
     def set_cap(self, identity: str | None, cap: int | None) -> None:
         require(self.identity, SET_CAPS)
         records.set_cap(self._store, self.subject, identity, cap)
+
+    # --- this concern's tables, read (everyone reads everything) -----------------------------------
+    def users(self) -> list[records.UserRow]:
+        return records.users_of(self._store)
+
+    def audit(self, **filters: Any) -> list[records.AuditEntry]:
+        """The trail, newest first (``tagging.auth.audit_entries``' filters)."""
+        return records.audit_entries(self._store, **filters)
+
+    def spent_today(self, identity: str | None = None) -> int:
+        return records.spent_today(self._store, identity or self.subject)
+
+    def cap_of(self, identity: str | None, default: int | None = None) -> int | None:
+        return records.cap_of(self._store, identity, default)
 
     # --- what the trail records for everyone --------------------------------------------------------
     def record_export(self, what: str, rows: int) -> None:

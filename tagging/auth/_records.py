@@ -160,14 +160,18 @@ def today() -> str:
     return _now().date().isoformat()
 
 
-def cap_of(store: Store, identity: str, default: int | None = None) -> int | None:
-    """``identity``'s daily cap: its own, else the team's (Settings), else ``default`` (None: no cap)."""
+def cap_of(store: Store, identity: str | None, default: int | None = None) -> int | None:
+    """``identity``'s daily cap: its own, else the team's (Settings), else ``default`` (None: no cap).
+
+    With ``identity`` None: the team's, else ``default``.
+    """
     with store.reading() as conn:
         return _cap(conn, identity, default)
 
 
-def _cap(conn: Any, identity: str, default: int | None) -> int | None:
-    own = conn.execute(sa.select(users.c.daily_cap).where(users.c.identity == identity)).scalar()
+def _cap(conn: Any, identity: str | None, default: int | None) -> int | None:
+    own = None if identity is None else conn.execute(
+        sa.select(users.c.daily_cap).where(users.c.identity == identity)).scalar()
     if own is not None:
         return int(own)
     team = conn.execute(sa.select(settings.c.value).where(settings.c.key == CAP_SETTING)).scalar()
