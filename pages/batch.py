@@ -222,11 +222,11 @@ report = job.report
 results = job.results()
 if job.error:
     st.error(literal(job.error))
-if report is not None and st.session_state.get("batch_recorded") is not job:
+if report is not None and st.session_state.get("batch_recorded") != id(job):
     try:  # the batch run, with its paid calls, in the audit trail (once)
         store.record_batch(meta["backend"], job.total, report.calls_made if meta["backend"] == IMAGGA else 0,
                            "the Dask cluster" if meta.get("cluster") else "this server")
-        st.session_state["batch_recorded"] = job
+        st.session_state["batch_recorded"] = id(job)  # not the job: that would keep its uploads
     except StoreError as exc:
         st.warning(f"The batch could not be noted in the audit trail: {literal(exc)}")
 h1, h2 = st.columns([4, 1], vertical_alignment="bottom")
