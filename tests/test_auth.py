@@ -51,7 +51,7 @@ def test_each_role_may_take_exactly_its_actions_and_a_refusal_names_the_role_nee
     assert {a for a in auth.ACTIONS if auth.can(who, a)} == RIGHTS[role]
     for action in set(auth.ACTIONS) - RIGHTS[role]:
         reason = auth.refusal(who, action)
-        assert reason and f"you are signed in as a {role}" in reason and auth.least_role(action) in reason
+        assert reason and f"your role is {role}" in reason and auth.least_role(action) in reason
         with pytest.raises(PermissionDeniedError):
             auth.require(who, action)
 

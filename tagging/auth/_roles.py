@@ -75,7 +75,7 @@ def refusal(identity: Identity, action: str) -> str | None:
     if can(identity, action):
         return None
     role, what = ACTIONS[action]
-    return f"Only the {role} role or above may {what}; you are signed in as a {identity.role}."
+    return f"Only the {role} role or above may {what}; your role is {identity.role}."
 
 
 def require(identity: Identity, action: str) -> None:

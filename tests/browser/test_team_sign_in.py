@@ -89,7 +89,7 @@ def test_a_viewer_reads_but_every_change_is_disabled_with_the_reason(page: Page,
     save = page.get_by_role("button", name="Save feedback")
     expect(save).to_be_disabled()
     expect(page.locator(LOCK).filter(has_text="Only the analyst role or above may save or review verdicts; "
-                                              "you are signed in as a viewer.")).to_be_visible()
+                                              "your role is viewer.")).to_be_visible()
     go_to(page, "Library", "Library")
     page.get_by_text("Delete an image's record").click()
     expect(page.get_by_role("button", name="Delete…")).to_be_disabled()
