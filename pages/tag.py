@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 import streamlit as st
 
 from tagging import auth
-from tagging.auth import SAVE, SEND_FEEDBACK
+from tagging.auth import SAVE, SEND_FEEDBACK, TAG_IMAGGA
 from tagging.backends import (
     EMBEDDED,
     IMAGGA,
@@ -94,11 +94,14 @@ for problem in config.problems:
 
 # --- backend -------------------------------------------------------------------------
 backends = [IMAGGA, EMBEDDED] if config.imagga_configured else [EMBEDDED]
+no_imagga = auth.refusal(store.identity, TAG_IMAGGA)  # a viewer starts on the free tagger
 if len(backends) > 1 and st.session_state.get("tag_backend") not in backends:
-    st.session_state["tag_backend"] = backends[0]
+    st.session_state["tag_backend"] = EMBEDDED if no_imagga else backends[0]
 with st.sidebar:
     if len(backends) > 1:
         backend_name = st.radio("Tagging backend", backends, format_func=LABELS.__getitem__, key="tag_backend")
+        if no_imagga:
+            st.caption(f":material/lock: {no_imagga}")
     else:
         backend_name = EMBEDDED
         st.caption(

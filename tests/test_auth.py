@@ -67,6 +67,13 @@ def test_a_role_comes_from_the_bootstrap_admins_then_the_claim_then_the_table_th
         Identity("x", "owner")
 
 
+def test_every_store_method_is_either_a_read_or_checked_by_the_guard():
+    from tagging.auth._guard import READS
+
+    unclassified = {name for name in dir(Store) if not name.startswith("_")} - READS - set(vars(GuardedStore))
+    assert unclassified == {"close", "migrate", "reading", "writing"}  # raw access: never through the guard
+
+
 # --- the guard, on SQLite and PostgreSQL ---------------------------------------------------------
 def test_a_viewer_is_refused_every_write_before_the_database_is_touched(open_db):
     store = open_db()
@@ -92,7 +99,7 @@ def test_a_viewer_is_refused_every_write_before_the_database_is_touched(open_db)
     assert store.tag_overrides() == {} and store.pending() == [] and auth.table_role(store, "vic@example.com") is None
     # reads pass through; raw access that would skip the checks is not handed out
     assert guard.counts() == (1, 2) and [e.image_key for e in guard.library_entries()] == ["kept"]
-    for name in ("engine", "writing", "_store_write", "_write"):
+    for name in ("engine", "writing", "reading", "migrate", "_write"):
         with pytest.raises(AttributeError):
             getattr(guard, name)
     guard.record_export("library CSV", 1)  # a viewer exports

@@ -41,3 +41,23 @@ def test_a_loopback_server_does_not_warn_and_settings_says_there_is_no_sign_in(a
     assert EXPOSED not in texts(at.warning)
     assert "No sign-in: this is the single-user default" in texts(at.info)
     assert not at.button(key="settings_team_cap_save").disabled  # the single user is the admin
+
+
+def test_the_tag_page_says_when_the_daily_cap_is_reached_and_sends_nothing(app, isolated_env, monkeypatch):
+    from tagging.auth import spent_today
+    from tagging.store import Store
+    from tests.imagga_standin import TEST_API_KEY, TEST_API_SECRET, ImaggaStandin, serve
+
+    with serve(ImaggaStandin()) as (standin, base_url):
+        monkeypatch.setenv("IMAGGA_API_KEY", TEST_API_KEY)
+        monkeypatch.setenv("IMAGGA_API_SECRET", TEST_API_SECRET)
+        monkeypatch.setenv("IMAGGA_API_URL", base_url)
+        monkeypatch.setenv("TAGGING_DAILY_IMAGGA_CAP", "1")
+        at = app().run()
+        at.selectbox(key="tag_sample").set_value("cat.jpg").run()
+        assert not at.error and standin.count("POST", "/v2/tags") == 1
+        at.selectbox(key="tag_sample").set_value("coffee.jpg").run()
+        assert "has used 1 of the 1 paid Imagga calls allowed per day" in texts(at.error)
+        assert "midnight UTC" in texts(at.error) and not at.exception
+        assert standin.count("POST", "/v2/tags") == 1
+    assert spent_today(Store(isolated_env), at.session_state["analyst_session"]) == 1
