@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tagging.auth import audit_entries
+from tagging.auth import audit_entries, cap_of
 from tagging.store import FeedbackItem, Store
 from tests.browser.server import (
     TAGS_READY,
@@ -133,8 +133,13 @@ def test_an_admin_replaces_a_colleagues_verdict_named_and_deletes(page: Page, te
     trail = {(e.actor, e.action) for e in audit_entries(store)}
     assert {("ada@example.com", "delete"), ("ada@example.com", "sign-in"), ("bob@example.com", "sign-in")} <= trail
     go_to(page, "Settings", "Settings")
-    expect(page.get_by_role("button", name="Save role")).to_be_enabled()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.get_by_role("textbox", name="Identity (email or subject)").fill("bob@example.com")
+    page.get_by_role("spinbutton", name="Daily cap", exact=True).fill("7")
+    page.get_by_role("button", name="Save role").click()
+    expect(page.get_by_text("Saved the role and cap of bob@example.com.")).to_be_visible(timeout=TIMEOUT)
+    assert cap_of(store, "bob@example.com") == 7
+    assert ("ada@example.com", "cap change") in {(e.actor, e.action) for e in audit_entries(store)}
     no_secret_in(page.content())
     no_secret_in(team_app.log())
     no_secret_in(Path(team_app.workdir / "streamlit.log").read_text())
