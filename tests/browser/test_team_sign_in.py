@@ -90,6 +90,8 @@ def test_a_viewer_reads_but_every_change_is_disabled_with_the_reason(page: Page,
     expect(save).to_be_disabled()
     expect(page.locator(LOCK).filter(has_text="Only the analyst role or above may save or review verdicts; "
                                               "your role is viewer.")).to_be_visible()
+    go_to(page, "Batch", "Tag a batch of images")
+    expect(page.locator(LOCK).filter(has_text="Only the analyst role or above may run batches")).to_be_visible()
     go_to(page, "Library", "Library")
     page.get_by_text("Delete an image's record").click()
     expect(page.get_by_role("button", name="Delete…")).to_be_disabled()
