@@ -231,6 +231,11 @@ if new_calls:
             summary = ui.run_sides(images, plans, sides, config, cache, _progress)
         except StoreError as exc:
             _fail(database_problem(config, exc, "write to the result cache") + " The answers received so far are kept.")
+        try:  # the comparison run, with its paid calls, in the audit trail
+            store.record_batch("compare", len(images),
+                               sum(run["requests"] for name, run in summary.items() if sides[name].spec.remote))
+        except StoreError as exc:
+            st.warning(database_problem(config, exc, "note the run in the audit trail"))
         st.session_state["compare_last_run"] = summary
         st.session_state["compare_generation"] += 1
         st.rerun()
