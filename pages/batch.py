@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from tagging.auth import RUN_BATCH, SAVE
 from tagging.backends import EMBEDDED, IMAGGA, IMAGGA_LANGUAGES, IMAGGA_MODES, LABELS, MODE_UPLOAD, TagRequest
 from tagging.batch import (
     CACHED,
@@ -32,10 +33,10 @@ from tagging.batch import (
     shared_target,
     tag_frequency,
 )
-from tagging.errors import TaggingError
+from tagging.errors import StoreError, TaggingError
 from tagging.images import format_size
 from tagging.review import batch_label
-from ui import inputs, persist, resources, state
+from ui import auth, inputs, persist, resources, state
 from ui.batch import (
     MAX_FILE_BYTES,
     MAX_FILE_MB,
@@ -67,18 +68,20 @@ def _start(
     items: list, backend_name: str, request: TagRequest, backend_key: str, concurrency: int, files: list
 ) -> BatchJob:
     """Build the backend, start the job in its thread and remember it in the session."""
+    store.start_batch(backend_name, len(items))  # PermissionDeniedError for a viewer
+    meter = auth.meter(config) if backend_name == IMAGGA else None  # each Imagga call charged to this identity
     if config.scheduler_address:  # the same job interface, run on the Dask cluster's workers
         spec = WorkSpec(
             backend=backend_name, request=request, backend_key=backend_key,
             cache_target=shared_target(config.db_target), cache_password=config.db_password,
             concurrency=concurrency, imagga_url=config.imagga_url,
             credentials=config.imagga if backend_name == IMAGGA else None, max_bytes=config.max_upload_bytes,
-            max_pixels=config.max_pixels,
+            max_pixels=config.max_pixels, meter=meter,
         )
         job: BatchJob = ClusterJob(items, spec, resources.dask_client(config.scheduler_address)).start()
     elif backend_name == IMAGGA:
         # one session per worker thread, with the same retry settings as the shared client
-        factory = PerThreadImagga(config.imagga, config.imagga_url, **resources.imagga_retry_options())
+        factory = PerThreadImagga(config.imagga, config.imagga_url, meter, **resources.imagga_retry_options())
         job = _local_job(items, resources.imagga_backend(config), request, backend_key, concurrency, factory)
     else:
         job = _local_job(items, resources.embedded_backend(), request, backend_key, concurrency, None)
@@ -216,8 +219,9 @@ elif not busy and job is None:
 if files or job is not None:
     st.caption(memory_note(intake))
 
+no_batch = auth.refused(RUN_BATCH)
 if st.button(f"Tag {count(len(intake.items), 'image')}", key="batch_start", type="primary",
-             disabled=busy or not intake.items):
+             disabled=busy or not intake.items or bool(no_batch)):
     try:
         _start(intake.items, backend_name, request, backend_key, int(concurrency), list(files or []))
     except TaggingError as exc:
@@ -231,6 +235,13 @@ def _last_batch(job: BatchJob, meta: dict) -> None:
     report = job.report
     if job.error:
         st.error(literal(job.error))
+    if report is not None and st.session_state.get("batch_recorded") != id(job):
+        try:  # the batch run, with its paid calls, in the audit trail (once)
+            store.record_batch(meta["backend"], job.total, report.calls_made if meta["backend"] == IMAGGA else 0,
+                               "the Dask cluster" if meta.get("cluster") else "this server")
+            st.session_state["batch_recorded"] = id(job)  # not the job: that would keep its uploads
+        except StoreError as exc:
+            st.warning(f"The batch could not be noted in the audit trail: {literal(exc)}")
     h1, h2 = st.columns([4, 1], vertical_alignment="bottom")
     h1.subheader(f"Last batch: {count(job.total, 'image')} · {LABELS[meta['backend']]}")
     h2.button("Forget the last batch", key="batch_forget", on_click=forget_last_batch,
@@ -351,7 +362,10 @@ def _results(job: BatchJob, meta: dict) -> None:
         file_name="batch-tags.json", mime="application/json", key="batch_download_json", on_click="ignore",
     )
     tagged = sum(1 for r in results if r.tagged)
-    if d3.button(f"Save {count(tagged, 'image')} to the library", key="batch_save", disabled=not tagged,
+    with d3:
+        no_save = auth.refused(SAVE)
+    if d3.button(f"Save {count(tagged, 'image')} to the library", key="batch_save",
+                 disabled=not tagged or bool(no_save),
                  help="Stores every tagged image with the rule's picks, marked as not yet reviewed: they wait "
                       "for your review and are neither used for tuning nor sent to Imagga as feedback."):
         _save(job, meta, results, threshold, min_tags, overrides)

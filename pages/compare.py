@@ -13,9 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from tagging import compare
+from tagging.auth import RUN_BATCH
 from tagging.errors import StoreError, TaggingError
+from ui import auth, inputs, resources
 from ui import compare as ui
-from ui import inputs, resources
 from ui.batch import MAX_BATCH_IMAGES, MAX_FILE_MB
 from ui.page import database_problem, start_page
 from ui.text import literal
@@ -219,7 +220,8 @@ if new_calls:
     label = f"Make {ui.count(new_calls, 'new call')}"
     if requests:
         label += f" ({ui.count(requests, 'Imagga request')})"
-    if st.button(label, key="compare_run", type="primary"):
+    no_run = auth.refused(RUN_BATCH)
+    if st.button(label, key="compare_run", type="primary", disabled=bool(no_run)):
         bar = st.progress(0.0, text="Starting…")
 
         def _progress(name: str, done: int, total: int) -> None:
@@ -229,6 +231,11 @@ if new_calls:
             summary = ui.run_sides(images, plans, sides, config, cache, _progress)
         except StoreError as exc:
             _fail(database_problem(config, exc, "write to the result cache") + " The answers received so far are kept.")
+        try:  # the comparison run, with its paid calls, in the audit trail
+            store.record_batch("compare", len(images),
+                               sum(run["requests"] for name, run in summary.items() if sides[name].spec.remote))
+        except StoreError as exc:
+            st.warning(database_problem(config, exc, "note the run in the audit trail"))
         st.session_state["compare_last_run"] = summary
         st.session_state["compare_generation"] += 1
         st.rerun()

@@ -7,8 +7,10 @@ import math
 import streamlit as st
 from streamlit_tags import st_tags
 
-from tagging.errors import StoreError
+from tagging.auth import DELETE
+from tagging.errors import PermissionDeniedError, StoreError
 from tagging.store import AUTOMATIC, REVIEWED, TagSearch, library
+from ui import auth
 from ui import library as lib_ui
 from ui.page import database_problem, start_page
 from ui.text import count, literal
@@ -28,6 +30,13 @@ def _ask_delete(image_key: str) -> None:
     st.session_state["lib_confirm"] = image_key
 
 
+def _exported(what: str, rows: int) -> None:
+    try:
+        store.record_export(what, rows)  # in the audit trail
+    except StoreError as exc:
+        st.session_state["lib_notice"] = ("warning", database_problem(config, exc, "note the export in the trail"))
+
+
 def _cancel_delete() -> None:
     st.session_state["lib_confirm"] = None
 
@@ -38,6 +47,9 @@ def _delete(image_key: str, label: str) -> None:
         verdicts = store.delete_image(image_key)
     except StoreError as exc:
         st.session_state["lib_notice"] = ("error", database_problem(config, exc, "delete the image's record"))
+        return
+    except PermissionDeniedError as exc:
+        st.session_state["lib_notice"] = ("error", literal(exc))
         return
     st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {count(verdicts, 'tag verdict')}.")
 
@@ -126,8 +138,9 @@ with tab_images:
             thumbnails = {}
             st.warning(database_problem(config, exc, "load the thumbnails") + " The list is complete without them.")
         view = st.radio("Show as", list(VIEWS), format_func=VIEWS.__getitem__, key="lib_view", horizontal=True)
+        may_delete = not auth.refused(DELETE)  # a viewer sees why Delete is disabled
         if view == "gallery":
-            lib_ui.gallery(items, thumbnails, store, _ask_delete)
+            lib_ui.gallery(items, thumbnails, store, _ask_delete, may_delete)
         else:
             picked = st.dataframe(
                 lib_ui.results_frame(items, thumbnails), hide_index=True, width="stretch",
@@ -140,11 +153,14 @@ with tab_images:
                 a1, a2, a3 = st.columns([1, 1, 4], vertical_alignment="center")
                 if a1.button("Enlarge", key="lib_row_enlarge", icon=":material/zoom_in:"):
                     lib_ui.enlarge(store, chosen)
-                a2.button("Delete…", key="lib_row_delete", on_click=_ask_delete, args=(chosen.image_key,))
+                a2.button("Delete…", key="lib_row_delete", on_click=_ask_delete, args=(chosen.image_key,),
+                          disabled=not may_delete)
                 a3.caption(literal(lib_ui.entry_label(chosen)))
             else:
                 st.caption("Select a row (the box at its left) to enlarge its image or delete its record.")
         pending = st.session_state["lib_confirm"]
+        if pending is not None and not may_delete:
+            st.session_state["lib_confirm"] = pending = None
         if pending is not None:
             try:
                 doomed = store.verdict_sets_of(pending)
@@ -189,9 +205,11 @@ with tab_export:
                "the button.")
     e1, e2 = st.columns(2)
     e1.download_button("Download CSV", lib_ui.export(store, search, "csv"), file_name="library-tags.csv",
-                       mime="text/csv", key="lib_export_csv", disabled=not total)
+                       mime="text/csv", key="lib_export_csv", disabled=not total,
+                       on_click=_exported, args=("library CSV", total))
     e2.download_button("Download JSON", lib_ui.export(store, search, "json"), file_name="library-tags.json",
-                       mime="application/json", key="lib_export_json", disabled=not total)
+                       mime="application/json", key="lib_export_json", disabled=not total,
+                       on_click=_exported, args=("library JSON", total))
     if total and items:
         st.caption("CDN tags of the records on this page:")
         st.dataframe(

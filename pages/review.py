@@ -11,10 +11,11 @@ from __future__ import annotations
 import streamlit as st
 
 from tagging import review as review_module
-from tagging.errors import SelectionError, StoreError
+from tagging.auth import SAVE
+from tagging.errors import PermissionDeniedError, SelectionError, StoreError
 from tagging.review import CACHE_BATCH, ORDERS, Card, ReviewSession, Rule, overrides_key, queue_cached_answers
 from tagging.store import NEAREST, NEWEST, OLDEST, ReviewFilters
-from ui import resources, state
+from ui import auth, resources, state
 from ui import review as ui
 from ui.page import analyst, database_problem, literal, start_page
 from ui.text import count
@@ -83,7 +84,7 @@ def _act(action: str) -> None:
             elif outcome.not_withdrawn:
                 _notice("warning", "Undone here, but Imagga already has the feedback (sent, or being sent by a server "
                                    "right now): it cannot be taken back.")
-    except SelectionError as exc:
+    except (SelectionError, PermissionDeniedError) as exc:
         _notice("error", literal(str(exc)))
     except StoreError as exc:
         _notice("error", database_problem(config, exc, "save the review") + " Nothing was lost: press again.")
@@ -104,6 +105,9 @@ def _add_cached(rule: Rule) -> None:
     except StoreError as exc:
         _notice("error", database_problem(config, exc, "add the cached answers to the queue"))
         return
+    except PermissionDeniedError as exc:
+        _notice("error", literal(str(exc)))
+        return
     st.session_state["review_signature"] = None  # read the queue again
     _notice("success", f"Added {count(added, 'saved answer')} to the queue (batch “{CACHE_BATCH}”).")
 
@@ -115,18 +119,21 @@ def _actions(review: ReviewSession, card_shown: bool) -> None:
     (another place in the page) would be drawn anew before the old one is removed, and the removal
     would take the key from the new one too. So the row never moves and never goes away.
     """
+    no_save = auth.refused(SAVE, show=False)
     with st.container(horizontal=True, gap="small", key="review_actions"):
         st.button("Accept as shown", key="review_accept", type="primary", shortcut=KEYS["accept"],
-                  on_click=_act, args=("accept",), disabled=not card_shown,
-                  help="Save the accepted tags, reject the rest, show the next.")
+                  on_click=_act, args=("accept",), disabled=not card_shown or bool(no_save),
+                  help=no_save or "Save the accepted tags, reject the rest, show the next.")
         st.button("Reject all", key="review_reject", shortcut=KEYS["reject"], on_click=_act, args=("reject",),
-                  disabled=not card_shown)
+                  disabled=not card_shown or bool(no_save), help=no_save)
         st.button("Skip", key="review_skip", shortcut=KEYS["skip"], on_click=_act, args=("skip",),
                   disabled=not card_shown, help="Leave it in the queue.")
         st.button("Back", key="review_back", shortcut=KEYS["back"], on_click=_act, args=("back",),
                   disabled=not review.history)
         st.button("Undo", key="review_undo", shortcut=KEYS["undo"], on_click=_act, args=("undo",),
                   disabled=not review.undo_stack, help="Put the last verdict back as it was.")
+    if no_save:
+        st.caption(f":material/lock: {no_save}")
 
 
 def _card(review: ReviewSession, card: Card) -> None:
@@ -267,6 +274,7 @@ with st.sidebar:
         st.caption(f"{count(unjudged, 'saved answer')} of the tagger belong to images in the library and "
                    "have no verdicts yet.")
         st.button(f"Add them to the queue ({unjudged})", key="review_add_cached", on_click=_add_cached,
+                  disabled=bool(auth.refused(SAVE, show=False)),
                   args=(Rule(float(threshold), int(st.session_state["min_tags"]), overrides_key(overrides)),),
                   help="Saves the rule's selection on them as automatic verdicts, like a batch does.")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tagging.config import ANALYST_MAX_LENGTH
-from tagging.errors import AuthError, BackendConnectionError, StoreError, TaggingError
+from tagging.auth import SEND_FEEDBACK
+from tagging.errors import AuthError, BackendConnectionError, PermissionDeniedError, StoreError, TaggingError
 from tagging.store import deliver_pending
-from ui import resources, state, tune
-from ui.page import analyst, database_problem, start_page
+from ui import auth, resources, team, tune
+from ui.page import database_problem, start_page
 from ui.text import count, literal
 
 # Warn when this share of the month's quota is used.
@@ -41,17 +41,12 @@ st.markdown(
     "(an image already tagged with the same backend and settings is never sent again)"
 )
 
-st.subheader("You")
-state.bind("settings_analyst_name", "analyst_name")
-st.text_input(
-    "Your name", key="settings_analyst_name", max_chars=ANALYST_MAX_LENGTH,
-    on_change=state.keep, args=("settings_analyst_name", "analyst_name"),
-    placeholder=config.analyst or "not set: verdicts are saved under this browser session's id",
-    help="Saved with your verdicts, so a colleague who replaces one is told whose it was. "
-         "TAGGING_ANALYST sets a default for this server.",
-)
-st.caption("Verdicts you save are signed:")
-st.text(analyst(config))
+try:
+    team.sign_in(config, store)
+    team.roles_and_spend(config, store)
+    team.audit_trail(store)
+except StoreError as exc:
+    st.error(database_problem(config, exc, "read the team's roles and audit trail"))
 
 st.subheader("Imagga")
 if not config.imagga_configured:
@@ -98,9 +93,14 @@ if usage is not None:
 
 st.subheader("Feedback outbox")
 queued = len(store.pending("imagga"))
-if st.button("Send queued feedback now", key="settings_send_outbox", disabled=queued == 0):
+no_send = auth.refused(SEND_FEEDBACK)
+if st.button("Send queued feedback now", key="settings_send_outbox", disabled=queued == 0 or bool(no_send)):
     try:
         report = deliver_pending(store, client, "imagga")
+        store.record_sent(report.sent)
+    except PermissionDeniedError as exc:
+        st.error(literal(exc))
+        st.stop()
     except StoreError as exc:
         st.error(database_problem(config, exc, "send the queued feedback"))
         st.stop()

@@ -8,6 +8,8 @@ from pathlib import PurePosixPath
 
 import streamlit as st
 
+from tagging import auth
+from tagging.auth import SAVE, SEND_FEEDBACK, TAG_IMAGGA
 from tagging.backends import (
     EMBEDDED,
     IMAGGA,
@@ -18,12 +20,13 @@ from tagging.backends import (
     plan_upload,
 )
 from tagging.embedded import CATEGORIZERS, NSFW_ID, categorize, parse_categories
-from tagging.errors import SelectionError, StoreError, TaggingError
+from tagging.errors import PermissionDeniedError, SelectionError, StoreError, TaggingError
 from tagging.images import LoadedImage, format_size
 from tagging.parse import parse_tags
 from tagging.rules import auto_select, floor_picks, floor_ties, validate_selection
 from tagging.store import PREFILLED, FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
+from ui import auth as ui_auth
 from ui import inputs, persist, resources, state
 from ui.charts import COLORS, FLOOR, labelled_confidence_spec
 from ui.library import when
@@ -64,6 +67,9 @@ def _send_remote_feedback(accepted: set[str]) -> None:
             store, backend=IMAGGA, image_key=image_key, tags=tags, accepted=accepted, language=language,
             image_url=image_url,
         )
+        if not auth.can(store.identity, SEND_FEEDBACK):
+            st.info("Your verdict is queued for Imagga; an admin sends the queued feedback from Settings.")
+            return
         report = deliver_pending(store, client, IMAGGA)
     except StoreError as exc:
         st.warning(database_problem(config, exc, "queue the feedback for Imagga"))
@@ -136,12 +142,15 @@ _intro()
 # --- backend -------------------------------------------------------------------------
 backends = [IMAGGA, EMBEDDED] if config.imagga_configured else [EMBEDDED]
 _restore_from_url(backends)
+no_imagga = auth.refusal(store.identity, TAG_IMAGGA)  # a viewer starts on the free tagger
 if len(backends) > 1 and st.session_state.get("tag_backend") not in backends:
-    st.session_state["tag_backend"] = backends[0]
+    st.session_state["tag_backend"] = EMBEDDED if no_imagga else backends[0]
 manifest_id = None
 with st.sidebar:
     if len(backends) > 1:
         backend_name = st.radio("Tagging backend", backends, format_func=LABELS.__getitem__, key="tag_backend")
+        if no_imagga:
+            st.caption(f":material/lock: {no_imagga}")
     else:
         backend_name = EMBEDDED
         st.caption(
@@ -331,7 +340,7 @@ def _save(selection: list[str], suggestions: list[str], threshold: int, min_tags
             review_mode=PREFILLED,  # the box starts from the rule's selection
             missing_tags=missing_tags(st.session_state.get("tag_missing", "")),
         )
-    except SelectionError as exc:
+    except (SelectionError, PermissionDeniedError) as exc:
         st.error(literal(exc))
     except StoreError as exc:
         st.error(database_problem(config, exc, "save the feedback") + " Your selection is kept: try again.")
@@ -424,7 +433,9 @@ def _editor() -> None:
     )
     b1, b2 = st.columns(2)
     b1.button("Follow the rule again", key="tag_follow_rule", on_click=_follow_rule, disabled=not edited)
-    if b2.button("Save feedback", key="tag_save", type="primary"):
+    with b2:
+        no_save = ui_auth.refused(SAVE)
+    if b2.button("Save feedback", key="tag_save", type="primary", disabled=bool(no_save)):
         _save(selection, suggestions, threshold, min_tags)
     st.vega_lite_chart(labelled_confidence_spec(tags, selection, threshold, below), width="stretch",
                        key="tag_chart")
@@ -452,6 +463,7 @@ if backend_name == IMAGGA:
             if categorizer and st.session_state.get("categorized") == (image_key, categorizer, language):
 
                 def _categorize() -> list:
+                    ui_auth.meter(config)(1)  # a paid call: charged to this identity's cap, or refused
                     if image is None:
                         return client.categorize(categorizer, image_url=image_url, language=language)
                     plan = plan_upload(image, request.downscale_to)

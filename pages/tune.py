@@ -7,11 +7,12 @@ import math
 import streamlit as st
 
 from tagging import metrics
+from tagging.auth import APPLY_DEFAULT, OVERRIDE
 from tagging.backends import LABELS
-from tagging.errors import StoreError
+from tagging.errors import PermissionDeniedError, StoreError
 from tagging.rules import DEFAULT_THRESHOLD
 from tagging.store import BLIND
-from ui import state, tune
+from ui import auth, state, tune
 from ui.page import database_problem, start_page
 from ui.text import count, literal
 
@@ -46,6 +47,9 @@ def _apply(value: int | None) -> None:
     except StoreError as exc:
         st.session_state["tune_notice"] = ("error", database_problem(config, exc, "store the default threshold"))
         return
+    except PermissionDeniedError as exc:
+        st.session_state["tune_notice"] = ("error", literal(exc))
+        return
     shown = int(DEFAULT_THRESHOLD) if value is None else value
     st.session_state["threshold"] = shown
     st.session_state.pop("tag_threshold", None)
@@ -62,6 +66,9 @@ def _set_override(clear: bool) -> None:
         store.set_tag_override(tag, value)
     except StoreError as exc:
         st.session_state["tune_notice"] = ("error", database_problem(config, exc, "store the override"))
+        return
+    except PermissionDeniedError as exc:
+        st.session_state["tune_notice"] = ("error", literal(exc))
         return
     text = f"Removed the override of “{tag}”." if clear else f"“{tag}” now uses threshold {value:g} on every page."
     st.session_state["tune_notice"] = ("success", text)
@@ -201,13 +208,14 @@ else:
         f"{count(min_tags, 'tag')})."
     )
     if recommendation.threshold != current:
-        tune.apply_controls(recommendation.threshold, stored_default, _ask_apply, _apply, _cancel_apply)
+        tune.apply_controls(recommendation.threshold, stored_default, _ask_apply, _apply, _cancel_apply,
+                            refusal=auth.refused(APPLY_DEFAULT))
 
 st.altair_chart(tune.curve_chart(curve, current, recommendation.threshold), width="stretch")
 st.caption("Solid line: the current threshold; dashed: the recommended one. Point at the chart to read every "
            "number at a threshold. Precision is left out where the rule picks nothing, recall where nothing was "
            "accepted.")
-tune.default_controls(stored_default, _apply)
+tune.default_controls(stored_default, _apply, refusal=auth.refused(APPLY_DEFAULT, show=False))
 st.subheader("The numbers behind the curve")
 st.dataframe(
     tune.curve_table(curve), hide_index=True, height=280, width="stretch",
@@ -239,9 +247,13 @@ if "tune_override_value" not in st.session_state:
 o1, o2, o3, o4 = st.columns([2, 3, 1, 1], vertical_alignment="bottom")
 o1.selectbox("Tag", tag_names, key="tune_override_tag", on_change=_override_tag_changed)
 o2.slider("Its own threshold", 0, 100, step=1, key="tune_override_value")
-o3.button("Set override", key="tune_override_set", on_click=_set_override, args=(False,))
+no_override = auth.refused(OVERRIDE, show=False)
+o3.button("Set override", key="tune_override_set", on_click=_set_override, args=(False,),
+          disabled=bool(no_override))
 o4.button("Clear", key="tune_override_clear", on_click=_set_override, args=(True,),
-          disabled=st.session_state["tune_override_tag"] not in overrides)
+          disabled=bool(no_override) or st.session_state["tune_override_tag"] not in overrides)
+if no_override:
+    st.caption(f":material/lock: {no_override}")
 if overrides:
     st.caption("Overrides in use on every page: "
                + ", ".join(f"{literal(t)} → {v:g}" for t, v in sorted(overrides.items())))

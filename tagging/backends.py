@@ -9,6 +9,7 @@ Both return the body of a v2 ``/tags`` response (a dict), so every view works th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -161,8 +162,15 @@ class ImaggaBackend:
     name = IMAGGA
     languages = IMAGGA_LANGUAGES
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, meter: Callable[[int], None] | None = None) -> None:
         self.client = client
+        # Charged before each paid request (``tagging.auth.SpendMeter``): raises SpendCapError or
+        # PermissionDeniedError instead of sending, on whatever server or Dask worker the call runs.
+        self.meter = meter
+
+    def _charge(self) -> None:
+        if self.meter is not None:
+            self.meter(1)
 
     def _params(self, request: TagRequest) -> Any:
         from tagging.imagga import TagParams
@@ -182,10 +190,12 @@ class ImaggaBackend:
         """Send the image's bytes (downscaled if asked) and return the response body."""
         plan = plan_upload(image, request.downscale_to)
         params = self._params(request)
+        self._charge()
         if request.mode == MODE_TWO_STEP:
             return self.client.tag_two_step(plan.data, plan.filename, params=params).raw
         return self.client.tag_image(plan.data, plan.filename, params=params).raw
 
     def tag_url(self, url: str, request: TagRequest) -> dict[str, Any]:
         """Let Imagga fetch ``url`` itself and return the response body."""
+        self._charge()
         return self.client.tag_url(url, params=self._params(request)).raw

@@ -106,3 +106,11 @@ class BatchInputError(TaggingError):
 
 class ClusterError(TaggingError):
     """The Dask cluster cannot be used: the scheduler is unreachable, or the workers cannot run the batch."""
+
+
+class PermissionDeniedError(TaggingError):
+    """The signed-in identity's role may not take this action; the message says which role may."""
+
+
+class SpendCapError(TaggingError):
+    """The identity has used its daily cap of paid (Imagga) calls; the message says when it resets."""

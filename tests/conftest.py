@@ -83,6 +83,9 @@ def app(clear_caches, monkeypatch):
         return own_loader(manifest_id)  # another model (a test's manifest): the page's own cached loader
 
     monkeypatch.setattr(resources, "embedded_backend", embedded_backend)
+    # As tests/browser and the scripts start servers: on loopback (elsewhere, without sign-in, every page warns).
+    address = st.config.get_option("server.address")
+    st.config.set_option("server.address", "127.0.0.1")
 
     def make(secrets: dict[str, str] | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
@@ -91,7 +94,8 @@ def app(clear_caches, monkeypatch):
         at.secrets.update(secrets or {})
         return at
 
-    return make
+    yield make
+    st.config.set_option("server.address", address)
 
 
 # --- databases: SQLite files and a real PostgreSQL ---------------------------------------------

@@ -22,7 +22,7 @@ from tagging.models import Tag
 from tagging.parse import parse_tags
 from tagging.rules import DEFAULT_MIN_TAGS
 from tagging.store import ResultCache, Store, TagSearch, library
-from ui import resources
+from ui import auth, resources
 from ui.batch import MAX_BATCH_IMAGES, collect_uploads
 from ui.charts import chart_height
 from ui.library import data_url
@@ -168,7 +168,7 @@ def batch_options(spec: TaggerSpec, config: Settings) -> dict:
     """``run_batch`` options for a side: one session per worker thread for Imagga, as on the Batch page."""
     options: dict = {"max_bytes": config.max_upload_bytes, "max_pixels": config.max_pixels}
     if spec.backend == IMAGGA and config.imagga is not None:
-        options["backend_factory"] = PerThreadImagga(config.imagga, config.imagga_url)
+        options["backend_factory"] = PerThreadImagga(config.imagga, config.imagga_url, auth.meter(config))
     return options
 
 

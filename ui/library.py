@@ -147,7 +147,7 @@ def enlarge(store: Store, entry: LibraryEntry) -> None:
 
 
 def gallery(entries: Sequence[LibraryEntry], thumbnails: Mapping[str, bytes], store: Store,
-            ask_delete: Callable[[str], None]) -> None:
+            ask_delete: Callable[[str], None], may_delete: bool = True) -> None:
     """The page's entries as large tiles, each with its tags and its own Enlarge and Delete."""
     for start in range(0, len(entries), GALLERY_COLUMNS):
         for offset, column in enumerate(st.columns(GALLERY_COLUMNS)):
@@ -164,4 +164,4 @@ def gallery(entries: Sequence[LibraryEntry], thumbnails: Mapping[str, bytes], st
                 if b1.button("Enlarge", key=f"lib_enlarge_{start + offset}", icon=":material/zoom_in:"):
                     enlarge(store, entry)
                 b2.button("Delete…", key=f"lib_gallery_delete_{start + offset}", on_click=ask_delete,
-                          args=(entry.image_key,))
+                          args=(entry.image_key,), disabled=not may_delete)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from tagging.auth import LOCAL, GuardedStore
 from tagging.config import Settings
 from tagging.errors import StoreError, StoreUnavailableError
-from tagging.store import Store
-from ui import resources, state
+from ui import auth, resources, state
 from ui.router import ensure_router
 from ui.text import literal
 
@@ -30,8 +30,12 @@ PAGE_STYLE = ('<style>[data-testid="stMultiSelectTagsContainer"] > span[role="gr
               'row-gap: 4px} [data-testid="stMultiSelect"] div[role="group"] {max-height: none}</style>')
 
 
-def start_page() -> tuple[Settings, Store]:
-    """Settings and the store for this run; on a database error, an actionable message and ``st.stop()``."""
+def start_page() -> tuple[Settings, GuardedStore]:
+    """Settings and the store as this session's identity may use it; signs in first when the team requires it.
+
+    On a database error: an actionable message and ``st.stop()``. Without sign-in on a server others can
+    reach, every page warns.
+    """
     ensure_router()
     st.html(PAGE_STYLE)
     config = resources.settings()
@@ -43,10 +47,25 @@ def start_page() -> tuple[Settings, Store]:
         st.error(database_problem(config, exc, "open the feedback database") + " Nothing in this session is lost.")
         st.stop()
     state.init(default_threshold)
-    return config, store
+    try:
+        identity = auth.identify(config, store)
+    except StoreError as exc:
+        st.error(database_problem(config, exc, "read the team's roles"))
+        st.stop()
+    address = auth.exposed_address()
+    if identity.source == LOCAL and address is not None:
+        st.warning(f"This server listens on {literal(address)} without sign-in: anyone who reaches it can delete "
+                   "the library, change the defaults and spend the team's Imagga calls. Set up sign-in (README, "
+                   "“A signed-in team”) or start it with `--server.address 127.0.0.1`.", icon=":material/shield:")
+    guarded = st.session_state.get("_guarded_store")
+    if guarded is None or guarded.identity != identity or not guarded.guards(store):
+        # one per session while who it is and the store stay the same (the Review page keeps its session by it)
+        guarded = st.session_state["_guarded_store"] = GuardedStore(store, identity)
+    return config, guarded
 
 
 def analyst(config: Settings) -> str:
-    """Who is saving: the name set on the Settings page, else TAGGING_ANALYST, else this browser session's id."""
-    name = " ".join(str(st.session_state.get("analyst_name") or "").split())
-    return name or config.analyst or st.session_state["analyst_session"]
+    """Who is saving: the signed-in identity; without sign-in the name set on Settings (remembered by this
+    browser), else TAGGING_ANALYST, else this browser session's id."""
+    identity = st.session_state.get("identity")
+    return identity.subject if identity is not None else auth.local_name(config)

@@ -96,9 +96,11 @@ def _imagga_client(base_url: str, credentials: ImaggaCredentials, retry_options:
 
 
 def imagga_backend(config: Settings) -> ImaggaBackend:
-    """The Imagga backend for the configured credentials (caller checks they exist)."""
+    """The Imagga backend for the configured credentials (caller checks they exist), charging this session's cap."""
+    from ui import auth
+
     assert config.imagga is not None
-    return ImaggaBackend(imagga_client(config.imagga_url, config.imagga))
+    return ImaggaBackend(imagga_client(config.imagga_url, config.imagga), meter=auth.meter(config))
 
 
 def backend_id(name: str, config: Settings, manifest_id: str | None = None) -> str:
@@ -189,8 +191,11 @@ def categories_cached(
 
 @st.cache_resource(show_spinner="Sending queued feedback to Imagga…")
 def startup_delivery(db_path: str, base_url: str, _store: Store, _client: ImaggaClient) -> DeliveryReport:
-    """Retry the outbox once per process start (later retries are the Settings page's button)."""
-    return deliver_pending(_store, _client, IMAGGA)
+    """Retry the outbox once per process start (later retries are the Settings page's button).
+
+    The server's own retry of messages already queued, not a user's action: on the unguarded store.
+    """
+    return deliver_pending(store(db_path), _client, IMAGGA)
 
 
 @st.cache_data(show_spinner=False, max_entries=32, ttl=600)

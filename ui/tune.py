@@ -175,11 +175,15 @@ def default_text(stored_default: float | None) -> str:
 
 
 def apply_controls(value: int, stored_default: float | None, ask: Callable[[int], None],
-                   apply: Callable[[int | None], None], cancel: Callable[[], None]) -> None:
-    """"Make it the default" behind a confirmation: it changes every analyst's starting threshold."""
-    if st.session_state.get("tune_apply_pending") != value:
+                   apply: Callable[[int | None], None], cancel: Callable[[], None],
+                   refusal: str | None = None) -> None:
+    """"Make it the default" behind a confirmation: it changes every analyst's starting threshold.
+
+    ``refusal``: why this identity may not (the button is then disabled)."""
+    if refusal or st.session_state.get("tune_apply_pending") != value:
         st.button(f"Make {value} the default threshold…", key="tune_apply", type="primary", on_click=ask,
-                  args=(value,), help="Asks first: the default is stored in the database, for everyone.")
+                  args=(value,), help="Asks first: the default is stored in the database, for everyone.",
+                  disabled=bool(refusal))
         return
     now = DEFAULT_THRESHOLD if stored_default is None else stored_default
     st.warning(f"Make {value} the starting threshold on every page, for everyone using this database, now and "
@@ -189,9 +193,10 @@ def apply_controls(value: int, stored_default: float | None, ask: Callable[[int]
     c2.button("Cancel", key="tune_apply_no", on_click=cancel)
 
 
-def default_controls(stored_default: float | None, apply: Callable[[int | None], None]) -> None:
-    """Where the default threshold stands, and a way back to the built-in one."""
+def default_controls(stored_default: float | None, apply: Callable[[int | None], None],
+                     refusal: str | None = None) -> None:
+    """Where the default threshold stands, and a way back to the built-in one (disabled with a ``refusal``)."""
     st.caption(default_text(stored_default))
     if stored_default is not None:
         st.button(f"Reset the default to the built-in {DEFAULT_THRESHOLD:g}", key="tune_reset_default",
-                  on_click=apply, args=(None,))
+                  on_click=apply, args=(None,), disabled=bool(refusal))

@@ -115,6 +115,7 @@ class WorkSpec:
     credentials: ImaggaCredentials | None = field(default=None, repr=False)
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
+    meter: Callable[[int], None] | None = None  # Imagga: charges each request to who started the batch
 
     @property
     def images_per_task(self) -> int:
@@ -207,8 +208,10 @@ def _semaphore(name: str, leases: int) -> Semaphore:
 class _PooledImagga:
     """A ``backend_factory`` whose clients (one session each) outlive the chunk: kept per process."""
 
-    def __init__(self, credentials: ImaggaCredentials, base_url: str) -> None:
+    def __init__(self, credentials: ImaggaCredentials, base_url: str,
+                 meter: Callable[[int], None] | None = None) -> None:
         self.key = (base_url, credentials)
+        self.meter = meter
         self.credentials = credentials
         self.base_url = base_url
         self._taken: list[ImaggaClient] = []
@@ -229,7 +232,7 @@ class _PooledImagga:
                 _counters["imagga_clients"] += 1
         with self._taken_lock:
             self._taken.append(client)
-        return ImaggaBackend(client)
+        return ImaggaBackend(client, meter=self.meter)
 
     def close(self) -> None:
         """Give every client taken by this chunk back to the process's pool."""
@@ -319,7 +322,7 @@ def tag_chunk(spec: WorkSpec, chunk: _Chunk, stop_name: str) -> BatchReport:
     else:
         if spec.credentials is None:
             raise ClusterError("Imagga is not configured for this batch: no credentials were sent to the workers.")
-        factory = _PooledImagga(spec.credentials, spec.imagga_url)
+        factory = _PooledImagga(spec.credentials, spec.imagga_url, spec.meter)
         throttle = _ClusterThrottle(_semaphore(spec.slots_name, spec.concurrency), client, spec.pause_key, stopped)
         report = run_batch(chunk.items, ImaggaBackend(None), spec.request, backend_factory=factory,
                            concurrency=min(spec.concurrency, MAX_CONCURRENCY, len(chunk.items)), throttle=throttle,

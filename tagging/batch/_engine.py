@@ -63,8 +63,10 @@ from tagging.errors import (
     AuthError,
     BackendConnectionError,
     BadImageError,
+    PermissionDeniedError,
     RateLimitError,
     SourceReadError,
+    SpendCapError,
     StoreError,
     TaggingError,
 )
@@ -204,8 +206,10 @@ class PerThreadImagga:
     at the end, which closes every session.
     """
 
-    def __init__(self, credentials: Any, base_url: str, **client_kwargs: Any) -> None:
+    def __init__(self, credentials: Any, base_url: str, meter: Callable[[int], None] | None = None,
+                 **client_kwargs: Any) -> None:
         self.credentials = credentials
+        self.meter = meter  # charged before each request (tagging.auth.SpendMeter)
         self.base_url = base_url
         self.client_kwargs = client_kwargs
         self._sessions: list[Any] = []
@@ -222,7 +226,7 @@ class PerThreadImagga:
             self._sessions.append(session)
             self.built += 1
         client = ImaggaClient(self.credentials, base_url=self.base_url, session=session, **self.client_kwargs)
-        return ImaggaBackend(client)
+        return ImaggaBackend(client, meter=self.meter)
 
     def close(self) -> None:
         """Close every session built so far."""
@@ -528,8 +532,8 @@ class _Run:
                         raise _Outcome(self.failed(index, str(exc))) from None
                     self.throttle.hold(wait_for)  # before the slot is released: nobody slips in
                     continue
-                except (AuthError, BackendConnectionError) as exc:
-                    self.abort(str(exc))
+                except (AuthError, BackendConnectionError, SpendCapError, PermissionDeniedError) as exc:
+                    self.abort(str(exc))  # no later image would fare better
                     raise _Outcome(self.failed(index, str(exc))) from None
                 except TaggingError as exc:
                     raise _Outcome(self.failed(index, str(exc))) from None

@@ -97,6 +97,7 @@ outbox = sa.Table(
     sa.Column("claimed_by", sa.Text),
     sa.Column("claimed_until", sa.Float),
     sa.Column("held", sa.Text),
+    sa.Column("queued_by", sa.Text),
 )
 settings = sa.Table(
     "settings", metadata,
@@ -117,6 +118,31 @@ result_claims = sa.Table(
     sa.Column("owner", sa.Text, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("claimed_at", sa.Text, nullable=False),
+)
+# Issue 19: who may do what, who did what, and how many paid calls each identity made today.
+users = sa.Table(
+    "users", metadata,
+    sa.Column("identity", sa.Text, primary_key=True),
+    sa.Column("role", sa.Text),
+    sa.Column("daily_cap", sa.Integer),
+    sa.Column("updated_by", sa.Text),
+    sa.Column("updated_at", sa.Text),
+    sa.Column("last_seen", sa.Text),
+)
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", _id(), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("calls", sa.Integer),
+)
+spend = sa.Table(
+    "spend", metadata,
+    sa.Column("identity", sa.Text, primary_key=True),
+    sa.Column("day", sa.Text, primary_key=True),
+    sa.Column("calls", sa.Integer, nullable=False),
 )
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 data_counters = sa.Table(
@@ -398,6 +424,41 @@ def _review_mode_and_missing_tags(conn: Connection, ctx: Context) -> None:
     """
     _add_column(conn, "verdict_sets", sa.Column("review_mode", sa.Text))
     _add_column(conn, "verdict_sets", sa.Column("missing_tags", sa.Text))
+def _users_roles_audit_spend(conn: Connection, ctx: Context) -> None:
+    """Sign-in: roles an admin sets per identity, the audit trail, each identity's paid calls per day.
+
+    Also who queued each outbox message (unknown for older ones). Only adds: nothing existing changes.
+    """
+    m = sa.MetaData()
+    sa.Table(
+        "users", m,
+        sa.Column("identity", sa.Text, primary_key=True),
+        sa.Column("role", sa.Text),
+        sa.Column("daily_cap", sa.Integer),
+        sa.Column("updated_by", sa.Text),
+        sa.Column("updated_at", sa.Text),
+        sa.Column("last_seen", sa.Text),
+        sa.CheckConstraint("role IS NULL OR role IN ('viewer', 'analyst', 'admin')", name="users_role"),
+    )
+    sa.Table(
+        "audit", m,
+        sa.Column("id", _id(), primary_key=True, autoincrement=True),
+        sa.Column("at", sa.Text, nullable=False),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("action", sa.Text, nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.Column("calls", sa.Integer),
+        sa.Index("audit_at", "at"),
+        sa.Index("audit_actor", "actor", "at"),
+    )
+    sa.Table(
+        "spend", m,
+        sa.Column("identity", sa.Text, primary_key=True),
+        sa.Column("day", sa.Text, primary_key=True),
+        sa.Column("calls", sa.Integer, nullable=False),
+    )
+    m.create_all(conn)
+    _add_column(conn, "outbox", sa.Column("queued_by", sa.Text))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -413,6 +474,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _v8_library_aggregates),
     Migration(9, "how each review was made (pre-filled or blind) and the tags a reviewer noted as missing",
               _review_mode_and_missing_tags),
+    Migration(10, "users and roles, the audit trail, daily paid-call spend, who queued each outbox message",
+              _users_roles_audit_spend),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))

@@ -18,7 +18,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,6 +255,9 @@ def _verdict_set(row: Any) -> VerdictSet:
     return VerdictSet(row.image_key, row.backend, row.language, row.provenance, row.saved_at, row.saved_by,
                       float(row.threshold), int(row.min_tags), row.batch, row.review_mode,
                       _missing_tuple(row.missing_tags))
+def _outbox_columns() -> list[sa.Column]:
+    # What an OutboxEntry holds: not queued_by, so a database one migration behind still reads its outbox.
+    return [c for c in s.outbox.c if c.name != "queued_by"]
 
 
 def _item(row: Any) -> FeedbackItem:
@@ -300,6 +303,14 @@ class Store(LibraryQueries):
             conn.execution_options(tagging_write=True)
             with conn.begin():
                 yield conn
+
+    def writing(self) -> AbstractContextManager[Connection]:
+        """One write transaction (serialised as every save is), for the tables of another concern (``tagging.auth``)."""
+        return self._write()
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """One read connection, for the tables of another concern (``tagging.auth``)."""
+        return self._read()
 
     # --- schema ------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -919,8 +930,8 @@ class Store(LibraryQueries):
         return overrides
 
     # --- outbox ------------------------------------------------------------------
-    def enqueue(self, *, image_key: str, backend: str, payload: dict[str, Any]) -> str:
-        """Queue a remote-feedback message; return its idempotency key.
+    def enqueue(self, *, image_key: str, backend: str, payload: dict[str, Any], queued_by: str | None = None) -> str:
+        """Queue a remote-feedback message (signed by ``queued_by``); return its idempotency key.
 
         An unsent message for the same image and backend is replaced (the newest verdict
         wins), unless a server is sending it right now; one already sent stays as the record
@@ -937,6 +948,7 @@ class Store(LibraryQueries):
             conn.execute(o.insert().values(
                 idempotency_key=key, image_key=image_key, backend=backend,
                 payload=json.dumps(payload, sort_keys=True), status=PENDING, attempts=0, created_at=_now(),
+                queued_by=queued_by,
             ))
         return key
 
@@ -959,7 +971,7 @@ class Store(LibraryQueries):
     def pending(self, backend: str | None = None) -> list[OutboxEntry]:
         """Messages not yet sent (and not held back), oldest first."""
         o = s.outbox
-        query = sa.select(o).where(o.c.status == PENDING, o.c.held.is_(None)).order_by(o.c.id)
+        query = sa.select(*_outbox_columns()).where(o.c.status == PENDING, o.c.held.is_(None)).order_by(o.c.id)
         if backend is not None:
             query = query.where(o.c.backend == backend)
         with self._read() as conn:
@@ -977,7 +989,7 @@ class Store(LibraryQueries):
         with self._write() as conn:
             now = db_epoch(conn)
             row = conn.execute(
-                sa.select(o)
+                sa.select(*_outbox_columns())
                 .where(o.c.backend == backend, o.c.status == PENDING, o.c.held.is_(None), o.c.id > after_id,
                        sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now))
                 .order_by(o.c.id).limit(1)

@@ -197,6 +197,7 @@ def start_app(
     timeout: float = START_TIMEOUT,
     extra_args: list[str] | None = None,
     root: Path = ROOT,
+    port: int | None = None,
 ) -> App:
     """Start the dashboard on a free port with its own database and no Imagga key (unless given).
 
@@ -208,7 +209,7 @@ def start_app(
     """
     workdir = Path(workdir or tempfile.mkdtemp(prefix="dashboard-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()  # given: a sign-in test wrote it into secrets.toml's redirect_uri
     db_path = workdir / "tagging.db"
     env = base_env(workdir)
     env["TAGGING_DB"] = str(db_path)
@@ -228,6 +229,52 @@ def start_app(
     if wait:
         _wait_until(process, f"{app.url}/_stcore/health", "ok", timeout)
     return app
+
+
+@dataclass
+class OidcProvider:
+    """``oidc-provider-mock`` (a real OpenID Connect provider, for tests) on a loopback port."""
+
+    process: Process
+    port: int
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metadata_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_oidc_provider(workdir: Path, users: list[dict], timeout: float = 30.0, port: int | None = None,
+                        ) -> OidcProvider:
+    """Start the provider with ``users`` (claims, each with ``sub``) offered as one-click sign-ins."""
+    import json
+
+    port = port or free_port()
+    args = [_python(), "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
+    for claims in users:
+        args += ["--user-claims", json.dumps(claims)]
+    process = _spawn("oidc provider", args, base_env(workdir), workdir / "oidc-provider.log")
+    provider = OidcProvider(process, port)
+    _wait_until(process, provider.metadata_url, "authorization_endpoint", timeout)
+    return provider
+
+
+def auth_secrets(app_port: int, provider: OidcProvider, client_secret: str, cookie_secret: str) -> str:
+    """The ``[auth]`` section of secrets.toml for a dashboard on ``app_port`` signing in at ``provider``."""
+    return (
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
+        f'cookie_secret = "{cookie_secret}"\n'
+        'client_id = "tagging-dashboard"\n'
+        f'client_secret = "{client_secret}"\n'
+        f'server_metadata_url = "{provider.metadata_url}"\n'
+    )
 
 
 # For page.wait_for_function(TAGS_READY, arg=filename): true once the run that drew `filename`
