@@ -23,12 +23,12 @@ from tagging.embedded._manifest import (
     load_manifest,
 )
 from tagging.embedded._ocr import TextReader, TextRegion, box_coordinates, text_response
-from tagging.embedded._people import Face
+from tagging.embedded._people import Face, FaceDetector, faces_json
 from tagging.embedded._tagger import MAX_TAGS, MIN_CONFIDENCE, EmbeddedTagger, face_confidence
 
 __all__ = [
     "CATEGORIZERS", "DEFAULT_MANIFEST_ID", "MAX_TAGS", "MIN_CONFIDENCE", "NSFW_ID", "PERSONAL_PHOTOS_ID",
-    "EmbeddedTagger", "Face", "Manifest", "ManifestError", "NsfwModel", "OfflineCategorizer", "categorize",
-    "TextReader", "TextRegion", "box_coordinates", "face_confidence", "list_manifests", "load_manifest",
-    "parse_categories", "text_response",
+    "EmbeddedTagger", "Face", "FaceDetector", "Manifest", "ManifestError", "NsfwModel", "OfflineCategorizer",
+    "TextReader", "TextRegion", "box_coordinates", "categorize", "face_confidence", "faces_json", "list_manifests",
+    "load_manifest", "parse_categories", "text_response",
 ]
