@@ -134,6 +134,11 @@ def test_response_is_imagga_shaped(tagger, responses, name):
             assert item["parent"]["en"] and item["parent"]["en"] != item["tag"]["en"]
     values = [item["confidence"] for item in tags]
     assert values == sorted(values, reverse=True)
+    names = [item["tag"]["en"] for item in tags]
+    assert len(names) == len(set(names))
+    # Plain JSON types only (no numpy floats), and the app's parser accepts it unchanged.
+    assert json.loads(json.dumps(response)) == response
+    assert [t.name for t in parse_tags(response)] == names
 
 
 def test_response_carries_face_boxes_in_pixels(tagger, responses):
@@ -145,11 +150,6 @@ def test_response_carries_face_boxes_in_pixels(tagger, responses):
     # The 512 px portrait: Eileen Collins' face is upper middle-left (pixels, not fractions).
     assert 100 < box["xmin"] < box["xmax"] < 300 and 20 < box["ymin"] < box["ymax"] < 250
     assert 80 < faces[0]["confidence"] <= 100
-    names = [item["tag"]["en"] for item in tags]
-    assert len(names) == len(set(names))
-    # Plain JSON types only (no numpy floats), and the app's parser accepts it unchanged.
-    assert json.loads(json.dumps(response)) == response
-    assert [t.name for t in parse_tags(response)] == names
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
