@@ -24,7 +24,7 @@ from tagging.parse import parse_tags
 from tagging.rules import auto_select, validate_selection
 from tagging.store import FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
-from ui import inputs, resources, state
+from ui import analysis, inputs, resources, state
 from ui.charts import chart_height, confidence_chart
 from ui.library import when
 from ui.page import analyst, database_problem, start_page
@@ -319,6 +319,10 @@ with col_tags:
     st.caption(f"Feedback store: {items_n} tag verdicts on {images_n} images.")
     chart = confidence_chart(tags, selection, threshold)
     st.altair_chart(chart, width="stretch", height=chart_height(len(tags)))
+
+# --- analysis: faces, objects, text, colours, crops (ui/analysis.py) ------------------------
+analysis.render(backend, backend_key, image, image_url, image_key, request, payload,
+                resources.result_cache(config.db_target), filename)
 
 # --- Imagga categorizers -------------------------------------------------------------------
 if backend_name == IMAGGA:
