@@ -410,7 +410,7 @@ def test_each_migration_upgrades_the_previous_version_with_data(open_db, tmp_pat
     before = {table: sql(store, f"SELECT COUNT(*) FROM {table}")[0][0]
               for table in ("images", "feedback", "verdict_sets", "outbox", "settings", "result_cache")}
     assert store.migrate(7) == 7
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == 7
     assert before == {table: sql(store, f"SELECT COUNT(*) FROM {table}")[0][0] for table in before}
     assert sql(store, "SELECT image_key, filename, source, width, preview FROM images ORDER BY image_key") == [
         ("b1", "b.jpg", "batch", 2, None), ("u1", "u.jpg", "Upload", 3, None)]

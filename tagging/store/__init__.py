@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tagging.store._analysis import (
+    analysis_condition,
+    analysis_summaries,
+    colour_names,
+    filter_entries,
+    save_analysis,
+)
 from tagging.store._cache import (
     CACHE_FILENAME,
     LEASE_SECONDS,
@@ -46,7 +53,8 @@ __all__ = [
     "OLDEST", "PROVENANCES", "REVIEWED", "REVIEW_ORDERS", "SCHEMA_VERSION", "CachedAnswer", "DeliveryReport",
     "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LibraryEntry", "Migration", "OutboxEntry", "ResultCache",
     "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage", "SaveResult", "Store", "UnjudgedAnswer", "VerdictSet",
-    "cache_key", "cache_path_for", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
+    "analysis_condition", "analysis_summaries", "cache_key", "cache_path_for", "colour_names", "filter_entries",
+    "save_analysis", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
     "store_backend", "without_password",
 ]
 

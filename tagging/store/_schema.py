@@ -114,6 +114,16 @@ result_claims = sa.Table(
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("claimed_at", sa.Text, nullable=False),
 )
+image_analysis = sa.Table(
+    "image_analysis", metadata,
+    sa.Column("image_key", sa.Text, sa.ForeignKey("images.image_key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("backend", sa.Text, primary_key=True),
+    sa.Column("face_count", sa.Integer),
+    sa.Column("dominant_color", sa.Text),
+    sa.Column("dominant_parent", sa.Text),
+    sa.Column("text_found", sa.Boolean),
+    sa.Column("analysed_at", sa.Text, nullable=False),
+)
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 
 
@@ -335,6 +345,26 @@ def _v7_previews(conn: Connection, ctx: Context) -> None:
     conn.exec_driver_sql("CREATE INDEX verdict_sets_batches ON verdict_sets (provenance, batch, saved_at)")
 
 
+def _v8_image_analysis(conn: Connection, ctx: Context) -> None:
+    """What the Batch and Library tables show of an image's analysis, per image and backend: face count, dominant
+    colour (palette name and parent) and whether text was found. A new table: no existing row changes, and a
+    NULL column means "not analysed". Indexed by colour parent and name for the Library's colour filter."""
+    m = sa.MetaData()
+    sa.Table("images", m, sa.Column("image_key", sa.Text, primary_key=True))
+    sa.Table(
+        "image_analysis", m,
+        sa.Column("image_key", sa.Text, sa.ForeignKey("images.image_key", ondelete="CASCADE"), primary_key=True),
+        sa.Column("backend", sa.Text, primary_key=True),
+        sa.Column("face_count", sa.Integer),
+        sa.Column("dominant_color", sa.Text),
+        sa.Column("dominant_parent", sa.Text),
+        sa.Column("text_found", sa.Boolean(create_constraint=True, name="image_analysis_text_bool")),
+        sa.Column("analysed_at", sa.Text, nullable=False),
+        sa.Index("image_analysis_parent", "dominant_parent", "image_key"),
+        sa.Index("image_analysis_color", "dominant_color", "image_key"),
+    ).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "images and per-tag feedback", _v1_images_and_feedback),
     Migration(2, "outbox of remote feedback, key/value settings", _v2_outbox_and_settings),
@@ -344,6 +374,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "outbox claims (one sender per message) and held automatic messages", _v6_outbox_claims),
     Migration(7, "a bounded preview image per image, and the batches awaiting review, for the review queue",
               _v7_previews),
+    Migration(8, "per image and backend: face count, dominant colour, text found (Batch and Library columns)",
+              _v8_image_analysis),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
