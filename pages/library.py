@@ -8,6 +8,7 @@ from streamlit_tags import st_tags
 from tagging.errors import StoreError
 from tagging.store import AUTOMATIC, REVIEWED, library
 from ui import library as lib_ui
+from ui import library_analysis
 from ui.page import database_problem, start_page
 from ui.text import literal
 
@@ -80,13 +81,16 @@ children = s2.checkbox(
 )
 size = s3.selectbox("Per page", PAGE_SIZES, key="lib_page_size")
 
+analysed = library_analysis.summaries(store, entries)
+analysis_filters = library_analysis.filters(store)
 results = library.search(entries, query, mode, tree if children else None)
+results = library_analysis.apply(results, analysed, analysis_filters)
 known = {library.normalise(t) for t in tree.nodes}
 unknown = [q for q in query if library.normalise(q) not in known]
 if unknown:
     st.caption("Not in the library, so they match nothing: " + ", ".join(literal(q) for q in unknown))
 
-signature = (tuple(query), mode, children, size, provenance)
+signature = (tuple(query), mode, children, size, provenance, tuple(analysis_filters.items()))
 if st.session_state["lib_signature"] != signature:  # a new search starts on page 1
     st.session_state["lib_signature"] = signature
     st.session_state["lib_page"] = 1
@@ -110,8 +114,9 @@ with tab_images:
         except StoreError as exc:
             thumbnails = {}
             st.warning(database_problem(config, exc, "load the thumbnails") + " The list is complete without them.")
+        frame = lib_ui.results_frame(page.items, thumbnails)
         st.dataframe(
-            lib_ui.results_frame(page.items, thumbnails), hide_index=True, width="stretch",
+            frame.join(library_analysis.columns(page.items, analysed)), hide_index=True, width="stretch",
             column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
         )
 
@@ -155,9 +160,9 @@ with tab_export:
     st.caption(f"Image-to-tags of {scope} ({len(results)} records). `cdn_tags` is a comma-separated tag "
                f"string an image CDN accepts (ImageKit: at most {library.CDN_MAX_LENGTH} characters, no %).")
     e1, e2 = st.columns(2)
-    e1.download_button("Download CSV", library.export_csv(results), file_name="library-tags.csv",
+    e1.download_button("Download CSV", library.export_csv(results, analysed), file_name="library-tags.csv",
                        mime="text/csv", key="lib_export_csv", disabled=not results)
-    e2.download_button("Download JSON", library.export_json(results), file_name="library-tags.json",
+    e2.download_button("Download JSON", library.export_json(results, analysed), file_name="library-tags.json",
                        mime="application/json", key="lib_export_json", disabled=not results)
     if results:
         st.dataframe(

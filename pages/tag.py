@@ -322,7 +322,7 @@ with col_tags:
 
 # --- analysis: faces, objects, text, colours, crops (ui/analysis.py) ------------------------
 analysis.render(backend, backend_key, image, image_url, image_key, request, payload,
-                resources.result_cache(config.db_target), filename)
+                resources.result_cache(config.db_target), filename, store)
 
 # --- Imagga categorizers -------------------------------------------------------------------
 if backend_name == IMAGGA:

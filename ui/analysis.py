@@ -28,11 +28,13 @@ from tagging.analysis import (
     TITLES,
     crop_jpeg,
     draw_overlay,
+    summarise,
     swatches,
 )
 from tagging.backends import IMAGGA, LABELS, TagRequest, analysis_request_key
-from tagging.errors import TaggingError
+from tagging.errors import StoreError, TaggingError
 from tagging.images import LoadedImage
+from tagging.store import save_analysis
 from ui import resources
 from ui.text import literal
 
@@ -86,9 +88,9 @@ def _colour_table(colors: list[dict[str, Any]]) -> pd.DataFrame:
 
 def render(
     backend: Any, backend_key: str, image: LoadedImage | None, image_url: str | None, image_key: str,
-    request: TagRequest, tags_payload: Mapping[str, Any], cache: Any, filename: str,
+    request: TagRequest, tags_payload: Mapping[str, Any], cache: Any, filename: str, store: Any = None,
 ) -> None:
-    """The Analysis section under the Tag page's image and tags."""
+    """The Analysis section under the Tag page's image and tags; the summary goes to ``store`` (Library columns)."""
     st.subheader("Analysis")
     if backend.name == IMAGGA:
         asked = st.session_state.get("tag_analysis_asked")
@@ -104,6 +106,8 @@ def render(
     objects = list(tags_payload.get("result", {}).get("objects") or [])
     with st.spinner(f"Analysing with the {LABELS[backend.name]}…"):
         answers = _answers(backend, backend_key, image, image_url, image_key, request, objects, cache)
+    if store is not None:
+        _keep_summary(store, image_key, backend.name, answers)
     faces = _items(answers, FACES, "faces")
     text = _items(answers, TEXT, "text")
     crops = _items(answers, CROPPINGS, "croppings")
@@ -168,6 +172,19 @@ def render(
                                file_name=f"{PurePosixPath(filename).stem or 'image'}-{endpoint}.json",
                                mime="application/json", key=f"tag_analysis_json_{endpoint}")
             st.json(answer, expanded=1)
+
+
+def _keep_summary(store: Any, image_key: str, backend: str, answers: Mapping[str, Mapping[str, Any]]) -> None:
+    """Store the Library's columns for a saved image, once per image, backend and summary (not every rerun)."""
+    summary = summarise(answers)
+    marker = (image_key, backend, summary)
+    if st.session_state.get("tag_analysis_kept") == marker:
+        return
+    try:
+        if save_analysis(store, image_key, backend, summary):
+            st.session_state["tag_analysis_kept"] = marker
+    except StoreError as exc:
+        st.warning(f"The analysis could not be kept for the Library: {literal(exc)}")
 
 
 def _crop_file(image: LoadedImage, crop: Mapping[str, Any]) -> Callable[[], bytes]:

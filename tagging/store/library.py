@@ -26,12 +26,13 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
 
+from tagging.analysis import Summary
 from tagging.store._store import LibraryEntry
 
 CDN_MAX_LENGTH = 500
@@ -243,7 +244,14 @@ def cdn_tag_string(tags: Iterable[str], max_length: int = CDN_MAX_LENGTH) -> str
     return ",".join(kept)
 
 
-def _record(entry: LibraryEntry) -> dict[str, object]:
+def _analysis(entry: LibraryEntry, analysis: Mapping[tuple[str, str], Summary] | None) -> dict[str, object]:
+    """The analysis columns of an export row (empty when the image was not analysed)."""
+    found = (analysis or {}).get((entry.image_key, entry.backend)) or Summary()
+    return {"face_count": found.face_count, "dominant_color": found.dominant_color,
+            "dominant_color_parent": found.dominant_parent, "text_found": found.text_found}
+
+
+def _record(entry: LibraryEntry, analysis: Mapping[tuple[str, str], Summary] | None = None) -> dict[str, object]:
     return {
         "image_key": entry.image_key,
         "filename": entry.filename,
@@ -252,22 +260,27 @@ def _record(entry: LibraryEntry) -> dict[str, object]:
         "saved_at": entry.saved_at,
         "tags": list(entry.tags),
         "cdn_tags": cdn_tag_string(entry.tags),
+        **_analysis(entry, analysis),
     }
 
 
-def export_json(entries: Sequence[LibraryEntry]) -> str:
-    """Image-to-tags as a JSON array of objects (``tags`` is a list, ``cdn_tags`` the CDN string)."""
-    return json.dumps([_record(e) for e in entries], indent=2, ensure_ascii=False)
+def export_json(entries: Sequence[LibraryEntry], analysis: Mapping[tuple[str, str], Summary] | None = None) -> str:
+    """Image-to-tags as a JSON array of objects (``tags`` is a list, ``cdn_tags`` the CDN string), with the
+    analysis columns (``face_count``, ``dominant_color``, ``dominant_color_parent``, ``text_found``; null when
+    not analysed) from ``analysis`` ((image key, backend) -> summary)."""
+    return json.dumps([_record(e, analysis) for e in entries], indent=2, ensure_ascii=False)
 
 
-def export_csv(entries: Sequence[LibraryEntry]) -> str:
-    """Image-to-tags as CSV; ``tags`` are joined by ``"; "``, ``cdn_tags`` is the CDN string."""
+def export_csv(entries: Sequence[LibraryEntry], analysis: Mapping[tuple[str, str], Summary] | None = None) -> str:
+    """Image-to-tags as CSV; ``tags`` are joined by ``"; "``, ``cdn_tags`` is the CDN string; the analysis
+    columns as in ``export_json`` (empty when not analysed)."""
     buffer = io.StringIO()
-    columns = ["image_key", "filename", "backend", "language", "saved_at", "tags", "cdn_tags"]
+    columns = ["image_key", "filename", "backend", "language", "saved_at", "tags", "cdn_tags", "face_count",
+               "dominant_color", "dominant_color_parent", "text_found"]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for entry in entries:
-        record = _record(entry)
+        record = _record(entry, analysis)
         record["tags"] = CSV_TAG_SEPARATOR.join(entry.tags)
         writer.writerow(record)
     return buffer.getvalue()
