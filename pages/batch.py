@@ -35,7 +35,7 @@ from tagging.batch import (
 from tagging.errors import TaggingError
 from tagging.images import format_size
 from tagging.review import batch_label
-from ui import resources, state
+from ui import batch_analysis, resources, state
 from ui.batch import (
     MAX_FILE_MB,
     MAX_SESSION_BYTES,
@@ -261,11 +261,13 @@ min_tags = c2.number_input(
     on_change=state.keep, args=("batch_min_tags", "min_tags"), help="Never select fewer than this many top tags.",
 )
 overrides = store.get_setting("tag_overrides", {}) or {}
-frame = results_frame(results, threshold, int(min_tags), overrides)
+analysed = batch_analysis.summaries(job, meta, config.max_upload_bytes, config.max_pixels)
+frame = results_frame(results, threshold, int(min_tags), overrides, analysed)
 frame["status"] = frame["status"].map(STATUS_LABELS)
 st.dataframe(
     frame, hide_index=True, key="batch_table",
-    column_order=["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence", "note"],
+    column_order=["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence",
+                  *batch_analysis.COLUMNS, "note"],
     column_config={"top confidence": st.column_config.NumberColumn(format="%.1f")},
 )
 
@@ -278,12 +280,13 @@ else:
 
 d1, d2, d3 = st.columns(3)
 d1.download_button(
-    "Download CSV", export_csv(results, threshold, int(min_tags), overrides), file_name="batch-tags.csv",
+    "Download CSV", export_csv(results, threshold, int(min_tags), overrides, analysed), file_name="batch-tags.csv",
     mime="text/csv", key="batch_download_csv", on_click="ignore",
 )
 d2.download_button(
     "Download JSON",
-    export_json(results, threshold, int(min_tags), overrides, backend=meta["backend"], request=meta["request"]),
+    export_json(results, threshold, int(min_tags), overrides, backend=meta["backend"], request=meta["request"],
+                analysis=analysed),
     file_name="batch-tags.json", mime="application/json", key="batch_download_json", on_click="ignore",
 )
 tagged = sum(1 for r in results if r.tagged)
@@ -295,7 +298,7 @@ if d3.button(f"Save {tagged} images to the library", key="batch_save", disabled=
             store, results, {item.known_sha256: item for item in job.items if item.known_sha256},
             backend=meta["backend"], language=meta["language"], threshold=float(threshold), min_tags=int(min_tags),
             overrides=overrides, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
-            saved_by=analyst(config), batch=meta.get("batch"),
+            saved_by=analyst(config), batch=meta.get("batch"), analysis=analysed,
         )
     if summary.failed:
         st.error(f"{len(summary.failed)} images could not be saved ({literal(summary.failed[0])}); "
