@@ -92,15 +92,12 @@ def render(
 ) -> None:
     """The Analysis section under the Tag page's image and tags; the summary goes to ``store`` (Library columns)."""
     st.subheader("Analysis")
-    if backend.name == IMAGGA:
-        asked = st.session_state.get("tag_analysis_asked")
-        if asked != (image_key, backend_key):
-            st.caption("Faces, colours, text and crops from Imagga: four requests, each counted by your plan "
-                       "(asked once per image, then cached).")
-            if not st.button("Analyse with Imagga", key="tag_analysis_run"):
-                return
-            st.session_state["tag_analysis_asked"] = (image_key, backend_key)
-    elif image is None:
+    if backend.name == IMAGGA and st.session_state.get("tag_analysis_asked") != (image_key, backend_key):
+        st.caption("Faces, colours, text and crops from Imagga: four requests, each counted by your plan "
+                   "(asked once per image, then cached).")
+        st.button("Analyse with Imagga", key="tag_analysis_run", on_click=_ask, args=((image_key, backend_key),))
+        return
+    if backend.name != IMAGGA and image is None:
         st.info("The offline analysis needs the image itself.")
         return
     objects = list(tags_payload.get("result", {}).get("objects") or [])
@@ -113,23 +110,32 @@ def render(
     crops = _items(answers, CROPPINGS, "croppings")
     names = {f"{w}x{h}": label for label, (w, h) in COMMON_RESOLUTIONS.items()}
 
-    c1, c2, c3, c4 = st.columns(4)
-    show_faces = c1.checkbox(f"Faces ({len(faces)})", value=True, key="tag_analysis_faces")
-    show_objects = c2.checkbox(f"Objects ({len(objects)})", value=True, key="tag_analysis_objects",
-                               disabled=not objects)
-    show_text = c3.checkbox(f"Text ({len(text)})", value=True, key="tag_analysis_text")
-    shown_crops = c4.multiselect("Crops", list(names.values()), default=list(names.values()),
-                                 key="tag_analysis_crops")
-    drawn_crops = [c for c in crops if names.get(f"{c['target_width']}x{c['target_height']}") in shown_crops]
-    if image is not None:
-        overlay = draw_overlay(image.image, faces=faces if show_faces else [], objects=objects if show_objects else [],
-                               text=text if show_text else [], crops=drawn_crops, max_side=OVERLAY_SIDE)
-        st.image(_png(overlay), caption="Faces yellow, objects cyan, text magenta; crops: square red, 16:9 green, "
-                 "4:5 violet.", width="stretch")
-    else:
-        st.caption("Imagga fetched this image from its URL: the boxes are listed below (upload the file to see "
-                   "them drawn).")
+    col_picture, col_details = st.columns([3, 2], gap="large")
+    with col_picture:
+        c1, c2, c3 = st.columns(3)
+        show_faces = c1.checkbox(f"Faces ({len(faces)})", value=True, key="tag_analysis_faces")
+        show_objects = c2.checkbox(f"Objects ({len(objects)})", value=True, key="tag_analysis_objects",
+                                   disabled=not objects)
+        show_text = c3.checkbox(f"Text ({len(text)})", value=True, key="tag_analysis_text")
+        shown_crops = st.multiselect("Crops drawn", list(names.values()), default=list(names.values()),
+                                     key="tag_analysis_crops")
+        drawn_crops = [c for c in crops if names.get(f"{c['target_width']}x{c['target_height']}") in shown_crops]
+        if image is not None:
+            overlay = draw_overlay(image.image, faces=faces if show_faces else [],
+                                   objects=objects if show_objects else [], text=text if show_text else [],
+                                   crops=drawn_crops, max_side=OVERLAY_SIDE)
+            st.image(_png(overlay), caption="Faces yellow, objects cyan, text magenta; crops: square red, 16:9 "
+                     "green, 4:5 violet.", width="stretch")
+        else:
+            st.caption("Imagga fetched this image from its URL: the boxes are listed beside it (upload the file "
+                       "to see them drawn).")
+    with col_details:
+        _details(answers, text, crops, names, image, filename)
 
+
+def _details(answers: Mapping[str, Mapping[str, Any]], text: list[dict[str, Any]], crops: list[dict[str, Any]],
+             names: Mapping[str, str], image: LoadedImage | None, filename: str) -> None:
+    """The tabs beside the picture: colours, text, crops (with downloads) and each endpoint's raw JSON."""
     tab_colors, tab_text, tab_crops, tab_json = st.tabs(["Colours", "Text", "Crops", "Raw JSON"])
     with tab_colors:
         colors = answers.get(COLORS, {}).get("result", {}).get("colors", {})
@@ -172,6 +178,10 @@ def render(
                                file_name=f"{PurePosixPath(filename).stem or 'image'}-{endpoint}.json",
                                mime="application/json", key=f"tag_analysis_json_{endpoint}")
             st.json(answer, expanded=1)
+
+
+def _ask(marker: tuple[str, str]) -> None:
+    st.session_state["tag_analysis_asked"] = marker
 
 
 def _keep_summary(store: Any, image_key: str, backend: str, answers: Mapping[str, Mapping[str, Any]]) -> None:
