@@ -69,3 +69,16 @@ def test_text_response_has_imagga_shape_in_reading_order() -> None:
         "xmin": 50, "ymin": 10, "xmax": 150, "ymax": 30, "width": 100, "height": 20,
     }
     assert box_coordinates(1, 2, 4, 8) == {"xmin": 1, "ymin": 2, "xmax": 4, "ymax": 8, "width": 3, "height": 6}
+
+
+def test_a_large_photo_is_read_from_a_copy_and_boxed_in_its_own_pixels(reader: TextReader) -> None:
+    image = Image.new("RGB", (4000, 3000), (100, 120, 140))
+    draw = ImageDraw.Draw(image)
+    font = _font(200)
+    draw.rectangle((2000, 2000, 3600, 2400), fill=(250, 250, 250))
+    left, top, right, bottom = draw.textbbox((2100, 2080), "HELLO", font=font)
+    draw.text((2100, 2080), "HELLO", fill=(0, 0, 0), font=font)
+    (region,) = reader.read(image)
+    assert region.text == "HELLO"
+    xmin, ymin, xmax, ymax = region.box
+    assert abs(xmin - left) <= 40 and abs(xmax - right) <= 40 and abs(ymin - top) <= 60 and abs(ymax - bottom) <= 60
