@@ -52,10 +52,9 @@ def embedded_manifests() -> list[Manifest]:
     return list_manifests()
 
 
-@st.cache_resource(show_spinner="Loading the offline text reader…")
 def text_reader() -> TextReader:
-    """RapidOCR (offline text reading), loaded once per process and shared by every session."""
-    return TextReader()
+    """RapidOCR (offline text reading): the shipped embedded backend's, so the Tag and Batch pages share one."""
+    return embedded_backend(None).analyzer.text_reader
 
 
 @st.cache_resource(show_spinner="Loading the offline nsfw model…")
