@@ -82,3 +82,10 @@ def test_a_large_photo_is_read_from_a_copy_and_boxed_in_its_own_pixels(reader: T
     assert region.text == "HELLO"
     xmin, ymin, xmax, ymax = region.box
     assert abs(xmin - left) <= 40 and abs(xmax - right) <= 40 and abs(ymin - top) <= 60 and abs(ymax - bottom) <= 60
+
+
+def test_photos_without_text_have_none(reader: TextReader) -> None:
+    from tests.conftest import SAMPLES
+
+    for name in ("rocket.jpg", "coffee.jpg", "cat.jpg"):  # the rocket's fins and the cup's rim once read as text
+        assert reader.read(Image.open(SAMPLES / name).convert("RGB")) == [], name
