@@ -124,8 +124,9 @@ def render(
         show_objects = c2.checkbox(f"Objects ({len(objects)})", value=True, key="tag_analysis_objects",
                                    disabled=not objects)
         show_text = c3.checkbox(f"Text ({len(text)})", value=True, key="tag_analysis_text")
-        shown_crops = st.multiselect("Crops drawn", list(names.values()), default=list(names.values()),
-                                     key="tag_analysis_crops")
+        # Pills, not a multiselect: the page's one multiselect is the accepted tags (tests find its chips).
+        shown_crops = st.pills("Crops drawn", list(names.values()), selection_mode="multi",
+                               default=list(names.values()), key="tag_analysis_crops") or []
         drawn_crops = [c for c in crops if names.get(f"{c['target_width']}x{c['target_height']}") in shown_crops]
         if image is not None:
             overlay = draw_overlay(image.image, faces=faces if show_faces else [],
