@@ -36,7 +36,7 @@ from tagging.batch import (
 from tagging.errors import StoreError, TaggingError
 from tagging.images import format_size
 from tagging.review import batch_label
-from ui import auth, inputs, persist, resources, state
+from ui import auth, batch_analysis, inputs, persist, resources, state
 from ui.batch import (
     MAX_FILE_BYTES,
     MAX_FILE_MB,
@@ -284,7 +284,8 @@ def _last_batch(job: BatchJob, meta: dict) -> None:
         )
 
 
-def _save(job: BatchJob, meta: dict, results: list, threshold: int, min_tags: int, overrides: dict) -> None:
+def _save(job: BatchJob, meta: dict, results: list, threshold: int, min_tags: int, overrides: dict,
+          analysed: dict) -> None:
     """Save every tagged image to the library, with a progress bar; then show the outcome at the top."""
     bar = st.progress(0.0, text="Saving to the library…")
 
@@ -295,7 +296,7 @@ def _save(job: BatchJob, meta: dict, results: list, threshold: int, min_tags: in
         store, results, {item.known_sha256: item for item in job.items if item.known_sha256},
         backend=meta["backend"], language=meta["language"], threshold=float(threshold), min_tags=min_tags,
         overrides=overrides, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels,
-        saved_by=analyst(config), batch=meta.get("batch"), progress=progress,
+        saved_by=analyst(config), batch=meta.get("batch"), progress=progress, analysis=analysed,
     )
     bar.empty()
     if summary.failed:
@@ -334,13 +335,14 @@ def _results(job: BatchJob, meta: dict) -> None:
     persist.publish({"threshold": threshold, "floor": min_tags})
     results = job.results()
     overrides = store.get_setting("tag_overrides", {}) or {}
-    frame = results_frame(results, threshold, min_tags, overrides)
+    analysed = batch_analysis.summaries(job, meta, config.max_upload_bytes, config.max_pixels)
+    frame = results_frame(results, threshold, min_tags, overrides, analysed)
     frame["status"] = frame["status"].map(STATUS_LABELS)
     frame[["top tag", "note"]] = frame[["top tag", "note"]].fillna("")  # a blank, not "None", for a failed image
     st.dataframe(
         frame, hide_index=True, key="batch_table",
         column_order=["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence",
-                      "note"],
+                      *batch_analysis.COLUMNS, "note"],
         column_config={"top confidence": st.column_config.NumberColumn(format="%.1f")},
     )
 
@@ -353,12 +355,13 @@ def _results(job: BatchJob, meta: dict) -> None:
 
     d1, d2, d3 = st.columns(3)
     d1.download_button(
-        "Download CSV", export_csv(results, threshold, min_tags, overrides), file_name="batch-tags.csv",
+        "Download CSV", export_csv(results, threshold, min_tags, overrides, analysed), file_name="batch-tags.csv",
         mime="text/csv", key="batch_download_csv", on_click="ignore",
     )
     d2.download_button(
         "Download JSON",
-        export_json(results, threshold, min_tags, overrides, backend=meta["backend"], request=meta["request"]),
+        export_json(results, threshold, min_tags, overrides, backend=meta["backend"], request=meta["request"],
+                    analysis=analysed),
         file_name="batch-tags.json", mime="application/json", key="batch_download_json", on_click="ignore",
     )
     tagged = sum(1 for r in results if r.tagged)
@@ -368,7 +371,7 @@ def _results(job: BatchJob, meta: dict) -> None:
                  disabled=not tagged or bool(no_save),
                  help="Stores every tagged image with the rule's picks, marked as not yet reviewed: they wait "
                       "for your review and are neither used for tuning nor sent to Imagga as feedback."):
-        _save(job, meta, results, threshold, min_tags, overrides)
+        _save(job, meta, results, threshold, min_tags, overrides, analysed)
     images_n, items_n = store.counts()
     st.caption(f"Saved so far: {count(items_n, 'tag decision')} on {count(images_n, 'image')}.")
 

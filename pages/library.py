@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import streamlit as st
@@ -10,7 +11,7 @@ from streamlit_tags import st_tags
 from tagging.auth import DELETE
 from tagging.errors import PermissionDeniedError, StoreError
 from tagging.store import AUTOMATIC, REVIEWED, TagSearch, library
-from ui import auth
+from ui import auth, library_analysis
 from ui import library as lib_ui
 from ui.page import database_problem, start_page
 from ui.text import count, literal
@@ -98,13 +99,16 @@ children = s2.checkbox(
 )
 size = s3.selectbox("Per page", PAGE_SIZES, key="lib_page_size")
 
-search = library.search_of(query, mode, [t for t, _ in tag_list], tree if children else None, scope)
+analysis_filters = library_analysis.filters(store)
+search = dataclasses.replace(
+    library.search_of(query, mode, [t for t, _ in tag_list], tree if children else None, scope), **analysis_filters
+)
 known = {library.normalise(t) for t in tree.nodes}
 unknown = [q for q in query if library.normalise(q) not in known]
 if unknown:
     st.caption("Not in the library, so they match nothing: " + ", ".join(literal(q) for q in unknown))
 
-signature = (tuple(query), mode, children, size, provenance)
+signature = (tuple(query), mode, children, size, provenance, tuple(analysis_filters.items()))
 if st.session_state["lib_signature"] != signature:  # a new search starts on page 1
     st.session_state["lib_signature"] = signature
     st.session_state["lib_page"] = 1
@@ -137,13 +141,19 @@ with tab_images:
         except StoreError as exc:
             thumbnails = {}
             st.warning(database_problem(config, exc, "load the thumbnails") + " The list is complete without them.")
+        try:
+            analysed = library_analysis.summaries(store, items)
+        except StoreError as exc:
+            analysed = {}
+            st.warning(database_problem(config, exc, "read the images' analysis") + " The list is complete without it.")
         view = st.radio("Show as", list(VIEWS), format_func=VIEWS.__getitem__, key="lib_view", horizontal=True)
         may_delete = not auth.refused(DELETE)  # a viewer sees why Delete is disabled
         if view == "gallery":
             lib_ui.gallery(items, thumbnails, store, _ask_delete, may_delete)
         else:
             picked = st.dataframe(
-                lib_ui.results_frame(items, thumbnails), hide_index=True, width="stretch",
+                lib_ui.results_frame(items, thumbnails).join(library_analysis.columns(items, analysed)),
+                hide_index=True, width="stretch",
                 row_height=lib_ui.THUMB_ROW_HEIGHT, on_select="rerun", selection_mode="single-row", key="lib_table",
                 column_config={"thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
             )

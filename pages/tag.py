@@ -26,8 +26,8 @@ from tagging.parse import parse_tags
 from tagging.rules import auto_select, floor_picks, floor_ties, validate_selection
 from tagging.store import PREFILLED, FeedbackItem, deliver_pending, queue_feedback
 from tagging.urlfetch import check_url, filename_from_url
+from ui import analysis, inputs, persist, resources, state
 from ui import auth as ui_auth
-from ui import inputs, persist, resources, state
 from ui.charts import COLORS, FLOOR, labelled_confidence_spec
 from ui.library import when
 from ui.page import analyst, database_problem, start_page
@@ -445,6 +445,14 @@ def _editor() -> None:
 
 with col_tags:
     _editor()
+
+# --- analysis: faces, objects, text, colours, crops (ui/analysis.py) ------------------------
+analysis.render(backend, backend_key, image, image_url, image_key, request, payload,
+                resources.result_cache(config.db_target), filename, store)
+
+# --- analysis: faces, objects, text, colours, crops (ui/analysis.py) ------------------------
+analysis.render(backend, backend_key, image, image_url, image_key, request, payload,
+                resources.result_cache(config.db_target), filename, store)
 
 # --- Imagga categorizers -------------------------------------------------------------------
 if backend_name == IMAGGA:

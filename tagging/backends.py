@@ -9,7 +9,7 @@ Both return the body of a v2 ``/tags`` response (a dict), so every view works th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,16 @@ IMAGGA_LANGUAGES: tuple[str, ...] = (
     "ca", "cy", "mt", "ar", "he", "fa", "ur", "hi", "th", "vi", "id", "ms", "ja", "ko",
     "zh_chs", "zh_cht",
 )
+
+ANALYSIS_SIDE = 2048
+"""Long side of what Imagga's analysis endpoints are sent when the request does not downscale."""
+
+
+def analysis_request_key(endpoint: str, request: TagRequest, resolutions: Sequence[tuple[int, int]] = ()) -> str:
+    """The result-cache request key of one analysis endpoint (beside the tags' ``TagRequest.cache_key``)."""
+    sizes = ",".join(f"{w}x{h}" for w, h in resolutions)
+    return f"analysis:{endpoint}:{sizes}:{request.downscale_to or ''}"
+
 
 # How Imagga is asked to tag uploaded bytes.
 MODE_UPLOAD = "upload"  # POST /v2/tags with the bytes: one request
@@ -93,6 +103,7 @@ class EmbeddedBackend:
     def __init__(self, tagger: Any | None = None, *, manifest: Any = None) -> None:
         self._tagger = tagger
         self.manifest = manifest
+        self._analyzer: Any | None = None
 
     @property
     def manifest_id(self) -> str | None:
@@ -126,6 +137,22 @@ class EmbeddedBackend:
     def tag_image(self, image: LoadedImage, request: TagRequest) -> dict[str, Any]:
         """Tag a decoded image offline; ``request`` options other than language are ignored."""
         return self.tagger.tag(image.image)
+
+    @property
+    def analyzer(self) -> Any:
+        """The offline analyser (faces, colours, text, crops), sharing the tagger's face detector."""
+        if self._analyzer is None:
+            from tagging.analysis import OfflineAnalyzer
+
+            self._analyzer = OfflineAnalyzer(face_detector=getattr(self.tagger, "faces", None))
+        return self._analyzer
+
+    def analyse(
+        self, endpoint: str, image: LoadedImage, request: TagRequest, *,
+        resolutions: Sequence[tuple[int, int]] = (), objects: Sequence[Mapping[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """One analysis endpoint's answer (Imagga's shape) computed offline, in pixels of the oriented image."""
+        return self.analyzer.answer(endpoint, image.image, resolutions=resolutions, objects=objects)
 
 
 @dataclass(frozen=True)
@@ -199,3 +226,26 @@ class ImaggaBackend:
         """Let Imagga fetch ``url`` itself and return the response body."""
         self._charge()
         return self.client.tag_url(url, params=self._params(request)).raw
+
+    def analyse(
+        self, endpoint: str, image: LoadedImage | None, request: TagRequest, *,
+        resolutions: Sequence[tuple[int, int]] = (), objects: Sequence[Mapping[str, Any]] = (),
+        image_url: str | None = None,
+    ) -> dict[str, Any]:
+        """One analysis endpoint's answer from Imagga, boxes in pixels of the EXIF-oriented full-size image.
+
+        The bytes sent are always the oriented pixels as JPEG (downscaled to the request's long side), never
+        the original file: whether Imagga applies an EXIF orientation is not documented, and the answer is
+        about the pixels it saw, mapped back here by ``tagging.analysis.rescale``. Without an image, Imagga
+        fetches ``image_url`` and its coordinates are kept as sent.
+        """
+        from tagging.analysis import rescale
+
+        self._charge()  # one paid call, like a tag request
+        if image is None:
+            return self.client.analyse(endpoint, image_url=image_url, resolutions=resolutions).raw
+        sent = downscale(image.image, request.downscale_to or ANALYSIS_SIDE)
+        stem = image.filename.rsplit(".", 1)[0] or "image"
+        body = self.client.analyse(endpoint, data=encode_jpeg(sent), filename=f"{stem}.jpg",
+                                   resolutions=resolutions).raw
+        return rescale(endpoint, body, sent.size, image.image.size)

@@ -45,6 +45,9 @@ for ``times`` requests or forever when ``times`` is None, optionally only for on
 A rule with ``image_sha256`` only matches requests that upload those exact bytes (the
 ``image`` field of ``POST /v2/tags`` or ``/v2/uploads``), so one image of a batch can fail.
 
+Analysis endpoints (``/v2/faces/detections``, ``/v2/colors``, ``/v2/text``, ``/v2/croppings?resolution=``) answer
+deterministic results in Imagga's shapes (see :func:`standin_analysis`), in pixels of the uploaded image.
+
 Concurrency and latency: ``latency`` (constructor, attribute or ``--latency``) adds that
 many seconds to every API request, inside the in-flight window; ``in_flight`` counts the
 requests being answered and ``max_in_flight`` the most seen at once since ``reset()``
@@ -60,6 +63,7 @@ import argparse
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import re
 import sys
@@ -174,6 +178,76 @@ def standin_categories(key: bytes | str, categorizer_id: str, language: str = "e
         for w, label in zip(weights, labels, strict=True)
     ]
     return sorted(cats, key=lambda c: c["confidence"], reverse=True)
+
+
+ANALYSIS_ROUTES = {("faces", ("detections",)): "faces", ("colors", ()): "colors", ("text", ()): "text",
+                   ("croppings", ()): "croppings"}
+DEFAULT_SIZE = (640, 480)  # what the stand-in assumes of bytes it cannot decode, and of URLs
+STANDIN_PARENTS = ("red", "green", "blue", "gray")
+
+
+def image_size(key: bytes | str) -> tuple[int, int]:
+    """The pixel size of uploaded image bytes, or ``DEFAULT_SIZE`` when they are no image (or a URL)."""
+    if isinstance(key, bytes):
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(io.BytesIO(key)) as image:
+                return image.size
+        except (UnidentifiedImageError, OSError):
+            pass
+    return DEFAULT_SIZE
+
+
+def _seed_box(seed: bytes, size: tuple[int, int], at: int) -> dict[str, int]:
+    width, height = size
+    xmin, ymin = seed[at] * width // 512, seed[at + 1] * height // 512  # in the left/top half
+    xmax, ymax = xmin + max(1, width // 4), ymin + max(1, height // 4)
+    return {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax, "width": xmax - xmin, "height": ymax - ymin}
+
+
+def _seed_colors(seed: bytes, at: int, count: int) -> list[dict[str, Any]]:
+    colors = []
+    for i in range(count):
+        r, g, b = seed[at + 3 * i: at + 3 * i + 3]
+        html = f"#{r:02x}{g:02x}{b:02x}"
+        colors.append({"r": r, "g": g, "b": b, "html_code": html, "percent": round(100 / 2 ** (i + 1), 2),
+                       "closest_palette_color": f"standin {html}", "closest_palette_color_html_code": html,
+                       "closest_palette_color_parent": STANDIN_PARENTS[seed[at + i] % len(STANDIN_PARENTS)],
+                       "closest_palette_distance": round(seed[at + i] / 25.5, 2)})
+    return colors
+
+
+def standin_analysis(endpoint: str, key: bytes | str, resolution: str | None = None) -> dict[str, Any]:
+    """The ``result`` the stand-in answers for an analysis endpoint, in pixels of the image sent.
+
+    Faces: one or two boxes a quarter of the image wide; colours: three image colours and two each for
+    foreground and background; text: one line ``STANDIN <6 hex digits>``; crops: the largest centred crop of each
+    resolution (x2/y2 inclusive). Raises ValueError for crops without a well-formed ``resolution``.
+    """
+    seed = _seed(key, endpoint)
+    size = image_size(key)
+    if endpoint == "faces":
+        return {"faces": [{"confidence": round(90 + seed[10 + i] / 51, 4), "coordinates": _seed_box(seed, size, 2 * i),
+                           "face_id": seed[:8].hex() + str(i)} for i in range(1 + seed[0] % 2)]}
+    if endpoint == "colors":
+        return {"colors": {"image_colors": _seed_colors(seed, 0, 3), "foreground_colors": _seed_colors(seed, 9, 2),
+                           "background_colors": _seed_colors(seed, 15, 2), "object_percentage": seed[21] / 2.56,
+                           "color_percent_threshold": 1.75, "color_variance": seed[22] % 60}}
+    if endpoint == "text":
+        return {"text": [{"data": f"STANDIN {seed[:3].hex()}", "coordinates": _seed_box(seed, size, 4)}]}
+    croppings = []
+    for part in (resolution or "").split(","):
+        w, sep, h = part.strip().partition("x")
+        if not sep or not w.isdigit() or not h.isdigit() or not int(w) or not int(h):
+            raise ValueError(f"resolution must be WxH[,WxH...], got {resolution!r}")
+        width, height = size
+        crop_w = min(width, round(height * int(w) / int(h)))
+        crop_h = min(height, round(width * int(h) / int(w)))
+        x1, y1 = (width - crop_w) // 2, (height - crop_h) // 2
+        croppings.append({"target_width": int(w), "target_height": int(h), "x1": x1, "y1": y1,
+                          "x2": x1 + crop_w - 1, "y2": y1 + crop_h - 1})
+    return {"croppings": croppings}
 
 
 @dataclass
@@ -418,6 +492,9 @@ class ImaggaStandin:
             return self._categories(request, rest[0])
         if head == "usage" and not rest and method == "GET":
             return self._usage()
+        endpoint = ANALYSIS_ROUTES.get((head, tuple(rest)))
+        if endpoint is not None and method in ("GET", "POST"):
+            return self._analysis(endpoint, request, record)
         return _error(f"Unknown endpoint {method} {path}.", 404)
 
     # --- endpoints --------------------------------------------------------------------
@@ -493,6 +570,18 @@ class ImaggaStandin:
             self.processed += 1
         language = request.args.get("language", "en").split(",")[0] or "en"
         return _json(_envelope({"categories": standin_categories(key, categorizer_id, language)}))
+
+    def _analysis(self, endpoint: str, request: Request, record: RecordedRequest) -> Response:
+        key = self._image_key(request, record)
+        if isinstance(key, Response):
+            return key
+        try:
+            result = standin_analysis(endpoint, key, request.args.get("resolution"))
+        except ValueError as exc:
+            return _error(str(exc), 400)
+        with self._lock:
+            self.processed += 1
+        return _json(_envelope(result))
 
     def _usage(self) -> Response:
         with self._lock:

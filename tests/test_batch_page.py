@@ -204,6 +204,39 @@ def test_save_button_stores_the_batch(app, isolated_env):
     assert store.awaiting_review() == 1 and store.feedback_groups() == []  # not a review: Tune ignores it
 
 
+def test_analysis_columns_in_table_exports_and_library(app, isolated_env):
+    import csv
+    import json
+
+    from tagging.store import analysis_summaries
+
+    astronaut = (SAMPLES / "astronaut.jpg").read_bytes()
+    red = io.BytesIO()
+    Image.new("RGB", (64, 48), (220, 10, 10)).save(red, "PNG")
+    files = [("astronaut.jpg", astronaut, "image/jpeg"), ("red.png", red.getvalue(), "image/png")]
+    at = run_batch(batch_page(app), files)
+    rows = table(at).set_index("image")
+    assert rows.loc["astronaut.jpg", "faces"] == 1 and rows.loc["red.png", "faces"] == 0
+    assert rows.loc["red.png", "dominant colour"] == "red"
+    assert rows["text found"].isna().all()  # text is read only on request
+    at.checkbox(key="batch_read_text").check().run()
+    assert not at.exception and not at.error
+    assert not table(at).set_index("image").loc["red.png", "text found"]
+    from tagging.batch import export_csv, export_json  # what the download buttons send
+
+    job = at.session_state["batch_job"]
+    analysis = at.session_state["batch_analysis"][1]
+    csv_rows = {r["image"]: r for r in csv.DictReader(io.StringIO(export_csv(job.results(), 60, 3, {}, analysis)))}
+    assert csv_rows["red.png"]["dominant colour"] == "red" and csv_rows["astronaut.jpg"]["faces"] == "1"
+    images = {i["image"]: i for i in json.loads(export_json(job.results(), 60, 3, {}, analysis=analysis))["images"]}
+    assert images["red.png"]["dominant_color_parent"] == "red" and images["red.png"]["text_found"] is False
+    at.button(key="batch_save").click().run()
+    store = Store(isolated_env)
+    kept = analysis_summaries(store, [r.image_key for r in job.results()])  # red.png has no tags: not listed
+    assert sorted((s.face_count, s.dominant_parent, s.text_found) for s in kept.values())[0] == (0, "red", False)
+    assert len(kept) == 2
+
+
 def test_unreadable_zip_gets_a_clear_message(app):
     at = batch_page(app)
     at.file_uploader(key="batch_upload").set_value([("broken.zip", b"PK\x03\x04garbage", "application/zip")]).run()

@@ -119,7 +119,8 @@ def test_response_is_imagga_shaped(tagger, responses, name):
     response = responses[name]
     assert set(response) == {"result", "status"}
     assert response["status"] == {"text": "", "type": "success"}
-    assert set(response["result"]) == {"tags"}
+    # Faces (with pixel boxes) only when some were found: the astronaut's.
+    assert set(response["result"]) == ({"tags", "faces"} if name == "astronaut" else {"tags"})
     tags = response["result"]["tags"]
     assert isinstance(tags, list) and 0 < len(tags) <= MAX_TAGS
     for item in tags:
@@ -138,6 +139,17 @@ def test_response_is_imagga_shaped(tagger, responses, name):
     # Plain JSON types only (no numpy floats), and the app's parser accepts it unchanged.
     assert json.loads(json.dumps(response)) == response
     assert [t.name for t in parse_tags(response)] == names
+
+
+def test_response_carries_face_boxes_in_pixels(tagger, responses):
+    faces = responses["astronaut"]["result"]["faces"]
+    assert len(faces) == 1 and set(faces[0]) == {"confidence", "coordinates", "face_id"}
+    box = faces[0]["coordinates"]
+    assert all(type(v) is int for v in box.values())
+    assert box["width"] == box["xmax"] - box["xmin"] > 0 and box["height"] == box["ymax"] - box["ymin"] > 0
+    # The 512 px portrait: Eileen Collins' face is upper middle-left (pixels, not fractions).
+    assert 100 < box["xmin"] < box["xmax"] < 300 and 20 < box["ymin"] < box["ymax"] < 250
+    assert 80 < faces[0]["confidence"] <= 100
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)

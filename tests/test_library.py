@@ -157,6 +157,7 @@ def test_exports():
         "image_key": "k1", "filename": "a,b.jpg", "backend": "embedded", "language": "en",
         "saved_at": "2025-01-01", "tags": ["cat", "tabby, striped", "50% off"],
         "cdn_tags": "cat,tabby striped,50 off", "missing_tags": [], "review_mode": "",
+        "face_count": None, "dominant_color": None, "dominant_color_parent": None, "text_found": None,
     }
     assert data[1]["tags"] == [] and data[1]["cdn_tags"] == ""
     rows = list(csv.DictReader(io.StringIO(library.export_csv(entries))))
@@ -174,6 +175,19 @@ def test_exports_carry_the_missing_tags_note_apart_from_the_tags():
     assert data["cdn_tags"] == "cat"
     row = next(csv.DictReader(io.StringIO(library.export_csv([noted]))))
     assert (row["tags"], row["missing_tags"], row["review_mode"]) == ("cat", "dog; red; ball", "blind")
+
+
+def test_exports_carry_the_analysis_columns():
+    from tagging.analysis import Summary
+
+    entries = [entry("k1", "cat"), entry("k2")]
+    analysis = {("k1", "embedded"): Summary(2, "navy", "blue", True), ("k2", "imagga"): Summary(1, "red", "red", False)}
+    data = json.loads(library.export_json(entries, analysis))
+    assert [(d["face_count"], d["dominant_color"], d["dominant_color_parent"], d["text_found"]) for d in data] == [
+        (2, "navy", "blue", True), (None, None, None, None)]  # k2's analysis is of another backend
+    rows = list(csv.DictReader(io.StringIO(library.export_csv(entries, analysis))))
+    assert [(r["face_count"], r["dominant_color"], r["text_found"]) for r in rows] == [
+        ("2", "navy", "True"), ("", "", "")]
 
 
 def test_export_of_many_tags_keeps_cdn_limit():

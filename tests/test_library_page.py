@@ -234,3 +234,29 @@ def test_review_mode_missing_tags_gallery_and_no_none(app, typed, isolated_env):
     assert not at.exception
     assert len(at.get("imgs")) >= 4 or len(at.get("image")) >= 4  # one large tile per record
     assert {f"lib_enlarge_{i}" for i in range(4)} <= {b.key for b in at.button}
+
+
+def test_analysis_columns_and_filters(app, typed, isolated_env):
+    from tagging.analysis import Summary
+    from tagging.store import save_analysis
+
+    store = seed(isolated_env)
+    save_analysis(store, "cat", "embedded", Summary(1, "sienna", "brown", False))
+    save_analysis(store, "coffee", "embedded", Summary(0, "firebrick", "red", True))
+    save_analysis(store, "car", "imagga", Summary(0, "red", "red", False))
+    at = open_library(app)
+    table = frame_with(at, "thumbnail").set_index("file")
+    assert table.loc["cat.jpg", "faces"] == "1" and table.loc["cat.jpg", "dominant colour"] == "sienna"
+    assert table.loc["coffee.jpg", "text found"] == "yes" and table.loc["car.jpg", "colour family"] == "red"
+    assert table.loc["cat.jpg", "text found"] == "no"
+    assert (table["faces"] == "").sum() == 1  # the lynx was never analysed: a blank, never "None"
+    assert at.selectbox(key="lib_colour").options == ["Any", "brown", "firebrick", "red", "sienna"]
+    at.selectbox(key="lib_colour").set_value("red").run()
+    assert sorted(results(at)) == ["car.jpg", "coffee.jpg"]
+    at.radio(key="lib_text").set_value("yes").run()
+    assert results(at) == ["coffee.jpg"]
+    at.selectbox(key="lib_colour").set_value("any").run()
+    at.radio(key="lib_text").set_value("any").run()
+    at.radio(key="lib_faces").set_value("yes").run()
+    assert results(at) == ["cat.jpg"]
+    assert not at.exception and not at.error

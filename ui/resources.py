@@ -15,7 +15,7 @@ from tagging import backends
 from tagging.backends import IMAGGA, EmbeddedBackend, ImaggaBackend
 from tagging.batch import connect
 from tagging.config import Settings, load_settings
-from tagging.embedded import DEFAULT_MANIFEST_ID, Manifest, NsfwModel, list_manifests
+from tagging.embedded import DEFAULT_MANIFEST_ID, Manifest, NsfwModel, TextReader, list_manifests
 from tagging.images import LoadedImage, downscale, encode_jpeg, load_image
 from tagging.imagga import Categorizer, Category, ImaggaClient, ImaggaCredentials
 from tagging.store import DeliveryReport, ResultCache, Store, deliver_pending, open_result_cache, open_store
@@ -50,6 +50,11 @@ def _embedded_backend(manifest_id: str | None) -> EmbeddedBackend:
 def embedded_manifests() -> list[Manifest]:
     """The offline models available (the shipped one first), listed once per process."""
     return list_manifests()
+
+
+def text_reader() -> TextReader:
+    """RapidOCR (offline text reading): the shipped embedded backend's, so the Tag and Batch pages share one."""
+    return embedded_backend(None).analyzer.text_reader
 
 
 @st.cache_resource(show_spinner="Loading the offline nsfw model…")

@@ -13,12 +13,14 @@ from typing import IO, Any
 
 import pandas as pd
 
+from tagging.analysis import Summary
 from tagging.backends import TagRequest
+from tagging.batch._analysis import SUMMARY_COLUMNS, summary_columns
 from tagging.batch._engine import BatchItem, ItemResult
 from tagging.errors import BadImageError, StoreError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
 from tagging.rules import auto_select
-from tagging.store import AUTOMATIC, FeedbackItem, Store
+from tagging.store import AUTOMATIC, FeedbackItem, Store, save_analysis
 
 
 # --- views of the results ----------------------------------------------------------------
@@ -32,9 +34,11 @@ def select(
 
 
 def results_frame(
-    results: Sequence[ItemResult], threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
+    results: Sequence[ItemResult], threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None,
+    analysis: Mapping[str, Summary] | None = None,
 ) -> pd.DataFrame:
-    """One row per image: status, reason, the selected tags at this threshold and floor."""
+    """One row per image: status, reason, the selected tags at this threshold and floor; with ``analysis``
+    (image key -> summary, ``analyse_batch``) also faces, dominant colour and text found."""
     rows = []
     for r in results:
         selected = select(r, threshold, min_tags, overrides)
@@ -49,10 +53,13 @@ def results_frame(
             "top confidence": round(top.confidence, 2) if top else None,
             "note": r.reason,
             "sha256": r.image_key,
+            **(summary_columns(analysis.get(r.image_key)) if analysis is not None else {}),
         })
     columns = ["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence", "note",
-               "sha256"]
+               "sha256", *(SUMMARY_COLUMNS if analysis is not None else ())]
     frame = pd.DataFrame(rows, columns=columns)
+    if analysis is not None:
+        frame = frame.astype({"faces": "Int64", "text found": "boolean"})
     return frame.astype({"selected": "int64", "suggested": "int64"})
 
 
@@ -74,10 +81,11 @@ def tag_frequency(
 
 
 def export_csv(
-    results: Sequence[ItemResult], threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
+    results: Sequence[ItemResult], threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None,
+    analysis: Mapping[str, Summary] | None = None,
 ) -> str:
-    """The results table as CSV; selected tags separated by ``; ``."""
-    frame = results_frame(results, threshold, min_tags, overrides)
+    """The results table as CSV; selected tags separated by ``; ``; the analysis columns with ``analysis``."""
+    frame = results_frame(results, threshold, min_tags, overrides, analysis)
     frame["selected tags"] = frame["selected tags"].str.replace(", ", "; ", regex=False)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
@@ -85,10 +93,17 @@ def export_csv(
 
 
 def json_image(
-    result: ItemResult, threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None
+    result: ItemResult, threshold: float, min_tags: int, overrides: Mapping[str, float] | None = None,
+    analysis: Mapping[str, Summary] | None = None,
 ) -> dict[str, Any]:
-    """One image of the JSON export: all its tags (confidence, selected or not)."""
+    """One image of the JSON export: all its tags (confidence, selected or not); with ``analysis`` also
+    ``face_count``, ``dominant_color``, ``dominant_color_parent`` and ``text_found`` (null: not analysed)."""
     chosen = set(select(result, threshold, min_tags, overrides))
+    extra: dict[str, Any] = {}
+    if analysis is not None:
+        found = analysis.get(result.image_key) or Summary()
+        extra = {"face_count": found.face_count, "dominant_color": found.dominant_color,
+                 "dominant_color_parent": found.dominant_parent, "text_found": found.text_found}
     return {
         "image": result.name,
         "sha256": result.image_key,
@@ -100,6 +115,7 @@ def json_image(
              **({"parent": t.parent} if t.parent else {})}
             for t in result.tags
         ],
+        **extra,
     }
 
 
@@ -125,9 +141,10 @@ def export_json(
     *,
     backend: str = "",
     request: TagRequest | None = None,
+    analysis: Mapping[str, Summary] | None = None,
 ) -> str:
-    """Every image with all its tags (confidence, selected or not) and the rule used."""
-    images = [json_image(r, threshold, min_tags, overrides) for r in results]
+    """Every image with all its tags (confidence, selected or not) and the rule used (and the analysis columns)."""
+    images = [json_image(r, threshold, min_tags, overrides, analysis) for r in results]
     return json.dumps(_json_document(images, threshold, min_tags, overrides, backend, request), indent=2,
                       ensure_ascii=False)
 
@@ -210,6 +227,7 @@ def save_batch(
     saved_by: str | None = None,
     batch: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    analysis: Mapping[str, Summary] | None = None,
 ) -> SaveSummary:
     """Save every tagged image's verdicts (selected = accepted) with a thumbnail and a preview, as automatic verdicts.
 
@@ -219,6 +237,7 @@ def save_batch(
     image that cannot be read or decoded is saved without them. ``batch`` labels the sets, so
     the review queue can show one batch. A database error for one image is reported in
     ``failed`` and the others are still saved. ``progress(done, total)`` is called after each image.
+    ``analysis`` (image key -> summary) is kept for the Library's columns and filters.
     """
     summary = SaveSummary()
     todo = list({r.image_key: r for r in reversed(results) if r.tagged}.values())[::-1]  # the first of each image
@@ -244,6 +263,8 @@ def save_batch(
                 width=width, height=height, thumbnail=thumbnail, preview=preview, provenance=AUTOMATIC,
                 saved_by=saved_by, batch=batch,
             )
+            if analysis is not None and r.image_key in analysis:
+                save_analysis(store, r.image_key, backend, analysis[r.image_key])
         except StoreError as exc:
             summary.failed.append(f"{r.name}: {exc}")
             continue

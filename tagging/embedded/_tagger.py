@@ -36,7 +36,7 @@ from PIL import Image
 
 from tagging.embedded._classifier import OnnxClassifier
 from tagging.embedded._manifest import Manifest, check_sha256, read_labels, resolve_manifest
-from tagging.embedded._people import Face, FaceDetector
+from tagging.embedded._people import Face, FaceDetector, faces_json
 from tagging.embedded._preprocess import preprocess
 from tagging.embedded._vocabulary import Vocabulary, flat_vocabulary, load_vocabulary, normalised_entropy
 from tagging.errors import BadImageError
@@ -135,7 +135,7 @@ class EmbeddedTagger:
         worker = self._face_worker
         if worker is None:
             probabilities = self.predict(np.stack([self.preprocess(image) for image in images]))
-            return [self.response(row, []) for row in probabilities]
+            return [self.response(row, [], image.size) for row, image in zip(probabilities, images, strict=True)]
         chunks = [images[i : i + PIPELINE_CHUNK] for i in range(0, len(images), PIPELINE_CHUNK)]
         futures: list[Future[Any]] = []
         try:
@@ -157,7 +157,10 @@ class EmbeddedTagger:
                 _wait_quietly(future)
             raise
         probabilities = np.concatenate(rows)
-        return [self.response(row, found) for row, found in zip(probabilities, faces, strict=True)]
+        return [
+            self.response(row, found, image.size)
+            for row, found, image in zip(probabilities, faces, images, strict=True)
+        ]
 
     def _prepare(self, images: list[Image.Image]) -> np.ndarray:
         return np.stack([self.preprocess(image) for image in images])
@@ -181,8 +184,14 @@ class EmbeddedTagger:
             return [[] for _ in images]
         return self.faces.detect_batch(images)
 
-    def response(self, probabilities: np.ndarray, faces: list[Face]) -> dict[str, Any]:
-        """Build the Imagga-shaped response from one probability row and the faces found."""
+    def response(
+        self, probabilities: np.ndarray, faces: list[Face], size: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        """Build the Imagga-shaped response from one probability row and the faces found.
+
+        With the image's ``size`` (width, height) the faces also go in ``result.faces`` with pixel boxes
+        (the shared box contract; Imagga's ``/v2/faces/detections`` item shape), beside ``result.tags``.
+        """
         vocabulary = self.vocabulary
         confidences = vocabulary.confidences(probabilities, self.calibration)
         best: dict[str, _Candidate] = {}
@@ -219,7 +228,10 @@ class EmbeddedTagger:
             if candidate.parent is not None and candidate.parent != name:
                 entry["parent"] = {"en": candidate.parent}
             tags.append(entry)
-        return {"result": {"tags": tags}, "status": {"text": "", "type": "success"}}
+        result: dict[str, Any] = {"tags": tags}
+        if faces and size is not None:
+            result["faces"] = faces_json(faces, size)
+        return {"result": result, "status": {"text": "", "type": "success"}}
 
     def uncertainty(self, probabilities: np.ndarray) -> float:
         """How unsure the classifier is about one image: normalised entropy, 0 (one class) to 1 (uniform)."""

@@ -14,7 +14,7 @@ import base64
 import email.utils
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -34,6 +34,7 @@ from tagging.errors import (
     ServerError,
     TaggingError,
 )
+from tagging.imagga._analysis import PATHS, AnalysisResponse, ShapeError, analysis_query, checked
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -593,6 +594,41 @@ class ImaggaClient:
             return self.categorize(categorizer_id, upload_id=upload_id, language=language)
         finally:
             self._delete_quietly(upload_id)
+
+    # --- analysis (faces, colours, text, crops) -----------------------------------------
+    def analyse(
+        self,
+        endpoint: str,
+        *,
+        data: bytes | None = None,
+        filename: str = "image.jpg",
+        image_url: str | None = None,
+        resolutions: Sequence[tuple[int, int]] = (),
+        params: Mapping[str, str] | None = None,
+    ) -> AnalysisResponse:
+        """One analysis endpoint (``faces``, ``colors``, ``text``, ``croppings``; see ``_analysis``) on uploaded
+        bytes (``POST``) or an ``image_url`` Imagga downloads (``GET``): exactly one of the two.
+
+        Raises:
+            ValueError: without exactly one image, for an unknown endpoint, or crops without resolutions.
+            TaggingError: see the class docstring; MalformedResponseError for an answer of another shape.
+        """
+        if (data is None) == (image_url is None):
+            raise ValueError("analyse() needs exactly one of data and image_url")
+        query = analysis_query(endpoint, resolutions, params)
+        if data is not None:
+            body = self._request("POST", PATHS[endpoint], params=query, files={"image": (filename, data)},
+                                 timeout=self._upload_timeout)
+        else:
+            body = self._request("GET", PATHS[endpoint], params={"image_url": str(image_url), **query})
+        try:
+            return checked(endpoint, body)
+        except ShapeError as exc:
+            raise self._error(
+                MalformedResponseError,
+                f"Imagga's {endpoint} answer came back in an unexpected shape ({exc}); try again, and report it "
+                "if it persists.",
+            ) from exc
 
     # --- account ----------------------------------------------------------------------
     def usage(self) -> Usage:

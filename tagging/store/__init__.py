@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tagging.store._analysis import (
+    analysis_condition,
+    analysis_summaries,
+    colour_names,
+    filter_entries,
+    save_analysis,
+)
 from tagging.store._cache import (
     CACHE_FILENAME,
     LEASE_SECONDS,
@@ -57,8 +64,9 @@ __all__ = [
     "DeliveryReport", "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LEASE_SECONDS", "LibraryEntry", "MAX_PAGE",
     "MIGRATIONS", "Migration", "NEAREST", "NEWEST", "OLDEST", "OutboxEntry", "PREFILLED", "PROVENANCES", "REVIEWED",
     "REVIEW_MODES", "REVIEW_ORDERS", "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage",
-    "SCHEMA_VERSION", "SaveResult", "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "cache_key",
-    "cache_path_for", "cursor_of", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
+    "SCHEMA_VERSION", "SaveResult", "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "analysis_condition",
+    "analysis_summaries", "cache_key", "cache_path_for", "colour_names", "filter_entries", "save_analysis",
+    "cursor_of", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
     "store_backend", "without_password",
 ]
 

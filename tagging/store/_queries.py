@@ -35,11 +35,16 @@ class Cursor:
 
 @dataclass(frozen=True)
 class TagSearch:
-    """What a Library query matches: ``groups`` of tag names (None: no search), all or any of them."""
+    """What a Library query matches: ``groups`` of tag names (None: no search), all or any of them; and the
+    image's stored analysis: ``colour`` (a palette name or its family), ``faces`` / ``text`` present or absent
+    (None: either)."""
 
     provenance: str | None = None
     groups: tuple[tuple[str, ...], ...] | None = None
     mode: str = ALL
+    colour: str | None = None
+    faces: bool | None = None
+    text: bool | None = None
 
     def __post_init__(self) -> None:
         if self.provenance is not None and self.provenance not in PROVENANCES:
@@ -50,6 +55,11 @@ class TagSearch:
     @property
     def scope(self) -> str:
         return self.provenance or ALL_SCOPE
+
+    @property
+    def analysed(self) -> bool:
+        """Whether an analysis filter is set."""
+        return bool(self.colour) or self.faces is not None or self.text is not None
 
 
 def _same_set(a: Any, b: Any) -> sa.ColumnElement[bool]:
@@ -77,6 +87,11 @@ def conditions(search: TagSearch) -> list[sa.ColumnElement[bool]]:
     else:
         names = {n for g in search.groups for n in g}
         found.append(_carrying(names) if names else sa.false())
+    if search.analysed:
+        from tagging.store._analysis import analysis_condition  # it imports the store
+
+        found.append(analysis_condition(v.c.image_key, v.c.backend, colour=search.colour, faces=search.faces,
+                                        text=search.text))
     return found
 
 
@@ -90,7 +105,7 @@ class LibraryQueries:
 
     def library_size(self, search: TagSearch) -> tuple[int, int]:
         """(records, images) the search matches: kept totals without a search, one counting query with one."""
-        if search.groups is None:
+        if search.groups is None and not search.analysed:
             totals = self.totals()  # type: ignore[attr-defined]
             return (totals.get(_counters.sets_counter(search.scope), 0),
                     totals.get(_counters.images_counter(search.scope), 0))

@@ -144,6 +144,16 @@ spend = sa.Table(
     sa.Column("day", sa.Text, primary_key=True),
     sa.Column("calls", sa.Integer, nullable=False),
 )
+image_analysis = sa.Table(
+    "image_analysis", metadata,
+    sa.Column("image_key", sa.Text, sa.ForeignKey("images.image_key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("backend", sa.Text, primary_key=True),
+    sa.Column("face_count", sa.Integer),
+    sa.Column("dominant_color", sa.Text),
+    sa.Column("dominant_parent", sa.Text),
+    sa.Column("text_found", sa.Boolean),
+    sa.Column("analysed_at", sa.Text, nullable=False),
+)
 schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, nullable=False))
 data_counters = sa.Table(
     "data_counters", metadata,
@@ -424,6 +434,8 @@ def _review_mode_and_missing_tags(conn: Connection, ctx: Context) -> None:
     """
     _add_column(conn, "verdict_sets", sa.Column("review_mode", sa.Text))
     _add_column(conn, "verdict_sets", sa.Column("missing_tags", sa.Text))
+
+
 def _users_roles_audit_spend(conn: Connection, ctx: Context) -> None:
     """Sign-in: roles an admin sets per identity, the audit trail, each identity's paid calls per day.
 
@@ -461,6 +473,26 @@ def _users_roles_audit_spend(conn: Connection, ctx: Context) -> None:
     _add_column(conn, "outbox", sa.Column("queued_by", sa.Text))
 
 
+def _v11_image_analysis(conn: Connection, ctx: Context) -> None:
+    """What the Batch and Library tables show of an image's analysis, per image and backend: face count, dominant
+    colour (palette name and parent) and whether text was found. A new table: no existing row changes, and a
+    NULL column means "not analysed". Indexed by colour parent and name for the Library's colour filter."""
+    m = sa.MetaData()
+    sa.Table("images", m, sa.Column("image_key", sa.Text, primary_key=True))
+    sa.Table(
+        "image_analysis", m,
+        sa.Column("image_key", sa.Text, sa.ForeignKey("images.image_key", ondelete="CASCADE"), primary_key=True),
+        sa.Column("backend", sa.Text, primary_key=True),
+        sa.Column("face_count", sa.Integer),
+        sa.Column("dominant_color", sa.Text),
+        sa.Column("dominant_parent", sa.Text),
+        sa.Column("text_found", sa.Boolean(create_constraint=True, name="image_analysis_text_bool")),
+        sa.Column("analysed_at", sa.Text, nullable=False),
+        sa.Index("image_analysis_parent", "dominant_parent", "image_key"),
+        sa.Index("image_analysis_color", "dominant_color", "image_key"),
+    ).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "images and per-tag feedback", _v1_images_and_feedback),
     Migration(2, "outbox of remote feedback, key/value settings", _v2_outbox_and_settings),
@@ -476,6 +508,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _review_mode_and_missing_tags),
     Migration(10, "users and roles, the audit trail, daily paid-call spend, who queued each outbox message",
               _users_roles_audit_spend),
+    Migration(11, "per image and backend: face count, dominant colour, text found (Batch and Library columns)",
+              _v11_image_analysis),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))

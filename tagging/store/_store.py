@@ -696,6 +696,7 @@ class Store(LibraryQueries):
             ).scalar_one())
             conn.execute(f.delete().where(f.c.image_key == image_key))
             conn.execute(v.delete().where(v.c.image_key == image_key))
+            conn.execute(s.image_analysis.delete().where(s.image_analysis.c.image_key == image_key))
             conn.execute(i.delete().where(i.c.image_key == image_key))
             _counters.apply_change(conn, before, _counters.ImageState())
         return verdicts

@@ -26,12 +26,13 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Literal
 
 import pandas as pd
 
+from tagging.analysis import Summary
 from tagging.store._queries import TagSearch
 from tagging.store._store import LibraryEntry
 
@@ -278,7 +279,14 @@ def cdn_tag_string(tags: Iterable[str], max_length: int = CDN_MAX_LENGTH) -> str
     return ",".join(kept)
 
 
-def _record(entry: LibraryEntry) -> dict[str, object]:
+def _analysis(entry: LibraryEntry, analysis: Mapping[tuple[str, str], Summary] | None) -> dict[str, object]:
+    """The analysis columns of an export row (empty when the image was not analysed)."""
+    found = (analysis or {}).get((entry.image_key, entry.backend)) or Summary()
+    return {"face_count": found.face_count, "dominant_color": found.dominant_color,
+            "dominant_color_parent": found.dominant_parent, "text_found": found.text_found}
+
+
+def _record(entry: LibraryEntry, analysis: Mapping[tuple[str, str], Summary] | None = None) -> dict[str, object]:
     return {
         "image_key": entry.image_key,
         "filename": entry.filename,
@@ -289,24 +297,32 @@ def _record(entry: LibraryEntry) -> dict[str, object]:
         "cdn_tags": cdn_tag_string(entry.tags),
         "missing_tags": list(entry.missing_tags),
         "review_mode": entry.review_mode or "",
+        **_analysis(entry, analysis),
     }
 
 
-def export_json(entries: Sequence[LibraryEntry]) -> str:
+Analysis = Mapping[tuple[str, str], Summary]
+"""(image key, backend) -> the stored analysis summary (``tagging.store.analysis_summaries``)."""
+
+
+def export_json(entries: Sequence[LibraryEntry], analysis: Analysis | None = None) -> str:
     """Image-to-tags as a JSON array of objects (``tags`` is a list, ``cdn_tags`` the CDN string, ``missing_tags``
-    the reviewer's note of tags the tagger missed, ``review_mode`` ``prefilled``, ``blind`` or empty)."""
-    return json.dumps([_record(e) for e in entries], indent=2, ensure_ascii=False)
+    the reviewer's note of tags the tagger missed, ``review_mode`` ``prefilled``, ``blind`` or empty), with the
+    analysis columns (``face_count``, ``dominant_color``, ``dominant_color_parent``, ``text_found``; null when
+    not analysed) from ``analysis``."""
+    return json.dumps([_record(e, analysis) for e in entries], indent=2, ensure_ascii=False)
 
 
-def export_csv(entries: Sequence[LibraryEntry]) -> str:
-    """Image-to-tags as CSV; ``tags`` and ``missing_tags`` are joined by ``"; "``, ``cdn_tags`` is the CDN string."""
+def export_csv(entries: Sequence[LibraryEntry], analysis: Analysis | None = None) -> str:
+    """Image-to-tags as CSV; ``tags`` and ``missing_tags`` are joined by ``"; "``, ``cdn_tags`` is the CDN string;
+    the analysis columns as in ``export_json`` (empty when not analysed)."""
     buffer = io.StringIO()
     columns = ["image_key", "filename", "backend", "language", "saved_at", "tags", "cdn_tags", "missing_tags",
-               "review_mode"]
+               "review_mode", "face_count", "dominant_color", "dominant_color_parent", "text_found"]
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for entry in entries:
-        record = _record(entry)
+        record = _record(entry, analysis)
         record["tags"] = CSV_TAG_SEPARATOR.join(entry.tags)
         record["missing_tags"] = CSV_TAG_SEPARATOR.join(entry.missing_tags)
         writer.writerow(record)
@@ -348,21 +364,27 @@ def counts_frame(tags: Iterable[tuple[str, int]]) -> pd.DataFrame:
     return frame.sort_values(["imageCount", "tag"], ascending=[False, True], ignore_index=True)
 
 
-def stream_csv(chunks: Iterable[Sequence[LibraryEntry]]) -> Iterator[str]:
+AnalysisOf = Callable[[Sequence[LibraryEntry]], Analysis]
+"""Reads the stored analysis of one chunk of entries (so a streamed export never holds all of it)."""
+
+
+def stream_csv(chunks: Iterable[Sequence[LibraryEntry]], analysis_of: AnalysisOf | None = None) -> Iterator[str]:
     """``export_csv`` of the concatenated chunks, one piece of text per chunk (the header first)."""
     yield export_csv([])
     for chunk in chunks:
-        yield export_csv(chunk).split("\n", 1)[1]
+        yield export_csv(chunk, analysis_of(chunk) if analysis_of else None).split("\n", 1)[1]
 
 
-def stream_json(chunks: Iterable[Sequence[LibraryEntry]]) -> Iterator[str]:
+def stream_json(chunks: Iterable[Sequence[LibraryEntry]], analysis_of: AnalysisOf | None = None) -> Iterator[str]:
     """``export_json`` of the concatenated chunks, one piece of text per chunk."""
     first = True
     for chunk in chunks:
         if not chunk:
             continue
+        analysis = analysis_of(chunk) if analysis_of else None
         body = ",\n".join(
-            "\n".join("  " + line for line in json.dumps(_record(e), indent=2, ensure_ascii=False).split("\n"))
+            "\n".join("  " + line
+                      for line in json.dumps(_record(e, analysis), indent=2, ensure_ascii=False).split("\n"))
             for e in chunk
         )
         yield ("[\n" if first else ",\n") + body

@@ -1,0 +1,106 @@
+"""Analysis summaries in the store: face count, dominant colour and text found per image and backend.
+
+Small functions over the ``image_analysis`` table, kept apart from the Library's queries so they combine with
+any of them: ``analysis_condition`` is a SQL condition on an image key (and backend) column for a paged query,
+``filter_entries`` the same test on entries already read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from tagging.analysis import Summary
+from tagging.store import _schema as s
+from tagging.store._store import Store, _insert
+
+
+def save_analysis(store: Store, image_key: str, backend: str, summary: Summary) -> bool:
+    """Keep an image's summary for one backend (the newest wins); False when the store has no such image.
+
+    Only images the store knows (saved feedback) get one: the summary describes a Library row.
+    """
+    a, i = s.image_analysis, s.images
+    values = dict(face_count=summary.face_count, dominant_color=summary.dominant_color,
+                  dominant_parent=summary.dominant_parent, text_found=summary.text_found,
+                  analysed_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    with store._write() as conn:
+        if conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key)).first() is None:
+            return False
+        conn.execute(_insert(conn, a).values(image_key=image_key, backend=backend, **values)
+                     .on_conflict_do_update(index_elements=["image_key", "backend"], set_=values))
+    return True
+
+
+def analysis_summaries(store: Store, image_keys: Iterable[str]) -> dict[tuple[str, str], Summary]:
+    """(image key, backend) -> summary, for the given images (any backend)."""
+    keys = list(dict.fromkeys(image_keys))
+    a = s.image_analysis
+    found: dict[tuple[str, str], Summary] = {}
+    with store._read() as conn:
+        for start in range(0, len(keys), 500):
+            rows = conn.execute(sa.select(a).where(a.c.image_key.in_(keys[start:start + 500])))
+            for r in rows:
+                found[(r.image_key, r.backend)] = Summary(
+                    r.face_count, r.dominant_color, r.dominant_parent,
+                    None if r.text_found is None else bool(r.text_found))
+    return found
+
+
+def colour_names(store: Store) -> list[str]:
+    """Every dominant colour's parent and palette name in the store, sorted (the Library filter's options)."""
+    a = s.image_analysis
+    with store._read() as conn:
+        parents = conn.execute(sa.select(a.c.dominant_parent).distinct()).scalars().all()
+        names = conn.execute(sa.select(a.c.dominant_color).distinct()).scalars().all()
+    return sorted({n for n in (*parents, *names) if n})
+
+
+def analysis_condition(
+    image_key: sa.ColumnElement[Any], backend: sa.ColumnElement[Any] | None = None, *,
+    colour: str | None = None, faces: bool | None = None, text: bool | None = None,
+) -> sa.ColumnElement[bool]:
+    """SQL: the image (of that backend, if given) has an analysis matching every filter given.
+
+    ``colour`` matches the dominant colour's palette name or its parent; ``faces``/``text`` True want at least one
+    face / some text, False want none (an image never analysed matches neither).
+    """
+    a = s.image_analysis
+    conditions: list[sa.ColumnElement[bool]] = [a.c.image_key == image_key]
+    if backend is not None:
+        conditions.append(a.c.backend == backend)
+    if colour:
+        wanted = colour.strip().casefold()
+        conditions.append(sa.or_(sa.func.lower(a.c.dominant_parent) == wanted,
+                                 sa.func.lower(a.c.dominant_color) == wanted))
+    if faces is not None:
+        conditions.append(a.c.face_count > 0 if faces else a.c.face_count == 0)
+    if text is not None:
+        conditions.append(a.c.text_found.is_(sa.true()) if text else a.c.text_found.is_(sa.false()))
+    return sa.exists().where(*conditions)
+
+
+def matches(summary: Summary | None, *, colour: str | None = None, faces: bool | None = None,
+            text: bool | None = None) -> bool:
+    """``analysis_condition`` on a summary already read."""
+    if colour is None and faces is None and text is None:
+        return True
+    if summary is None:
+        return False
+    if colour:
+        wanted = colour.strip().casefold()
+        if wanted not in {(summary.dominant_parent or "").casefold(), (summary.dominant_color or "").casefold()}:
+            return False
+    if faces is not None and (summary.face_count is None or (summary.face_count > 0) != faces):
+        return False
+    return text is None or (summary.text_found is not None and summary.text_found == text)
+
+
+def filter_entries(entries: Sequence[Any], summaries: Mapping[tuple[str, str], Summary], *,
+                   colour: str | None = None, faces: bool | None = None, text: bool | None = None) -> list[Any]:
+    """Library entries (anything with ``image_key`` and ``backend``) whose analysis matches the filters."""
+    return [e for e in entries
+            if matches(summaries.get((e.image_key, e.backend)), colour=colour, faces=faces, text=text)]

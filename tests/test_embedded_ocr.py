@@ -1,0 +1,91 @@
+"""Offline text reading (tagging.embedded._ocr) on signs rendered with PIL."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from tagging.embedded import TextReader, TextRegion, box_coordinates, text_response
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"  # Debian's fonts-dejavu-core
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    try:
+        return ImageFont.truetype(FONT, size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
+def sign(text: str, at: tuple[int, int], size: tuple[int, int] = (640, 400)) -> Image.Image:
+    """A grey wall with a white plate carrying ``text`` in red, its top-left corner at ``at``."""
+    image = Image.new("RGB", size, (120, 130, 140))
+    draw = ImageDraw.Draw(image)
+    font = _font(48)
+    left, top, right, bottom = draw.textbbox(at, text, font=font)
+    draw.rectangle((left - 20, top - 20, right + 20, bottom + 20), fill=(250, 250, 250))
+    draw.text(at, text, fill=(200, 0, 0), font=font)
+    return image
+
+
+@pytest.fixture(scope="module")
+def reader() -> TextReader:
+    return TextReader()
+
+
+def test_reads_a_rendered_sign_where_it_is(reader: TextReader) -> None:
+    image = sign("EXIT 24", (300, 250))
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((300, 250), "EXIT 24", font=_font(48))
+    regions = reader.read(image)
+    assert [r.text.replace(" ", "") for r in regions] == ["EXIT24"]
+    xmin, ymin, xmax, ymax = regions[0].box
+    # The box surrounds the glyphs, a few pixels of margin at most, in this image's pixels.
+    assert abs(xmin - left) <= 12 and abs(xmax - right) <= 12
+    assert abs(ymin - top) <= 12 and abs(ymax - bottom) <= 12
+    assert 50 <= regions[0].confidence <= 100
+
+
+def test_coordinates_follow_the_image_when_rotated(reader: TextReader) -> None:
+    image = sign("OPEN", (60, 60)).transpose(Image.Transpose.ROTATE_180)  # now at the bottom right
+    regions = reader.read(image)
+    assert [r.text for r in regions] == ["OPEN"]
+    xmin, ymin, _, _ = regions[0].box
+    assert xmin > 640 / 2 and ymin > 400 / 2
+
+
+def test_no_text_no_regions(reader: TextReader) -> None:
+    assert reader.read(Image.new("RGB", (320, 240), (30, 90, 160))) == []
+    assert text_response([])["result"]["text"] == []
+
+
+def test_text_response_has_imagga_shape_in_reading_order() -> None:
+    lower = TextRegion("second", 80.0, ((10, 100), (90, 100), (90, 120), (10, 120)))
+    upper = TextRegion("first", 90.0, ((50, 10), (150, 10), (150, 30), (50, 30)))
+    body = text_response([lower, upper])
+    assert body["status"]["type"] == "success"
+    assert [t["data"] for t in body["result"]["text"]] == ["first", "second"]
+    assert body["result"]["text"][0]["coordinates"] == {
+        "xmin": 50, "ymin": 10, "xmax": 150, "ymax": 30, "width": 100, "height": 20,
+    }
+    assert box_coordinates(1, 2, 4, 8) == {"xmin": 1, "ymin": 2, "xmax": 4, "ymax": 8, "width": 3, "height": 6}
+
+
+def test_a_large_photo_is_read_from_a_copy_and_boxed_in_its_own_pixels(reader: TextReader) -> None:
+    image = Image.new("RGB", (4000, 3000), (100, 120, 140))
+    draw = ImageDraw.Draw(image)
+    font = _font(200)
+    draw.rectangle((2000, 2000, 3600, 2400), fill=(250, 250, 250))
+    left, top, right, bottom = draw.textbbox((2100, 2080), "HELLO", font=font)
+    draw.text((2100, 2080), "HELLO", fill=(0, 0, 0), font=font)
+    (region,) = reader.read(image)
+    assert region.text == "HELLO"
+    xmin, ymin, xmax, ymax = region.box
+    assert abs(xmin - left) <= 40 and abs(xmax - right) <= 40 and abs(ymin - top) <= 60 and abs(ymax - bottom) <= 60
+
+
+def test_photos_without_text_have_none(reader: TextReader) -> None:
+    from tests.conftest import SAMPLES
+
+    for name in ("rocket.jpg", "coffee.jpg", "cat.jpg"):  # the rocket's fins and the cup's rim once read as text
+        assert reader.read(Image.open(SAMPLES / name).convert("RGB")) == [], name

@@ -1,0 +1,77 @@
+"""Analysis summaries in the store (migration, save, read, filters) on SQLite and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tagging.analysis import Summary
+from tagging.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    analysis_condition,
+    analysis_summaries,
+    colour_names,
+    filter_entries,
+    save_analysis,
+)
+from tagging.store import _schema as s
+from tests.test_store import ITEMS, save, sql
+
+MIGRATION = next(m for m in MIGRATIONS if m.apply is s._v11_image_analysis)
+
+
+def test_migration_from_the_version_before_keeps_everything(open_db):
+    store = open_db(migrate=False)
+    store.migrate(MIGRATION.version - 1)
+    save(store, "a")
+    save(store, "b", backend="imagga")
+    tables = ("images", "feedback", "verdict_sets")
+    before = {t: sql(store, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
+    assert store.migrate(MIGRATION.version) == MIGRATION.version
+    assert before == {t: sql(store, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
+    assert sql(store, "SELECT COUNT(*) FROM image_analysis") == [(0,)]
+    assert save_analysis(store, "a", "embedded", Summary(2, "navy", "blue", True))
+    assert analysis_summaries(store, ["a", "b"]) == {("a", "embedded"): Summary(2, "navy", "blue", True)}
+    store.migrate(SCHEMA_VERSION)
+
+
+def test_save_replaces_and_needs_a_known_image(open_db):
+    store = open_db()
+    save(store, "a")
+    assert not save_analysis(store, "unknown", "embedded", Summary(1, "red", "red", False))
+    assert save_analysis(store, "a", "embedded", Summary(1, "red", "red", False))
+    assert save_analysis(store, "a", "embedded", Summary(0, "white", "white", None))
+    assert save_analysis(store, "a", "imagga", Summary(None, "gold", "yellow", None))
+    assert analysis_summaries(store, ["a"]) == {
+        ("a", "embedded"): Summary(0, "white", "white", None), ("a", "imagga"): Summary(None, "gold", "yellow", None)}
+    assert colour_names(store) == ["gold", "white", "yellow"]
+    store.delete_image("a")
+    assert analysis_summaries(store, ["a"]) == {}
+
+
+def test_filters_in_sql_and_on_entries_agree(open_db):
+    store = open_db()
+    for key, summary in [("portrait", Summary(1, "navy", "blue", False)),
+                         ("sign", Summary(0, "firebrick", "red", True)),
+                         ("sky", Summary(0, "skyblue", "blue", False))]:
+        save(store, key, items=ITEMS)
+        save_analysis(store, key, "embedded", summary)
+    save(store, "unanalysed")
+    entries = store.library_entries()
+    summaries = analysis_summaries(store, [e.image_key for e in entries])
+    v = s.verdict_sets
+    for filters, expected in [
+        ({"colour": "blue"}, {"portrait", "sky"}),
+        ({"colour": "NAVY "}, {"portrait"}),
+        ({"faces": True}, {"portrait"}),
+        ({"faces": False}, {"sign", "sky"}),
+        ({"text": True}, {"sign"}),
+        ({"colour": "blue", "text": False, "faces": False}, {"sky"}),
+        ({}, {"portrait", "sign", "sky", "unanalysed"}),
+    ]:
+        on_entries = {e.image_key for e in filter_entries(entries, summaries, **filters)}
+        query = sa.select(v.c.image_key).where(analysis_condition(v.c.image_key, v.c.backend, **filters)) \
+            if filters else sa.select(v.c.image_key)
+        with store._read() as conn:
+            in_sql = set(conn.execute(query).scalars())
+        assert on_entries == in_sql == expected, filters
