@@ -119,7 +119,13 @@ def test_response_is_imagga_shaped(tagger, responses, name):
     response = responses[name]
     assert set(response) == {"result", "status"}
     assert response["status"] == {"text": "", "type": "success"}
-    assert set(response["result"]) == {"tags"}
+    assert set(response["result"]) in ({"tags"}, {"tags", "objects"})
+    for found in response["result"].get("objects", []):  # Imagga's detections shape, pixel boxes
+        assert set(found) == {"tag", "confidence", "coordinates"} and 0 <= found["confidence"] <= 100
+        box = found["coordinates"]
+        assert set(box) == {"xmin", "ymin", "xmax", "ymax", "width", "height"}
+        assert all(type(v) is int for v in box.values())
+        assert box["width"] == box["xmax"] - box["xmin"] and box["height"] == box["ymax"] - box["ymin"]
     tags = response["result"]["tags"]
     assert isinstance(tags, list) and 0 < len(tags) <= MAX_TAGS
     for item in tags:
