@@ -57,6 +57,9 @@ an answer is never empty."""
 LOWEST_SHOWN = 0.01
 """The confidence such a tag shows at the least (a term the calibration took to 0 still ranks by its mass)."""
 CONFIDENCE_DECIMALS = 4
+HOMONYMS = frozenset({"kite"})
+"""Detector classes whose word names something else in the vocabulary (the toy kite, ImageNet's bird of prey):
+their tag stands alone instead of lifting the vocabulary's ancestors ("bird", "animal")."""
 OBJECT_SURE_SCORE = 2.0
 """NanoDet score that would make a detected class a sure tag (100); lower scores scale down. The detector's
 classes are suggestions: at its own score (1.0 here) the calibration half lost precision at 60 or more (78% to
@@ -276,7 +279,11 @@ class EmbeddedTagger:
                 # A detected body is independent evidence beside the face and the clothes.
                 other = held.confidence if held else 0.0
                 confidence = 100.0 * (1.0 - (1.0 - confidence / 100.0) * (1.0 - other / 100.0))
-            self._raise(best, word, confidence)
+            if word in HOMONYMS:
+                held = best.get(word)
+                best[word] = _Candidate(max(confidence, held.confidence if held else 0.0), 0, None)
+            else:
+                self._raise(best, word, confidence)
 
         for word, confidence in (extra or {}).items():
             held = best.get(word)
