@@ -162,7 +162,7 @@ class EmbeddedTagger:
             pixels = np.stack([self.preprocess(image) for image in images])
             words = [picture_words(to_rgb(row, self.manifest.input)) for row in pixels]
             return [
-                self.response(row, [], extra, size=image.size)
+                self.response(row, [], image.size, extra)
                 for row, extra, image in zip(self.predict(pixels), words, images, strict=True)
             ]
         chunks = [images[i : i + PIPELINE_CHUNK] for i in range(0, len(images), PIPELINE_CHUNK)]
@@ -189,7 +189,7 @@ class EmbeddedTagger:
         probabilities = np.concatenate(rows)
         words = [picture_words(to_rgb(pixels, self.manifest.input)) for batch in inputs for pixels in batch]
         return [
-            self.response(row, faces, extra, objects, image.size)
+            self.response(row, faces, image.size, extra, objects)
             for row, (faces, objects), extra, image in zip(probabilities, seen, words, images, strict=True)
         ]
 
@@ -225,14 +225,15 @@ class EmbeddedTagger:
         self,
         probabilities: np.ndarray,
         faces: list[Face],
+        size: tuple[int, int] | None = None,
         extra: dict[str, float] | None = None,
         objects: list[DetectedObject] | None = None,
-        size: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
-        """Build the Imagga-shaped response from one probability row, the faces found and ``extra`` words.
+        """Build the Imagga-shaped response from one probability row, the faces and objects found, and ``extra``.
 
         ``extra`` maps more words (the whole-picture words) to confidences; a word the classifier also gives
-        keeps the higher of the two.
+        keeps the higher of the two. With the image's ``size`` (width, height) the objects also go in
+        ``result.objects`` with pixel boxes (the shared box contract), beside ``result.tags``.
         """
         vocabulary = self.vocabulary
         confidences = vocabulary.confidences(probabilities, self.calibration)
