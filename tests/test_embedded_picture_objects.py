@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tagging.embedded._objects import BINS, COCO_CLASSES, DetectedObject, decode, suppress
 from tagging.embedded._picture import COLOUR_CAP, picture_words
 from tagging.embedded._tagger import NEVER_FEWER, EmbeddedTagger, object_json
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def solid(rgb: tuple[int, int, int], size: int = 32) -> np.ndarray:
@@ -73,3 +77,22 @@ def test_answer_is_never_empty():
     assert len(tags) == NEVER_FEWER
     assert all(0 < item["confidence"] < tagger.min_confidence for item in tags)
     tagger.close()
+
+
+def test_objects_manifest_puts_boxes_beside_the_tags():
+    from PIL import Image
+
+    from tagging.embedded import list_manifests
+
+    assert "efficientnet-lite0-objects" in {m.id for m in list_manifests()}
+    tagger = EmbeddedTagger("efficientnet-lite0-objects")
+    with Image.open(SAMPLES / "astronaut.jpg") as raw:
+        image = raw.convert("RGB")
+    result = tagger.tag(image)["result"]
+    tagger.close()
+    people = [found for found in result["objects"] if found["tag"]["en"] == "person"]
+    assert people  # the astronaut: a person, with a box inside the picture
+    for found in people:
+        box = found["coordinates"]
+        assert 0 <= box["xmin"] < box["xmax"] <= image.width and 0 <= box["ymin"] < box["ymax"] <= image.height
+    assert "objects" not in EmbeddedTagger(detect_faces=False).tag(image)["result"]  # the shipped model: off

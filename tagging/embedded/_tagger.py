@@ -104,7 +104,8 @@ class EmbeddedTagger:
     ) -> None:
         """Load the model (the shipped one without ``manifest``), its vocabulary, the face and object detectors.
 
-        ``detect_objects`` defaults to ``detect_faces`` (both are the worker thread's detectors).
+        ``detect_objects`` defaults to the manifest's ``objects`` (off for the shipped model: the detector costs
+        about six times the classifier and did not pay on the calibration half; see ``OBJECT_SURE_SCORE``).
 
         ``manifest`` is a manifest id (see ``list_manifests``), a path to a ``.manifest.json``, or a
         ``Manifest``. ``load_seconds`` records how long loading took. Raises ``BackendError`` (its
@@ -131,7 +132,7 @@ class EmbeddedTagger:
         self.calibration = self.manifest.calibration
         use_faces = detect_faces and self.manifest.faces
         self.faces: FaceDetector | None = FaceDetector(threads=FACE_THREADS) if use_faces else None
-        use_objects = (detect_faces if detect_objects is None else detect_objects) and self.manifest.faces
+        use_objects = self.manifest.objects if detect_objects is None else detect_objects
         self.objects: ObjectDetector | None = ObjectDetector(threads=FACE_THREADS) if use_objects else None
         use_worker = use_faces or use_objects
         self._face_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") if use_worker else None
