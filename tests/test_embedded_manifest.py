@@ -191,12 +191,10 @@ def test_tag_page_offers_the_models_and_keeps_their_results_apart(app, colour_ma
     assert "cat" in at.multiselect(key="tag_selection").options
 
 
-def test_tag_page_without_extra_models_offers_the_shipped_two(app):
-    # Issue 17 ships a second manifest: the same classifier with the COCO object detector (boxes, slower).
+def test_tag_page_without_extra_models_shows_no_picker(app):
     at = app().run()
     assert not at.exception
-    (picker,) = [s for s in at.selectbox if s.key == "tag_manifest"]
-    assert len(picker.options) == 2
+    assert not [s for s in at.selectbox if s.key == "tag_manifest"]
 
 
 def test_compare_page_puts_a_second_model_beside_the_shipped_one(app, colour_manifest, monkeypatch):

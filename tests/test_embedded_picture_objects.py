@@ -84,8 +84,10 @@ def test_objects_manifest_puts_boxes_beside_the_tags():
 
     from tagging.embedded import list_manifests
 
-    assert "efficientnet-lite0-objects" in {m.id for m in list_manifests()}
-    tagger = EmbeddedTagger("efficientnet-lite0-objects")
+    optional = SAMPLES.parent / "models" / "optional"
+    assert "efficientnet-lite0-objects" not in {m.id for m in list_manifests()}  # off unless asked for
+    assert "efficientnet-lite0-objects" in {m.id for m in list_manifests([optional])}
+    tagger = EmbeddedTagger(optional / "efficientnet-lite0-objects.manifest.json")
     with Image.open(SAMPLES / "astronaut.jpg") as raw:
         image = raw.convert("RGB")
     result = tagger.tag(image)["result"]
