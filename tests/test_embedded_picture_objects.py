@@ -98,3 +98,17 @@ def test_objects_manifest_puts_boxes_beside_the_tags():
         box = found["coordinates"]
         assert 0 <= box["xmin"] < box["xmax"] <= image.width and 0 <= box["ymin"] < box["ymax"] <= image.height
     assert "objects" not in EmbeddedTagger(detect_faces=False).tag(image)["result"]  # the shipped model: off
+
+
+def test_views_are_the_whole_its_centre_and_the_ends():
+    from PIL import Image
+
+    from tagging.embedded._tagger import crops
+
+    image = Image.new("RGB", (400, 200))
+    views = crops(image, 4)
+    assert [v.size for v in views] == [(400, 200), (140, 140), (200, 200), (200, 200)]
+    assert crops(image, 1) == [image]
+    tagger = EmbeddedTagger(detect_faces=False, views=3)
+    assert tagger._prepare([image, image]).shape[0] == 6  # three views of each
+    tagger.close()

@@ -68,6 +68,11 @@ tag gets half its score (at most 50); the boxes keep the score itself."""
 CLASSIFIER_THREADS = max(1, (os.cpu_count() or 2) - 1)
 """Intra-op threads of the classifier: all cores but one, which the face detector gets. On 2 cores, one
 thread each running side by side beats the classifier on two threads followed by the detector (bench)."""
+VIEWS = 2
+"""Views of each photo the classifier sees, their probabilities averaged (see ``crops``). On the calibration
+half, against the whole photo alone: 2 views (the whole and its centre) took precision at 60 or more from 88% to
+90%, photos with an accepted word at 60 or more from 13 to 14, accepted words among the tags from 37% to 38%,
+for one more forward pass; 4 views (plus the squares at either end) gave 91%, 13 and 39% for three more."""
 PIPELINE_CHUNK = 4
 """Images per classifier run when ``tag_batch`` pipelines resizing with the forward pass."""
 FACE_THREADS = 1
@@ -101,6 +106,7 @@ class EmbeddedTagger:
         max_tags: int | None = None,
         detect_faces: bool = True,
         detect_objects: bool | None = None,
+        views: int | None = None,
     ) -> None:
         """Load the model (the shipped one without ``manifest``), its vocabulary, the face and object detectors.
 
@@ -137,6 +143,7 @@ class EmbeddedTagger:
         use_worker = use_faces or use_objects
         self._face_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") if use_worker else None
         self._person = self.vocabulary.index.get("person")
+        self.views = VIEWS if views is None else max(1, views)
         self.load_seconds = time.perf_counter() - started
 
     # --- public API ---------------------------------------------------------------
@@ -160,26 +167,26 @@ class EmbeddedTagger:
         images = [_rgb(image) for image in images]
         worker = self._face_worker
         if worker is None:
-            pixels = np.stack([self.preprocess(image) for image in images])
-            words = [picture_words(to_rgb(row, self.manifest.input)) for row in pixels]
+            pixels = self._prepare(images)
+            words = [picture_words(to_rgb(row, self.manifest.input)) for row in pixels[:: self.views]]
             return [
                 self.response(row, [], image.size, extra)
-                for row, extra, image in zip(self.predict(pixels), words, images, strict=True)
+                for row, extra, image in zip(self._classify(pixels), words, images, strict=True)
             ]
         chunks = [images[i : i + PIPELINE_CHUNK] for i in range(0, len(images), PIPELINE_CHUNK)]
         futures: list[Future[Any]] = []
         try:
             if len(chunks) == 1:
                 futures.append(worker.submit(self.detect_batch, images))
-                inputs = [np.stack([self.preprocess(image) for image in images])]
-                rows = [self.predict(inputs[0])]
+                inputs = [self._prepare(images)]
+                rows = [self._classify(inputs[0])]
             else:
                 prepared = [worker.submit(self._prepare, chunk) for chunk in chunks]
                 futures = [*prepared, worker.submit(self.detect_batch, images)]
                 inputs, rows = [], []
                 for future, chunk in zip(prepared, chunks, strict=True):
                     inputs.append(_result_or_run(future, self._prepare, chunk))
-                    rows.append(self.predict(inputs[-1]))
+                    rows.append(self._classify(inputs[-1]))
             seen = _result_or_run(futures[-1], self.detect_batch, images)
         except BaseException:
             for future in futures:
@@ -188,14 +195,22 @@ class EmbeddedTagger:
                 _wait_quietly(future)
             raise
         probabilities = np.concatenate(rows)
-        words = [picture_words(to_rgb(pixels, self.manifest.input)) for batch in inputs for pixels in batch]
+        words = [
+            picture_words(to_rgb(pixels, self.manifest.input)) for batch in inputs for pixels in batch[:: self.views]
+        ]
         return [
             self.response(row, faces, image.size, extra, objects)
             for row, (faces, objects), extra, image in zip(probabilities, seen, words, images, strict=True)
         ]
 
     def _prepare(self, images: list[Image.Image]) -> np.ndarray:
-        return np.stack([self.preprocess(image) for image in images])
+        """The classifier's inputs: ``self.views`` views of each image, image by image."""
+        return np.stack([self.preprocess(view) for image in images for view in crops(image, self.views)])
+
+    def _classify(self, pixels: np.ndarray) -> np.ndarray:
+        """One probability row per image: the mean over its views."""
+        rows = self.predict(pixels)
+        return rows.reshape(-1, self.views, rows.shape[-1]).mean(axis=1)
 
     # --- the steps of tag_batch, public so the benchmark can time them -------------
     def preprocess(self, image: Image.Image) -> np.ndarray:
@@ -362,6 +377,20 @@ def object_json(found: DetectedObject, size: tuple[int, int]) -> dict[str, Any]:
         "confidence": round(100.0 * found.score, CONFIDENCE_DECIMALS),
         "coordinates": {"xmin": x0, "ymin": y0, "xmax": x1, "ymax": y1, "width": x1 - x0, "height": y1 - y0},
     }
+
+
+def crops(image: Image.Image, views: int) -> list[Image.Image]:
+    """The views of a photo: the whole (as the model crops it), its centre (70%), and the squares at either
+    end of its long side (the whole again for a square photo); the first ``views`` of them."""
+    width, height = image.size
+    side, centre = min(width, height), 0.7 * min(width, height)
+    found = [image]
+    if views > 1:
+        left, top = (width - centre) / 2, (height - centre) / 2
+        found.append(image.crop((round(left), round(top), round(left + centre), round(top + centre))))
+    if views > 2:
+        found += [image.crop((0, 0, side, side)), image.crop((width - side, height - side, width, height))]
+    return found[:views]
 
 
 def _rgb(image: Image.Image) -> Image.Image:
