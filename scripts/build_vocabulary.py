@@ -78,9 +78,9 @@ JARGON: frozenset[str] = frozenset({
     "place_of_business", "mercantile_establishment", "protective_covering", "game", "support",
     "globule",
     # Issue 17: vague categories that reached 60 or more on the calibration half and that no label used
-    # ("equipment 69, electronic equipment 69" on a circuit board, "housing" on palaces, "depression" on a
+    # ("equipment 69" on a circuit board, "housing" on palaces, "depression" on a
     # stream, "wrapping" on a sign, "instrument" on a clock).
-    "equipment", "instrument", "wrapping", "natural_depression", "housing", "electronic_equipment", "jacket",
+    "equipment", "instrument", "wrapping", "natural_depression", "housing", "jacket",
 })
 
 # Multi-word internal synsets that SemCor never tagged but people do say.
@@ -89,7 +89,7 @@ KEEP: frozenset[str] = frozenset({
     "snack_food", "baked_goods", "bird_of_prey", "place_of_worship", "public_transport", "sled_dog",
     "toy_dog", "kitchen_appliance", "stringed_instrument", "percussion_instrument", "keyboard_instrument",
     "edible_fruit", "motor_vehicle", "hunting_dog", "water_bird", "guard_dog", "sea_lion", "sailing_vessel",
-    "musical_instrument", "protective_garment",
+    "electronic_equipment", "musical_instrument", "protective_garment",
 })
 
 # Scene words for classes that are places; the photos of these classes are landscapes.
