@@ -119,8 +119,15 @@ def test_response_is_imagga_shaped(tagger, responses, name):
     response = responses[name]
     assert set(response) == {"result", "status"}
     assert response["status"] == {"text": "", "type": "success"}
-    # Faces (with pixel boxes) only when some were found: the astronaut's.
-    assert set(response["result"]) == ({"tags", "faces"} if name == "astronaut" else {"tags"})
+    # Faces (with pixel boxes) only when some were found: the astronaut's; objects only with the optional detector.
+    keys = set(response["result"]) - {"objects"}
+    assert keys == ({"tags", "faces"} if name == "astronaut" else {"tags"})
+    for found in response["result"].get("objects", []):  # Imagga's detections shape, pixel boxes
+        assert set(found) == {"tag", "confidence", "coordinates"} and 0 <= found["confidence"] <= 100
+        box = found["coordinates"]
+        assert set(box) == {"xmin", "ymin", "xmax", "ymax", "width", "height"}
+        assert all(type(v) is int for v in box.values())
+        assert box["width"] == box["xmax"] - box["xmin"] and box["height"] == box["ymax"] - box["ymin"]
     tags = response["result"]["tags"]
     assert isinstance(tags, list) and 0 < len(tags) <= MAX_TAGS
     for item in tags:

@@ -16,7 +16,7 @@ hold (a Places365 or ImageNet-21k classifier, say) by putting ``<id>.manifest.js
       "labels": "places365.txt",              # one class name a line (or a JSON list), in output order
       "vocabulary": null,                     # or a table in scripts/build_vocabulary.py's format instead of labels
       "calibration": {"chance_weight": 0.0, "certainty_power": 0.0},
-      "min_confidence": 1.0, "max_tags": 50, "faces": true,
+      "min_confidence": 1.0, "max_tags": 50, "faces": true, "objects": false,
       "licence": "...", "provenance": {...}
     }
 
@@ -72,6 +72,7 @@ class Manifest:
     min_confidence: float = 1.0
     max_tags: int = 50
     faces: bool = True
+    objects: bool = False  # run the COCO object detector too (boxes in result.objects; about 6x the classifier)
     licence: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -196,6 +197,7 @@ def _parse(data: dict[str, Any], path: Path) -> Manifest:
         min_confidence=float(data.get("min_confidence", 1.0)),
         max_tags=int(data.get("max_tags", 50)),
         faces=bool(data.get("faces", True)),
+        objects=bool(data.get("objects", False)),
         licence=str(data.get("licence", "")),
         provenance=dict(data.get("provenance") or {}),
     )
