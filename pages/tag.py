@@ -450,10 +450,6 @@ with col_tags:
 analysis.render(backend, backend_key, image, image_url, image_key, request, payload,
                 resources.result_cache(config.db_target), filename, store)
 
-# --- analysis: faces, objects, text, colours, crops (ui/analysis.py) ------------------------
-analysis.render(backend, backend_key, image, image_url, image_key, request, payload,
-                resources.result_cache(config.db_target), filename, store)
-
 # --- Imagga categorizers -------------------------------------------------------------------
 if backend_name == IMAGGA:
     with col_tags, st.expander("Categories (Imagga categorizers)"):

@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
+ensure_debian opencv_libs_present $OPENCV_DEBIAN_PACKAGES  # for the offline text reader
 ensure_venv requirements.txt
 exec .venv/bin/streamlit run dashboard.py "$@"

@@ -321,16 +321,25 @@ def test_the_last_upload_is_kept_on_the_server_and_a_reload_shows_it_again(app):
     assert "no longer kept on the server" in shown(gone.warning)
 
 
-def test_floor_picks_below_the_threshold_and_ties_are_named(app):
+def test_floor_picks_below_the_threshold_and_ties_are_named(app, monkeypatch):
+    from tagging.backends import EmbeddedBackend
+
+    # A constructed answer (no model's output): four tags tie at 70, then two lower ones.
+    tied = [("animal", 70.0), ("mammal", 70.0), ("cat", 70.0), ("pet", 70.0), ("fur", 40.0), ("whisker", 20.0)]
+    payload = {"result": {"tags": [{"tag": {"en": n}, "confidence": c} for n, c in tied]},
+               "status": {"text": "", "type": "success"}}
+    monkeypatch.setattr(EmbeddedBackend, "tag_image", lambda self, image, request: payload)
     at = app().run()
-    at.slider(key="tag_threshold").set_value(90).run()  # nothing of the cat reaches 90: the floor picks 3
-    at.number_input(key="tag_min_tags").set_value(2).run()  # four tags tie at the top (animal, mammal, ...)
+    at.slider(key="tag_threshold").set_value(90).run()  # nothing reaches 90: the floor picks
+    at.number_input(key="tag_min_tags").set_value(2).run()  # two of the four tied tags
     captions = texts(at.caption)
     picked = at.multiselect(key="tag_selection").value
     assert len(picked) == 2
     assert "Below the threshold, kept only because the top 2 are always kept" in captions
     assert all(name in captions for name in picked)
     assert "the tagger's order decided which one is kept" in captions
+    left_out = {"animal", "mammal", "cat", "pet"} - {p.split(" · ")[0] for p in picked}
+    assert all(name in captions for name in left_out)  # the tied tags the order left out are named
     spec = at.get("vega_lite_chart")[0].proto.spec
     assert "below the threshold, picked by the floor" in spec
 

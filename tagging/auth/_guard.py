@@ -42,6 +42,8 @@ READS = frozenset({
     "tune_rows",
     # issue 18: review modes and missing-tags notes
     "missing_notes", "review_modes", "reviewed_backends",
+    # issue 21: the images' analysis summaries
+    "analysis_summaries", "colour_names",
 })
 
 
@@ -108,6 +110,11 @@ class GuardedStore:
         self._store.mark_failed(*args, **kwargs)
 
     # --- admin actions, each in the trail ------------------------------------------------------
+    def save_analysis(self, image_key: str, backend: str, summary: Any) -> bool:
+        """Open to every role: what an image shows (faces, colour, text) is derived data, like the result
+        cache, kept whoever looked; it decides nothing."""
+        return self._store.save_analysis(image_key, backend, summary)
+
     def delete_image(self, image_key: str) -> int:
         require(self.identity, DELETE)
         removed = self._store.delete_image(image_key)

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from tagging.errors import SchemaVersionError, StoreUnavailableError
 from tagging.store import _counters
 from tagging.store import _schema as s
+from tagging.store._analysis import AnalysisQueries
 from tagging.store._db import (
     POSTGRESQL,
     SQLITE,
@@ -264,7 +265,7 @@ def _item(row: Any) -> FeedbackItem:
     return FeedbackItem(row.tag, float(row.confidence), bool(row.accepted), row.parent)
 
 
-class Store(LibraryQueries):
+class Store(LibraryQueries, AnalysisQueries):
     """The dashboard's database. Creating one runs pending migrations (unless ``migrate=False``).
 
     ``target`` is ``TAGGING_DB``'s value: a file path, ``sqlite:///PATH`` or
