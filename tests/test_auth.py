@@ -270,3 +270,15 @@ def test_the_users_audit_spend_migration_upgrades_the_previous_version_and_keeps
     with pytest.raises(sa.exc.IntegrityError):  # the table refuses a role that is not one
         with store.engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO users (identity, role) VALUES ('x', 'owner')"))
+
+
+def test_a_reload_is_the_same_person_only_for_the_same_identity(tmp_path):
+    """A kept Review session comes back after a reload only to the same person on the same store."""
+    store, other = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    assert GuardedStore(store, BOB).same_as(GuardedStore(store, BOB))
+    assert not GuardedStore(store, BOB).same_as(GuardedStore(store, ADA))  # another signed-in person
+    assert not GuardedStore(store, BOB).same_as(GuardedStore(other, BOB))  # another database
+    assert not GuardedStore(store, BOB).same_as(store)
+    first, reloaded = Identity("session-1", ADMIN, auth.LOCAL), Identity("session-2", ADMIN, auth.LOCAL)
+    assert GuardedStore(store, first).same_as(GuardedStore(store, reloaded))  # no sign-in: the name is a label
+    assert not GuardedStore(store, first).same_as(GuardedStore(store, Identity("session-1", ADMIN, auth.PROXY)))

@@ -114,8 +114,8 @@ def test_library_delete_confirmation_makes_no_link(app, isolated_env, name):
                                       items=[FeedbackItem("cat", 90, True)])
     at = app()
     at.switch_page("pages/library.py").run()
-    at.selectbox(key="lib_delete_choice").set_value("k1").run()
-    at.button(key="lib_delete").click().run()
+    at.radio(key="lib_view").set_value("gallery").run()
+    at.button(key="lib_gallery_delete_0").click().run()  # the only image's tile
     (warning,) = _with(at.warning, name)
     assert_literal(warning, name)
     at.button(key="lib_delete_yes").click().run()

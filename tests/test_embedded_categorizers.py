@@ -21,6 +21,7 @@ from tagging.embedded._categorizers import NSFW_MODEL_SHA256, PERSONAL_PHOTOS, n
 from tagging.embedded._manifest import shipped_dir
 from tagging.errors import BackendError, MalformedResponseError
 from tests.conftest import SAMPLES
+from tests.markdown import shown
 
 
 @pytest.fixture(scope="module")
@@ -151,4 +152,4 @@ def test_categories_panel_shows_a_failure_as_a_message(app, monkeypatch):
     at.selectbox(key="tag_offline_categorizer").set_value(NSFW_ID).run()
     at.button(key="tag_offline_categorize").click().run()
     assert not at.exception
-    assert "The offline categorizer failed: The nsfw categorizer failed: test" in [e.value for e in at.error]
+    assert "The offline categorizer failed: The nsfw categorizer failed: test" in shown(at.error)

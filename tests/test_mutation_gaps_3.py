@@ -150,7 +150,7 @@ def test_compare_scores_against_reviewed_verdicts_only(store, scope):
     _automatic(store, "a1", items=[FeedbackItem("dog", 80.0, True), FeedbackItem("cat", 30.0, False)])
     _automatic(store, "a2", backend="imagga", items=[FeedbackItem("sofa", 70.0, True)])
     side = Side(TaggerSpec("embedded", TagRequest(language="en", mode="upload")))
-    truth = truth_for(store, side, scope)
+    truth = truth_for(store, side, scope, ["r1", "a1", "a2"])
     assert truth.verdicts == {"r1": {"cat": True}}
 
 

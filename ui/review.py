@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from tagging.auth import GuardedStore
 from tagging.backends import LABELS
 from tagging.models import Tag
 from tagging.review import CACHED, ORDERS, STORED, Card, Pace, ReviewSession
@@ -156,7 +157,14 @@ def kept_session(store: Store) -> ReviewSession | None:
     sessions, lock = _kept()
     with lock:
         review = sessions.get(token) if token else None
-    return review if review is not None and review.store is store else None
+    if review is None:
+        return None
+    if review.store is store:
+        return review
+    if isinstance(store, GuardedStore) and store.same_as(review.store):  # a reload: same person, new session
+        review.store = store
+        return review
+    return None
 
 
 def keep_session(review: ReviewSession) -> None:

@@ -16,6 +16,7 @@ from tagging.auth._roles import (
     APPLY_DEFAULT,
     DELETE,
     EXPORT,
+    LOCAL,
     OVERRIDE,
     RUN_BATCH,
     SAVE,
@@ -69,6 +70,16 @@ class GuardedStore:
     def guards(self, store: Store) -> bool:
         """Whether this guards ``store`` (that very object)."""
         return self._store is store
+
+    def same_as(self, other: object) -> bool:
+        """Whether ``other`` guards the same store for the same person (another session of theirs).
+
+        Without sign-in every session is the local user (its name is only a label, as a reload may not keep it).
+        """
+        if not isinstance(other, GuardedStore) or other._store is not self._store:
+            return False
+        both_local = other.identity.source == self.identity.source == LOCAL
+        return other.identity == self.identity or (both_local and other.identity.role == self.identity.role)
 
     @property
     def subject(self) -> str:
