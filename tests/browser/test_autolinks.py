@@ -60,8 +60,8 @@ def test_tag_caption_library_confirmation_and_tag_error_hold_no_link(app_server,
     expect(page.locator('[data-testid="stToast"]').filter(has_text="feedback").first).to_be_visible(timeout=TIMEOUT)
     page.goto(app_server.url + "/library")
     expect(page.get_by_role("heading", name="Library")).to_be_visible(timeout=TIMEOUT)
-    page.locator('[data-testid="stExpander"]').filter(has_text="Delete an image's record").locator("summary").click()
-    page.get_by_role("button", name="Delete…").click()
+    page.get_by_text("Gallery", exact=True).click()  # each tile has its own Delete…
+    page.get_by_role("button", name="Delete…").first.click()
     confirm = page.locator('[data-testid="stAlert"]').filter(has_text="cannot be undone")
     expect(confirm).to_be_visible(timeout=TIMEOUT)
     assert WWW in confirm.first.evaluate(_READ)

@@ -82,7 +82,7 @@ def test_without_sign_in_the_name_typed_on_settings_survives_a_reload(page, app_
     expect(page.get_by_text("Carol <b>Smith</b>", exact=True)).to_be_visible()
     page.goto(app_server.url)  # and the Tag page signs with it
     page.get_by_role("button", name="Save feedback").click()
-    expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Feedback store:").first
-           ).to_contain_text("on 1 images", timeout=TIMEOUT)
+    expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text="Saved so far:").first
+           ).to_contain_text("on 1 image.", timeout=TIMEOUT)
     saved = {e.saved_by for e in Store(app_server.db_path).library_entries()}
     assert "Carol <b>Smith</b>" in saved
