@@ -89,6 +89,7 @@ def main() -> int:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(app.url + "/")
                 page.wait_for_function(TAGS_READY, arg="cat.jpg", timeout=TIMEOUT)
+                page.get_by_text("Show faces, colours, text and crops").click()  # stays on for the session
                 page.wait_for_function(ANALYSIS_READY, timeout=TIMEOUT)  # cold: the text reader loads once
                 for name in ("astronaut.jpg", "rocket.jpg", "coffee.jpg"):
                     tags, view = choose_sample(page, name)

@@ -19,8 +19,21 @@ def analysis_json(at) -> list[dict]:
     return [json.loads(j.proto.body) for j in at.json[1:]]
 
 
+def test_offline_analysis_is_shown_on_request_and_stays_on(app):
+    at = app().run()
+    assert "tag_analysis_faces" not in [c.key for c in at.checkbox]  # nothing computed until asked for
+    at.toggle(key="tag_analysis_on").set_value(True).run(timeout=60)
+    assert "tag_analysis_faces" in [c.key for c in at.checkbox]
+    at.selectbox(key="tag_sample").set_value("coffee.jpg").run(timeout=60)
+    assert at.toggle(key="tag_analysis_on").value and "tag_analysis_faces" in [c.key for c in at.checkbox]
+    at.switch_page("pages/library.py").run()
+    at.switch_page("pages/tag.py").run(timeout=60)  # away and back: still on
+    assert at.toggle(key="tag_analysis_on").value and "tag_analysis_faces" in [c.key for c in at.checkbox]
+
+
 def test_offline_analysis_of_the_astronaut(app):
     at = app().run()
+    at.toggle(key="tag_analysis_on").set_value(True).run(timeout=60)
     at.selectbox(key="tag_sample").set_value("astronaut.jpg").run(timeout=60)
     assert not at.exception and not at.error
     assert at.checkbox(key="tag_analysis_faces").label == "Faces (1)"

@@ -35,7 +35,7 @@ from tagging.backends import IMAGGA, LABELS, TagRequest, analysis_request_key
 from tagging.errors import StoreError, TaggingError
 from tagging.images import LoadedImage
 from tagging.store import save_analysis
-from ui import resources
+from ui import resources, state
 from ui.text import literal
 
 OVERLAY_SIDE = 1024
@@ -97,8 +97,20 @@ def render(
     backend: Any, backend_key: str, image: LoadedImage | None, image_url: str | None, image_key: str,
     request: TagRequest, tags_payload: Mapping[str, Any], cache: Any, filename: str, store: Any = None,
 ) -> None:
-    """The Analysis section under the Tag page's image and tags; the summary goes to ``store`` (Library columns)."""
+    """The Analysis section under the Tag page's image and tags; the summary goes to ``store`` (Library columns).
+
+    Shown on request (offline: a toggle that stays on for the session; Imagga: a button, as its calls are paid):
+    its overlay, swatches, tables and downloads
+    would otherwise make every open of the Tag page slower in the browser.
+    """
     st.subheader("Analysis")
+    if backend.name != IMAGGA:  # Imagga's is asked for with its own button (paid calls)
+        state.bind("tag_analysis_on", "analysis_on")
+        if not st.toggle("Show faces, colours, text and crops", key="tag_analysis_on", on_change=state.keep,
+                         args=("tag_analysis_on", "analysis_on"),
+                         help="Draws the faces, objects, text regions and crops on the image, with the colours "
+                              "and the raw answers beside it. Stays on while you change images."):
+            return
     if backend.name == IMAGGA and st.session_state.get("tag_analysis_asked") != (image_key, backend_key):
         st.caption("Faces, colours, text and crops from Imagga: four requests, each counted by your plan "
                    "(asked once per image, then cached).")

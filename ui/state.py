@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "selection_edited": False,  # True once the analyst edits the selection by hand
     "recent_auto": [],  # the rule's latest selections, to tell a stale echo from an edit
     "last_saved": None,
+    "analysis_on": False,  # the Tag page's Analysis view, shown once asked for (issue 21)
     # Tune page
     "tune_notice": None,  # a message to show once after a callback (applied threshold, override)
     "tune_apply_pending": None,  # the threshold "make it the default" waits to have confirmed

@@ -23,6 +23,7 @@ def test_offline_analysis_draws_boxes_and_downloads_a_crop(page, app_server):
     page.get_by_role("option", name="astronaut.jpg", exact=True).click()
     page.wait_for_function(TAGS_READY, arg="astronaut.jpg", timeout=TIMEOUT)
     expect(page.get_by_role("heading", name="Analysis")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_text("Show faces, colours, text and crops").click()  # shown on request
     faces = page.locator('[data-testid="stCheckbox"]').filter(has_text="Faces (1)")
     expect(faces).to_be_visible(timeout=TIMEOUT)
     overlay = page.locator('[data-testid="stImage"]').filter(has_text="Faces yellow")
