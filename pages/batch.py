@@ -22,6 +22,7 @@ from tagging.batch import (
     MAX_CONCURRENCY,
     OK,
     SKIPPED,
+    THUMBNAILS_KEPT,
     BatchJob,
     ClusterJob,
     PerThreadImagga,
@@ -50,6 +51,7 @@ from ui.batch import (
     memory_note,
     stop_job,
 )
+from ui.library import data_url
 from ui.page import analyst, start_page
 from ui.text import count, literal
 
@@ -339,12 +341,18 @@ def _results(job: BatchJob, meta: dict) -> None:
     frame = results_frame(results, threshold, min_tags, overrides, analysed)
     frame["status"] = frame["status"].map(STATUS_LABELS)
     frame[["top tag", "note"]] = frame[["top tag", "note"]].fillna("")  # a blank, not "None", for a failed image
+    frame = batch_analysis.shown(frame)
+    pictures = batch_analysis.thumbnails()
+    frame.insert(0, "thumbnail", [data_url(pictures.get(k)) for k in frame["sha256"]])
     st.dataframe(
-        frame, hide_index=True, key="batch_table",
-        column_order=["image", "status", "selected tags", "selected", "suggested", "top tag", "top confidence",
-                      *batch_analysis.COLUMNS, "note"],
-        column_config={"top confidence": st.column_config.NumberColumn(format="%.1f")},
+        frame, hide_index=True, key="batch_table", row_height=64 if pictures else None,
+        column_order=[*(["thumbnail"] if pictures else []), "image", "status", "selected tags", "selected",
+                      "suggested", "top tag", "top confidence", *batch_analysis.COLUMNS, "note"],
+        column_config={"top confidence": st.column_config.NumberColumn(format="%.1f"),
+                       "thumbnail": st.column_config.ImageColumn("thumbnail", width="small")},
     )
+    if len(pictures) >= THUMBNAILS_KEPT and len(frame) > len(pictures):
+        st.caption(f"Thumbnails for the first {count(len(pictures), 'image')} of the batch (memory stays bounded).")
 
     frequency = tag_frequency(results, threshold, min_tags, overrides)
     if frequency.empty:

@@ -447,3 +447,30 @@ def test_items_read_from_a_source_only_when_needed_and_a_bad_source_fails_alone(
     assert report.results[0].image_key == hashlib.sha256(_png(3)).hexdigest()
     assert "could not be read" in report.results[1].reason and report.results[1].image_key == ""
     assert len(good.reads) == 2  # hashed once, decoded once: the bytes are not kept in between
+
+
+def test_analyse_batch_keeps_bounded_thumbnails_from_the_same_read(monkeypatch):
+    """Issue 18 item 11: the Batch table's thumbnails come from the analysis read, at most THUMBNAILS_KEPT."""
+    import io as _io
+
+    from PIL import Image as _Image
+
+    from tagging.batch import _analysis
+    from tagging.batch._engine import BatchItem, ItemResult
+    from tagging.models import Tag
+
+    monkeypatch.setattr(_analysis, "THUMBNAILS_KEPT", 2)
+    items, results = {}, []
+    for i, colour in enumerate([(250, 0, 0), (0, 250, 0), (0, 0, 250)]):
+        buffer = _io.BytesIO()
+        _Image.new("RGB", (400, 200), colour).save(buffer, "PNG")
+        item = BatchItem(f"{i}.png", data=buffer.getvalue())
+        items[item.known_sha256] = item
+        results.append(ItemResult(i, item.name, item.known_sha256, "ok", payload={"result": {"tags": []}},
+                                  tags=(Tag("x", 90.0),)))
+    thumbs: dict[str, bytes] = {}
+    found = _analysis.analyse_batch(results, items, faces_known=False, thumbnails=thumbs)
+    assert len(found) == 3 and list(thumbs) == [r.image_key for r in results[:2]]
+    with _Image.open(_io.BytesIO(thumbs[results[0].image_key])) as picture:
+        assert picture.format == "JPEG" and max(picture.size) == _analysis.THUMBNAIL_SIDE
+        assert picture.getpixel((10, 10))[0] > 200  # the red image's

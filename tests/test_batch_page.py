@@ -7,6 +7,7 @@ import io
 import threading
 import zipfile
 
+import pandas as pd
 import pytest
 import streamlit as st
 from PIL import Image
@@ -213,15 +214,22 @@ def test_analysis_columns_in_table_exports_and_library(app, isolated_env):
     astronaut = (SAMPLES / "astronaut.jpg").read_bytes()
     red = io.BytesIO()
     Image.new("RGB", (64, 48), (220, 10, 10)).save(red, "PNG")
-    files = [("astronaut.jpg", astronaut, "image/jpeg"), ("red.png", red.getvalue(), "image/png")]
+    files = [("astronaut.jpg", astronaut, "image/jpeg"), ("red.png", red.getvalue(), "image/png"),
+             ("broken.jpg", b"not an image at all", "image/jpeg")]
     at = run_batch(batch_page(app), files)
     rows = table(at).set_index("image")
-    assert rows.loc["astronaut.jpg", "faces"] == 1 and rows.loc["red.png", "faces"] == 0
+    assert rows.loc["astronaut.jpg", "faces"] == "1" and rows.loc["red.png", "faces"] == "0"
     assert rows.loc["red.png", "dominant colour"] == "red"
-    assert rows["text found"].isna().all()  # text is read only on request
+    assert (rows["text found"] == "").all()  # text is read only on request
+    # Issue 18 item 11: a thumbnail per image read; the broken one has none, and no cell reads "None"
+    assert rows.loc["astronaut.jpg", "thumbnail"].startswith("data:image/jpeg;base64,")
+    assert rows.loc["red.png", "thumbnail"].startswith("data:image/jpeg;base64,")
+    assert pd.isna(rows.loc["broken.jpg", "thumbnail"])
+    shown_cells = rows.drop(columns=["thumbnail"]).astype(str).to_numpy()
+    assert "None" not in shown_cells and "<NA>" not in shown_cells and "nan" not in shown_cells
     at.checkbox(key="batch_read_text").check().run()
     assert not at.exception and not at.error
-    assert not table(at).set_index("image").loc["red.png", "text found"]
+    assert table(at).set_index("image").loc["red.png", "text found"] == "no"
     from tagging.batch import export_csv, export_json  # what the download buttons send
 
     job = at.session_state["batch_job"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from tagging.analysis import Summary
@@ -24,9 +25,25 @@ def summaries(job: Any, meta: dict[str, Any], max_bytes: int, max_pixels: int) -
     if kept is not None and kept[0] == marker:
         return kept[1]
     items = {item.known_sha256: item for item in job.items if item.known_sha256}
+    pictures: dict[str, bytes] = {}
     with st.spinner("Finding faces and colours" + (" and reading text…" if read_text else "…")):
         found = analyse_batch(results, items, faces_known=meta.get("backend") == EMBEDDED,
                               text_reader=resources.text_reader() if read_text else None,
-                              max_bytes=max_bytes, max_pixels=max_pixels)
-    st.session_state["batch_analysis"] = (marker, found)
+                              max_bytes=max_bytes, max_pixels=max_pixels, thumbnails=pictures)
+    st.session_state["batch_analysis"] = (marker, found, pictures)
     return found
+
+
+def thumbnails() -> dict[str, bytes]:
+    """Image key -> thumbnail JPEG of the batch ``summaries`` last read (the first images only)."""
+    kept = st.session_state.get("batch_analysis")
+    return kept[2] if kept is not None else {}
+
+
+def shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The analysis columns as the table shows them: blanks where an image was not analysed, never "None"."""
+    frame = frame.copy()
+    frame["faces"] = [("" if pd.isna(v) else str(int(v))) for v in frame["faces"]]
+    frame["dominant colour"] = frame["dominant colour"].fillna("")
+    frame["text found"] = [("" if pd.isna(v) else "yes" if v else "no") for v in frame["text found"]]
+    return frame

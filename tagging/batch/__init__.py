@@ -8,7 +8,7 @@ fsspec URLs as lazily read items. The views turn results into tables and exports
 save them to the store.
 """
 
-from tagging.batch._analysis import SUMMARY_COLUMNS, analyse_batch, summary_of
+from tagging.batch._analysis import SUMMARY_COLUMNS, THUMBNAILS_KEPT, analyse_batch, summary_of
 from tagging.batch._archive import (
     ArchiveContents,
     ArchiveError,
@@ -61,7 +61,7 @@ from tagging.batch._views import (
 )
 
 __all__ = [
-    "SUMMARY_COLUMNS", "analyse_batch", "summary_of",
+    "SUMMARY_COLUMNS", "THUMBNAILS_KEPT", "analyse_batch", "summary_of",
     "CACHED", "DEFAULT_CHUNK_SIZE", "DEFAULT_CONCURRENCY", "FAILED", "MAX_CONCURRENCY", "OK", "SKIPPED", "STATUSES",
     "ArchiveContents", "ArchiveError", "ArchiveIndex", "BatchItem", "BatchJob", "BatchReport", "BudgetExceededError",
     "ByteBudget", "ByteSource", "ClusterJob", "Discovery", "FileSource", "HeldBytes", "Hold", "ItemResult",

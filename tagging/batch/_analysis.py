@@ -16,9 +16,11 @@ from PIL import Image
 from tagging.analysis import COLORS, FACES, TEXT, Summary, colors_response, summarise
 from tagging.batch._engine import BatchItem, ItemResult
 from tagging.errors import BackendError, BadImageError
-from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
+from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image, make_thumbnail
 
 SUMMARY_COLUMNS = ("faces", "dominant colour", "text found")
+THUMBNAIL_SIDE = 96  # px: the Batch table's thumbnails (a 64 px row shows them whole)
+THUMBNAILS_KEPT = 200  # images given a thumbnail per batch: bounded memory, and the table's first rows
 
 
 def summary_of(payload: Mapping[str, Any] | None, image: Image.Image | None, *, faces_known: bool,
@@ -38,9 +40,11 @@ def summary_of(payload: Mapping[str, Any] | None, image: Image.Image | None, *, 
 def analyse_batch(
     results: Sequence[ItemResult], items_by_key: Mapping[str, BatchItem], *, faces_known: bool,
     text_reader: Any | None = None, max_bytes: int = DEFAULT_MAX_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
+    thumbnails: dict[str, bytes] | None = None,
 ) -> dict[str, Summary]:
     """Image key -> summary for every tagged image (each image read once; one that cannot be read keeps what
-    its answer says)."""
+    its answer says). With ``thumbnails`` also fills it, image key -> a small JPEG, for the first
+    ``THUMBNAILS_KEPT`` images read (from the same read)."""
     found: dict[str, Summary] = {}
     for r in results:
         if not r.tagged or r.image_key in found:
@@ -52,6 +56,8 @@ def analyse_batch(
                 image = load_image(item.read(), r.name, max_bytes=max_bytes, max_pixels=max_pixels).image
             except BadImageError:
                 image = None
+        if image is not None and thumbnails is not None and len(thumbnails) < THUMBNAILS_KEPT:
+            thumbnails[r.image_key] = make_thumbnail(image, THUMBNAIL_SIDE)
         try:
             found[r.image_key] = summary_of(r.payload, image, faces_known=faces_known, text_reader=text_reader)
         except (BadImageError, BackendError):
