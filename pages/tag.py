@@ -92,11 +92,14 @@ def _fail(message: str) -> None:
 
 def _dismiss_intro() -> None:
     st.session_state["tag_intro_seen"] = True
+    st.session_state["tag_intro_remember"] = True  # the cookie is set on the next run (a callback draws nothing)
 
 
 def _intro() -> None:
-    """A first-visit explanation of the rule, until the analyst dismisses it."""
-    if st.session_state.get("tag_intro_seen"):
+    """A first-visit explanation of the rule, until the analyst dismisses it (remembered by the browser)."""
+    if st.session_state.get("tag_intro_seen") or persist.browser_flag("intro_seen"):
+        if st.session_state.pop("tag_intro_remember", False):
+            persist.set_browser_flag("intro_seen")
         return
     with st.container(border=True, key="tag_intro"):
         st.markdown(

@@ -96,3 +96,20 @@ def keep_upload(sha256: str, filename: str, data: bytes) -> None:
 def kept_upload(sha256: str | None) -> tuple[str, bytes] | None:
     """An upload kept under ``sha256``: its file name and bytes, or None."""
     return UPLOADS.get(sha256)
+
+
+# --- small flags this browser keeps (cookies), for what should not come back every session -----------------
+FLAG_DAYS = 365
+
+
+def browser_flag(name: str) -> bool:
+    """Whether this browser carries the flag ``name`` (set by ``set_browser_flag``)."""
+    return st.context.cookies.get(f"tagging_{name}") == "1"
+
+
+def set_browser_flag(name: str) -> None:
+    """Have the browser keep the flag ``name`` for a year (a cookie; ``name`` is the app's own word)."""
+    if not name.isidentifier():
+        raise ValueError(f"a flag name is a plain word, not {name!r}")
+    st.html(f"<script>document.cookie = 'tagging_{name}=1; path=/; max-age={FLAG_DAYS * 86400}; "
+            "SameSite=Lax';</script>", unsafe_allow_javascript=True, width="content")

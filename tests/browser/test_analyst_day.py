@@ -234,6 +234,10 @@ def test_first_visit_explains_the_rule_and_counts_read_right(app_server, page: P
     expect(page.get_by_text("How tags are picked.")).to_be_visible()
     page.get_by_role("button", name="Got it").click()
     expect(page.get_by_text("How tags are picked.")).to_have_count(0, timeout=TIMEOUT)
+    page.wait_for_function("() => document.cookie.includes('tagging_intro_seen=1')", timeout=TIMEOUT)
+    page.reload()  # a new session: this browser has seen it
+    settle(page, "coffee.jpg")
+    expect(page.get_by_text("How tags are picked.")).to_have_count(0)
     settle(page, "coffee.jpg")
     expect(caption(page, "Tagged by")).to_contain_text(re.compile(r"· \d+ tags? ·"))
     page.get_by_role("button", name="Save feedback").click()
