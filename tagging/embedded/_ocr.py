@@ -93,9 +93,11 @@ class TextReader:
         started = time.perf_counter()
         try:
             from rapidocr_onnxruntime import RapidOCR
-        except ImportError as exc:  # the package is a pinned requirement; say which one is missing
+        except ImportError as exc:  # the package is a pinned requirement; its OpenCV also needs system libraries
             raise BackendError(
-                "Offline text reading needs the rapidocr-onnxruntime package (pip install -r requirements.txt)."
+                f"Offline text reading is unavailable ({exc}). It needs the rapidocr-onnxruntime package "
+                "(pip install -r requirements.txt) and, for its OpenCV, Debian's libgl1 and libglib2.0-0 "
+                "(apt-get install libgl1 libglib2.0-0)."
             ) from exc
         try:
             self._engine = RapidOCR(
