@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   CUDA or torch packages: {', '.join(flagged) if flagged else 'none'}   (target: none)")
 
         run(*pip, "install", "-r", str(requirements))
+        if requirements.name == "requirements.txt":  # as scripts/_venv.sh does: the OCR package without its GUI OpenCV
+            run(*pip, "install", "--no-deps", "-r", str(ROOT / "requirements-ocr.txt"))
         total = tree_size(venv)
         site = next((venv / "lib").glob("python*/site-packages"))
         sizes: dict[str, int] = {}

@@ -11,7 +11,19 @@ ensure_venv() {
   # Quiet, but failures still print. The pins live in the requirements files.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$1" 2>&1 \
     | grep -v "is ignored: it is neither a file nor a directory" || true
-  .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; return 1; }
+  # The OCR package asks for OpenCV's GUI build by name; the headless build (in requirements.txt) serves it.
+  if .venv/bin/python -m pip show --quiet opencv-python >/dev/null 2>&1; then  # a venv made before the switch
+    .venv/bin/python -m pip uninstall --quiet --yes opencv-python opencv-python-headless
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  fi
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-ocr.txt
+  local problems
+  problems="$(.venv/bin/python -m pip check 2>&1 | grep -v '^No broken requirements' \
+    | grep -v '^rapidocr-onnxruntime .* requires opencv-python, which is not installed' || true)"
+  if [ -n "$problems" ]; then
+    echo "$problems"
+    return 1
+  fi
 }
 
 # Install Debian packages (as root, else through sudo) unless `check` already succeeds.
@@ -27,9 +39,3 @@ ensure_debian() {
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
 }
 
-# OpenCV (pulled in by the offline text reader, rapidocr-onnxruntime) loads libGL and GLib at import.
-OPENCV_DEBIAN_PACKAGES="libgl1 libglib2.0-0"
-opencv_libs_present() {
-  local libs; libs="$("$(command -v ldconfig || echo /sbin/ldconfig)" -p)"
-  grep -q 'libGL.so.1' <<<"$libs" && grep -q 'libgthread-2.0.so.0' <<<"$libs"
-}

@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 # WordNet's plain-text data lets a test rebuild the committed hypernym table, and Debian's
 # PostgreSQL server runs the store's tests on a throwaway cluster (tests/pgcluster.py).
 ensure_debian '[ -x /usr/bin/chromium ] && [ -f /usr/share/wordnet/data.noun ] \
-  && compgen -G "/usr/lib/postgresql/*/bin/initdb" && opencv_libs_present' \
-  chromium wordnet-base postgresql $OPENCV_DEBIAN_PACKAGES
+  && compgen -G "/usr/lib/postgresql/*/bin/initdb"' chromium wordnet-base postgresql
 
 ensure_venv requirements-dev.txt
 .venv/bin/ruff check .
