@@ -23,7 +23,7 @@ from tagging.store import (
     open_result_cache,
     without_password,
 )
-from tagging.store import _store as store_module
+from tagging.store import _review_queue as queue_module
 from tests.legacy_schema import make_legacy_cache, make_legacy_db
 
 ITEMS = [FeedbackItem("cat", 91.0, True, "feline"), FeedbackItem("dog", 12.5, False)]
@@ -216,7 +216,7 @@ def _seed_queue(store: Store, n: int) -> None:
 
 @pytest.mark.parametrize("small_queue", [500, 0], ids=["one-pass", "windows"])
 def test_review_queue_pages_orders_and_filters(open_db, monkeypatch, small_queue):
-    monkeypatch.setattr(store_module, "NEAREST_SMALL_QUEUE", small_queue)  # 0: widening windows, as on long queues
+    monkeypatch.setattr(queue_module, "NEAREST_SMALL_QUEUE", small_queue)  # 0: widening windows, as on long queues
     store = open_db()
     _seed_queue(store, 12)
     save(store, "img011", backend="imagga", saved_by="alice")  # reviewed now: leaves the queue

@@ -28,6 +28,19 @@ from tagging.store._cache import (
 from tagging.store._db import display, without_password
 from tagging.store._outbox import DeliveryReport, FeedbackSender, deliver_pending, queue_feedback
 from tagging.store._queries import ALL, ANY, Cursor, TagSearch, cursor_of
+from tagging.store._review_queue import MAX_PAGE, NEAREST, NEWEST, OLDEST, REVIEW_ORDERS
+from tagging.store._rows import (
+    FeedbackGroup,
+    FeedbackItem,
+    LibraryEntry,
+    OutboxEntry,
+    ReviewFacets,
+    ReviewFilters,
+    ReviewItem,
+    ReviewPage,
+    SaveResult,
+    VerdictSet,
+)
 from tagging.store._schema import (
     AUTOMATIC,
     BLIND,
@@ -39,25 +52,7 @@ from tagging.store._schema import (
     SCHEMA_VERSION,
     Migration,
 )
-from tagging.store._store import (
-    DEFAULT_DB_PATH,
-    MAX_PAGE,
-    NEAREST,
-    NEWEST,
-    OLDEST,
-    REVIEW_ORDERS,
-    FeedbackGroup,
-    FeedbackItem,
-    LibraryEntry,
-    OutboxEntry,
-    ReviewFacets,
-    ReviewFilters,
-    ReviewItem,
-    ReviewPage,
-    SaveResult,
-    Store,
-    VerdictSet,
-)
+from tagging.store._store import DEFAULT_DB_PATH, Store
 
 __all__ = [
     "ALL", "ANY", "AUTOMATIC", "BLIND", "CACHE_FILENAME", "CachedAnswer", "Cursor", "DEFAULT_DB_PATH",

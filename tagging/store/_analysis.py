@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from tagging.analysis import Summary
 from tagging.store import _counters
 from tagging.store import _schema as s
+from tagging.store._rows import _insert
 
 if TYPE_CHECKING:
     from tagging.store._store import Store
@@ -29,8 +30,6 @@ class AnalysisQueries:
 
         Only images the store knows (saved feedback) get one: the summary describes a Library row.
         """
-        from tagging.store._store import _insert  # _store mixes this class in
-
         a, i = s.image_analysis, s.images
         values = dict(face_count=summary.face_count, dominant_color=summary.dominant_color,
                       dominant_parent=summary.dominant_parent, text_found=summary.text_found,

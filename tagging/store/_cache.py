@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from tagging.errors import StoreError
 from tagging.store import _schema as s
 from tagging.store._db import db_epoch
-from tagging.store._store import Store, _insert
+from tagging.store._rows import _insert
+from tagging.store._store import Store
 
 log = logging.getLogger("tagging.store")
 

@@ -132,7 +132,7 @@ class LibraryQueries:
                      offset: int = 0) -> list[Any]:
         """One page of ``LibraryEntry``s, newest first: after ``after``, from ``start`` on, or the page
         ending just before ``before``; else from ``offset``."""
-        from tagging.store._store import LibraryEntry, _missing_tuple
+        from tagging.store._rows import LibraryEntry, _missing_tuple
 
         v, i = s.verdict_sets, s.images
         keys = _keys()

@@ -10,23 +10,22 @@ pooled connection for one short transaction. Writes are serialised where they mu
   replaced); the outbox is claimed with ``FOR UPDATE SKIP LOCKED``.
 
 Driver errors come out as :class:`~tagging.errors.StoreError` (never with a password).
+
+``Store`` is this module's core (connections, migrations, verdicts, images, settings) with its
+concerns mixed in from their own modules: the Library's paged queries (``_queries``), the analysis
+summaries (``_analysis``), the review queue (``_review_queue``) and the outbox's rows
+(``_outbox_rows``); the values they return and their shared SQL helpers are in ``_rows``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from tagging.errors import SchemaVersionError, StoreUnavailableError
@@ -37,235 +36,37 @@ from tagging.store._db import (
     POSTGRESQL,
     SQLITE,
     database_url,
-    db_epoch,
     display_url,
     guarded,
     make_engine,
 )
+from tagging.store._outbox_rows import OutboxRows
 from tagging.store._queries import LibraryQueries
-from tagging.store._schema import AUTOMATIC, PENDING, PROVENANCES, REVIEWED, SCHEMA_VERSION, SENT
+from tagging.store._review_queue import (
+    ReviewQueue,
+)
+from tagging.store._rows import (
+    FeedbackGroup,
+    FeedbackItem,
+    LibraryEntry,
+    SaveResult,
+    VerdictSet,
+    _insert,
+    _item,
+    _missing_json,
+    _missing_tuple,
+    _now,
+    _same_set,
+    _set_key,
+    _verdict_set,
+)
+from tagging.store._schema import AUTOMATIC, PROVENANCES, REVIEWED, SCHEMA_VERSION
 from tagging.store._tune import TuneRows, tune_rows
 
 DEFAULT_DB_PATH = Path("data") / "tagging.db"
-# How long a server may take to send one claimed outbox message before another may try it:
-# well above the Imagga client's worst case for one request with its retries.
-OUTBOX_LEASE_SECONDS = 120.0
-NEWEST, OLDEST, NEAREST = "newest", "oldest", "nearest"
-REVIEW_ORDERS = (NEWEST, OLDEST, NEAREST)
-MAX_PAGE = 500  # one page of the review queue; more is a bug in the caller, not a bigger page
-# "nearest" first reads the verdicts within this many points of the threshold (scaled down for queues
-# longer than NEAREST_SMALL_QUEUE), widening 4x until a page is full: a few hundred rows for a first page
-# of a long queue instead of all of them.
-NEAREST_FIRST_WINDOW = 0.5
-NEAREST_MIN_WINDOW = 0.01
-CONFIDENCE_SPAN = 100.0
-NEAREST_SMALL_QUEUE = 500  # sets; one pass over all their verdicts beats several windows
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# --- values ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FeedbackItem:
-    """One suggested tag and whether the analyst accepted it."""
-
-    tag: str
-    confidence: float
-    accepted: bool
-    parent: str | None = None
-
-
-@dataclass(frozen=True)
-class SaveResult:
-    """What ``save_feedback`` did.
-
-    ``replaced`` is True when the image (same backend and language) had verdicts before;
-    ``previous_*`` say whose, when and of which provenance. ``replaced_other`` is True when
-    they were saved by someone other than this save's ``saved_by``. ``kept`` is True when an
-    automatic save met reviewed verdicts and left them alone (nothing was written).
-    """
-
-    items: int
-    accepted: int
-    replaced: bool
-    previous_saved_by: str | None = None
-    previous_saved_at: str | None = None
-    previous_provenance: str | None = None
-    replaced_other: bool = False
-    kept: bool = False
-
-
-@dataclass(frozen=True)
-class VerdictSet:
-    """How one image's verdicts for one backend and language came to be."""
-
-    image_key: str
-    backend: str
-    language: str
-    provenance: str
-    saved_at: str
-    saved_by: str | None
-    threshold: float
-    min_tags: int
-    batch: str | None = None
-    review_mode: str | None = None  # reviewed sets: ``prefilled`` or ``blind``; None before it was recorded
-    missing_tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    """One remote-feedback message waiting to be sent (or sent)."""
-
-    id: int
-    idempotency_key: str
-    image_key: str
-    backend: str
-    payload: dict[str, Any]
-    status: str
-    attempts: int
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class FeedbackGroup:
-    """How much feedback one backend and language has: images and tag verdicts."""
-
-    backend: str
-    language: str
-    images: int
-    verdicts: int
-
-
-@dataclass(frozen=True)
-class LibraryEntry:
-    """One image's saved feedback for one backend and language, as the Library lists it.
-
-    ``tags`` are the accepted tags, highest confidence first; ``verdicts`` counts every
-    saved verdict (accepted or rejected); ``saved_at`` is an ISO-8601 UTC timestamp;
-    ``provenance`` is ``reviewed`` or ``automatic``.
-    """
-
-    image_key: str
-    filename: str
-    source: str
-    backend: str
-    language: str
-    tags: tuple[str, ...]
-    verdicts: int
-    saved_at: str
-    width: int | None = None
-    height: int | None = None
-    provenance: str = REVIEWED
-    saved_by: str | None = None
-    review_mode: str | None = None
-    missing_tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ReviewFilters:
-    """Which automatic verdict sets the review queue shows; None means any.
-
-    ``tag`` keeps images with that suggested tag (accepted or not), compared exactly.
-    """
-
-    backend: str | None = None
-    language: str | None = None
-    batch: str | None = None
-    tag: str | None = None
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """One image waiting for review: its automatic verdicts and where they came from.
-
-    ``items`` are every suggested tag, highest confidence first, ``accepted`` being the rule's
-    selection. ``gap`` is the distance of its tag nearest the asked threshold (order ``nearest``).
-    """
-
-    image_key: str
-    filename: str
-    source: str
-    backend: str
-    language: str
-    saved_at: str
-    saved_by: str | None
-    threshold: float
-    min_tags: int
-    batch: str | None
-    width: int | None
-    height: int | None
-    items: tuple[FeedbackItem, ...]
-    gap: float | None = None
-
-
-@dataclass(frozen=True)
-class ReviewFacets:
-    """What the review queue can be filtered by: values of the sets awaiting review (batches newest first)."""
-
-    backends: tuple[str, ...]
-    languages: tuple[str, ...]
-    batches: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ReviewPage:
-    """One page of the review queue: ``total`` matching sets, this page from ``offset``."""
-
-    items: list[ReviewItem]
-    total: int
-    offset: int
-    limit: int
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    """INSERT with ON CONFLICT support in this connection's dialect (the same API on both)."""
-    return (pg.insert if conn.dialect.name == POSTGRESQL else sqlite_dialect.insert)(table)
-
-
-def _set_key(table: sa.Table, image_key: str, backend: str, language: str) -> sa.ColumnElement[bool]:
-    return sa.and_(table.c.image_key == image_key, table.c.backend == backend, table.c.language == language)
-
-
-def _same_set(a: sa.Table | Any, b: sa.Table | Any) -> sa.ColumnElement[bool]:
-    return sa.and_(a.c.image_key == b.c.image_key, a.c.backend == b.c.backend, a.c.language == b.c.language)
-
-
-def _missing_json(tags: Sequence[str]) -> str | None:
-    """A missing-tags note as stored: a JSON list (None when empty), blanks and repeats (any case) dropped."""
-    clean: dict[str, str] = {}  # case-folded form -> the first spelling
-    for tag in tags:
-        text = " ".join(str(tag).split())
-        if text:
-            clean.setdefault(text.casefold(), text)
-    return json.dumps(list(clean.values()), ensure_ascii=False) if clean else None
-
-
-def _missing_tuple(text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return ()
-    return tuple(str(t) for t in value) if isinstance(value, list) else ()
-
-
-def _verdict_set(row: Any) -> VerdictSet:
-    return VerdictSet(row.image_key, row.backend, row.language, row.provenance, row.saved_at, row.saved_by,
-                      float(row.threshold), int(row.min_tags), row.batch, row.review_mode,
-                      _missing_tuple(row.missing_tags))
-def _outbox_columns() -> list[sa.Column]:
-    # What an OutboxEntry holds: not queued_by, so a database one migration behind still reads its outbox.
-    return [c for c in s.outbox.c if c.name != "queued_by"]
-
-
-def _item(row: Any) -> FeedbackItem:
-    return FeedbackItem(row.tag, float(row.confidence), bool(row.accepted), row.parent)
-
-
-class Store(LibraryQueries, AnalysisQueries):
+class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
     """The dashboard's database. Creating one runs pending migrations (unless ``migrate=False``).
 
     ``target`` is ``TAGGING_DB``'s value: a file path, ``sqlite:///PATH`` or
@@ -702,209 +503,6 @@ class Store(LibraryQueries, AnalysisQueries):
             _counters.apply_change(conn, before, _counters.ImageState())
         return verdicts
 
-    # --- the review queue ---------------------------------------------------------------
-    def _queue_conditions(self, filters: ReviewFilters | None, by_index: bool = True) -> list[sa.ColumnElement[bool]]:
-        """The queue's WHERE clause. ``by_index=False`` hides the provenance from the planner (see ``_nearest``)."""
-        v, f = s.verdict_sets, s.feedback
-        provenance = v.c.provenance if by_index else v.c.provenance + ""
-        conditions: list[sa.ColumnElement[bool]] = [provenance == AUTOMATIC]
-        filters = filters or ReviewFilters()
-        if filters.backend is not None:
-            conditions.append(v.c.backend == filters.backend)
-        if filters.language is not None:
-            conditions.append(v.c.language == filters.language)
-        if filters.batch is not None:
-            conditions.append(v.c.batch == filters.batch)
-        if filters.tag is not None:
-            conditions.append(sa.exists().where(_same_set(f, v), f.c.tag == filters.tag))
-        return conditions
-
-    def review_count(self, filters: ReviewFilters | None = None) -> int:
-        """How many verdict sets (image × backend × language) await review: saved automatically."""
-        v = s.verdict_sets
-        with self._read() as conn:
-            return int(conn.execute(
-                sa.select(sa.func.count()).select_from(v).where(*self._queue_conditions(filters))
-            ).scalar_one())
-
-    def awaiting_review(self, backend: str | None = None, language: str | None = None) -> int:
-        """How many tagged images have automatic verdicts and no review yet (of one backend/language, if given)."""
-        v = s.verdict_sets
-        with self._read() as conn:
-            return int(conn.execute(
-                sa.select(sa.func.count(sa.distinct(v.c.image_key)))
-                .where(*self._queue_conditions(ReviewFilters(backend=backend, language=language)))
-            ).scalar_one())
-
-    def review_queue(
-        self,
-        offset: int = 0,
-        limit: int = 20,
-        order: str = NEWEST,
-        filters: ReviewFilters | None = None,
-        threshold: float | None = None,
-    ) -> ReviewPage:
-        """One page of the images awaiting review (automatic verdict sets), paged in the query.
-
-        ``order``: ``newest`` or ``oldest`` saved first, or ``nearest``: the sets whose tag
-        nearest ``threshold`` is closest to it first (their verdicts teach the threshold most;
-        sets without any tag come last). Ties go by saving time, then
-        key, so pages never overlap. Save the reviewed verdicts with
-        ``save_feedback(..., provenance="reviewed")``: the set then leaves the queue.
-        """
-        if order not in REVIEW_ORDERS:
-            raise ValueError(f"order must be one of {REVIEW_ORDERS}, not {order!r}")
-        if order == NEAREST and threshold is None:
-            raise ValueError("order 'nearest' needs the threshold")
-        if offset < 0 or not 1 <= limit <= MAX_PAGE:
-            raise ValueError(f"offset must be >= 0 and limit 1..{MAX_PAGE}")
-        v, i = s.verdict_sets, s.images
-        conditions = self._queue_conditions(filters)
-        columns = self._queue_columns()
-        with self._read() as conn:
-            total = int(conn.execute(sa.select(sa.func.count()).select_from(v).where(*conditions)).scalar_one())
-            if order == NEAREST:
-                # SQLite only: PostgreSQL keeps statistics (autovacuum) and misjudges the hidden column instead.
-                window_conditions = self._queue_conditions(filters, by_index=self.dialect != SQLITE)
-                rows = self._nearest(conn, columns, conditions, window_conditions, offset, limit, float(threshold),
-                                     total)
-            else:
-                keys = [v.c.saved_at, v.c.image_key, v.c.backend, v.c.language]
-                rows = conn.execute(
-                    sa.select(*columns, sa.null().label("gap"))
-                    .select_from(v.join(i, i.c.image_key == v.c.image_key))
-                    .where(*conditions)
-                    .order_by(*[k.desc() if order == NEWEST else k.asc() for k in keys])
-                    .offset(offset).limit(limit)
-                ).all()
-            page = self._review_items(conn, rows)
-        return ReviewPage(page, total, offset, limit)
-
-    @staticmethod
-    def _review_items(conn: Connection, rows: Sequence[Any]) -> list[ReviewItem]:
-        """``ReviewItem``s of verdict-set rows (the queue's columns and ``gap``), with their verdicts."""
-        f = s.feedback
-        items: dict[tuple[str, str, str], list[FeedbackItem]] = {(r.image_key, r.backend, r.language): []
-                                                                 for r in rows}
-        if items:
-            # By image key (the unique index's prefix), sorted here: asked to sort, SQLite would
-            # walk the confidence index over every verdict instead.
-            found = conn.execute(
-                sa.select(f.c.id, f.c.image_key, f.c.backend, f.c.language, f.c.tag, f.c.confidence,
-                          f.c.accepted, f.c.parent)
-                .where(f.c.image_key.in_({k[0] for k in items}))
-            ).all()
-            for r in sorted(found, key=lambda r: (-r.confidence, r.id)):
-                if (r.image_key, r.backend, r.language) in items:
-                    items[(r.image_key, r.backend, r.language)].append(_item(r))
-        return [
-            ReviewItem(r.image_key, r.filename, r.source, r.backend, r.language, r.saved_at, r.saved_by,
-                       float(r.threshold), int(r.min_tags), r.batch, r.width, r.height,
-                       tuple(items[(r.image_key, r.backend, r.language)]),
-                       None if r.gap is None else float(r.gap))
-            for r in rows
-        ]
-
-    @staticmethod
-    def _queue_columns() -> list[Any]:
-        v, i = s.verdict_sets, s.images
-        return [v.c.image_key, v.c.backend, v.c.language, v.c.saved_at, v.c.saved_by, v.c.threshold,
-                v.c.min_tags, v.c.batch, i.c.filename, i.c.source, i.c.width, i.c.height]
-
-    def unreviewed_sets(self, image_key: str, language: str | None = None) -> list[ReviewItem]:
-        """One image's automatic verdict sets (of one language, if given), by backend: the queue's entries for it."""
-        v, i = s.verdict_sets, s.images
-        query = (
-            sa.select(*self._queue_columns(), sa.null().label("gap"))
-            .select_from(v.join(i, i.c.image_key == v.c.image_key))
-            .where(v.c.image_key == image_key, v.c.provenance == AUTOMATIC)
-            .order_by(v.c.backend, v.c.language)
-        )
-        if language is not None:
-            query = query.where(v.c.language == language)
-        with self._read() as conn:
-            return self._review_items(conn, conn.execute(query).all())
-
-    def verdict_sets_of(self, image_key: str) -> list[VerdictSet]:
-        """Every verdict set of one image (any provenance), by backend and language."""
-        v = s.verdict_sets
-        with self._read() as conn:
-            rows = conn.execute(sa.select(v).where(v.c.image_key == image_key).order_by(v.c.backend, v.c.language))
-            return [_verdict_set(r) for r in rows]
-
-    def delete_verdict_set(self, image_key: str, backend: str, language: str) -> int:
-        """Remove one image's verdicts of one backend and language (the image stays); return the verdicts removed.
-
-        For undoing a review that created the set (a tagger's answer judged for the first time).
-        """
-        f, i, v = s.feedback, s.images, s.verdict_sets
-        with self._write() as conn:
-            conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key).with_for_update())
-            before = _counters.image_state(conn, image_key)
-            _counters.bump_version(conn)
-            removed = conn.execute(f.delete().where(_set_key(f, image_key, backend, language))).rowcount
-            conn.execute(v.delete().where(_set_key(v, image_key, backend, language)))
-            _counters.apply_change(conn, before, _counters.image_state(conn, image_key))
-        return int(removed)
-
-    def review_facets(self) -> ReviewFacets:
-        """The backends, languages and batches that have verdict sets awaiting review (for the queue's filters)."""
-        v = s.verdict_sets
-        automatic = v.c.provenance == AUTOMATIC
-        with self._read() as conn:
-            pairs = conn.execute(sa.select(v.c.backend, v.c.language).where(automatic).distinct()).all()
-            batches = conn.execute(
-                sa.select(v.c.batch, sa.func.max(v.c.saved_at).label("last"))
-                .where(automatic, v.c.batch.is_not(None)).group_by(v.c.batch)
-                .order_by(sa.desc("last"), v.c.batch)
-            ).scalars().all()
-        return ReviewFacets(
-            backends=tuple(sorted({p[0] for p in pairs})), languages=tuple(sorted({p[1] for p in pairs})),
-            batches=tuple(batches),
-        )
-
-    @staticmethod
-    def _nearest(conn: Connection, columns: list[Any], conditions: list[sa.ColumnElement[bool]],
-                 window_conditions: list[sa.ColumnElement[bool]], offset: int, limit: int, threshold: float,
-                 total: int) -> list[Any]:
-        """The page of sets nearest ``threshold``, reading only verdicts in a window around it.
-
-        A set's gap is its tag nearest the threshold; every set with a tag inside the window
-        ranks before every set without one, so once the window yields a full page that page
-        is exact. Otherwise the window widens (4x) until it covers every confidence.
-
-        A window is read from the confidence index, each verdict's set looked up by its key. SQLite
-        without statistics (no ANALYZE has run: the usual case) prefers to walk every automatic set
-        by the provenance index and read all their verdicts, 200,000 of them for 10,000 sets (230 ms
-        instead of a few); on SQLite ``window_conditions`` hide the provenance from it so it does not.
-        """
-        v, i, f = s.verdict_sets, s.images, s.feedback
-        # Small: read it all at once. Long: the first window narrows as the queue grows, so it holds about
-        # as many verdicts whatever the queue's length (a full page in one read, widened when it is not).
-        window = (max(NEAREST_FIRST_WINDOW * NEAREST_SMALL_QUEUE / total, NEAREST_MIN_WINDOW)
-                  if total > NEAREST_SMALL_QUEUE else math.inf)
-        while True:
-            everything = window > CONFIDENCE_SPAN + abs(threshold)
-            gap = sa.func.min(sa.func.abs(f.c.confidence - threshold)).label("gap")
-            near = sa.select(f.c.image_key, f.c.backend, f.c.language, gap).select_from(f.join(v, _same_set(f, v)))
-            if not everything:
-                near = near.where(f.c.confidence.between(threshold - window, threshold + window))
-            gaps = (near.where(*(conditions if everything else window_conditions))
-                    .group_by(f.c.image_key, f.c.backend, f.c.language).subquery("gaps"))
-            later = (v.c.saved_at.desc(), v.c.image_key.desc(), v.c.backend.desc(), v.c.language.desc())
-            if everything:  # sets without any tag have no gap: last, newest first (never out of reach)
-                query = (sa.select(*columns, gaps.c.gap)
-                         .select_from(v.join(i, i.c.image_key == v.c.image_key).outerjoin(gaps, _same_set(gaps, v)))
-                         .where(*conditions).order_by(gaps.c.gap.is_(None), gaps.c.gap, *later))
-            else:
-                query = (sa.select(*columns, gaps.c.gap)
-                         .select_from(gaps.join(v, _same_set(gaps, v)).join(i, i.c.image_key == v.c.image_key))
-                         .order_by(gaps.c.gap, *later))
-            rows = conn.execute(query.offset(offset).limit(limit)).all()
-            if everything or len(rows) == limit:
-                return rows
-            window *= 4
-
     # --- per-tag thresholds ---------------------------------------------------------------
     def tag_overrides(self) -> dict[str, float]:
         """Per-tag thresholds ``{tag: threshold}`` (the ``tag_overrides`` setting)."""
@@ -930,94 +528,6 @@ class Store(LibraryQueries, AnalysisQueries):
             conn.execute(t.update().where(t.c.key == "tag_overrides")
                          .values(value=json.dumps(overrides, sort_keys=True)))
         return overrides
-
-    # --- outbox ------------------------------------------------------------------
-    def enqueue(self, *, image_key: str, backend: str, payload: dict[str, Any], queued_by: str | None = None) -> str:
-        """Queue a remote-feedback message (signed by ``queued_by``); return its idempotency key.
-
-        An unsent message for the same image and backend is replaced (the newest verdict
-        wins), unless a server is sending it right now; one already sent stays as the record
-        of what was sent.
-        """
-        key = uuid.uuid4().hex
-        o = s.outbox
-        with self._write() as conn:
-            now = db_epoch(conn)
-            conn.execute(o.delete().where(
-                o.c.image_key == image_key, o.c.backend == backend, o.c.status == PENDING,
-                sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now),
-            ))
-            conn.execute(o.insert().values(
-                idempotency_key=key, image_key=image_key, backend=backend,
-                payload=json.dumps(payload, sort_keys=True), status=PENDING, attempts=0, created_at=_now(),
-                queued_by=queued_by,
-            ))
-        return key
-
-    def withdraw(self, idempotency_key: str) -> bool:
-        """Take back a message not sent yet (an undone review); False when it was sent or is being sent."""
-        o = s.outbox
-        with self._write() as conn:
-            now = db_epoch(conn)
-            removed = conn.execute(o.delete().where(
-                o.c.idempotency_key == idempotency_key, o.c.status == PENDING,
-                sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now),
-            )).rowcount
-        return removed == 1
-
-    @staticmethod
-    def _entry(r: Any) -> OutboxEntry:
-        return OutboxEntry(int(r.id), r.idempotency_key, r.image_key, r.backend, json.loads(r.payload), r.status,
-                           int(r.attempts), r.last_error)
-
-    def pending(self, backend: str | None = None) -> list[OutboxEntry]:
-        """Messages not yet sent (and not held back), oldest first."""
-        o = s.outbox
-        query = sa.select(*_outbox_columns()).where(o.c.status == PENDING, o.c.held.is_(None)).order_by(o.c.id)
-        if backend is not None:
-            query = query.where(o.c.backend == backend)
-        with self._read() as conn:
-            return [self._entry(r) for r in conn.execute(query)]
-
-    def claim_next(self, backend: str, owner: str, after_id: int = 0,
-                   lease_seconds: float = OUTBOX_LEASE_SECONDS) -> OutboxEntry | None:
-        """Claim the oldest pending message of ``backend`` after ``after_id`` that nobody is sending.
-
-        The claim is committed before the caller sends, so another server retrying at the
-        same moment skips it (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write lock
-        serialises the claims). A claim lapses after ``lease_seconds`` (a crashed sender).
-        """
-        o = s.outbox
-        with self._write() as conn:
-            now = db_epoch(conn)
-            row = conn.execute(
-                sa.select(*_outbox_columns())
-                .where(o.c.backend == backend, o.c.status == PENDING, o.c.held.is_(None), o.c.id > after_id,
-                       sa.or_(o.c.claimed_until.is_(None), o.c.claimed_until < now))
-                .order_by(o.c.id).limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if row is None:
-                return None
-            conn.execute(o.update().where(o.c.id == row.id).values(claimed_by=owner, claimed_until=now + lease_seconds))
-        return self._entry(row)
-
-    def mark_sent(self, idempotency_key: str, response: dict[str, Any]) -> None:
-        """Record that a message was delivered, with the service's answer."""
-        o = s.outbox
-        with self._write() as conn:
-            conn.execute(o.update().where(o.c.idempotency_key == idempotency_key).values(
-                status=SENT, attempts=o.c.attempts + 1, sent_at=_now(), response=json.dumps(response, sort_keys=True),
-                last_error=None, claimed_by=None, claimed_until=None,
-            ))
-
-    def mark_failed(self, idempotency_key: str, error: str) -> None:
-        """Record a failed attempt; the message stays queued (and unclaimed) for the next round."""
-        o = s.outbox
-        with self._write() as conn:
-            conn.execute(o.update().where(o.c.idempotency_key == idempotency_key).values(
-                attempts=o.c.attempts + 1, last_error=error, claimed_by=None, claimed_until=None,
-            ))
 
     # --- settings ----------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:

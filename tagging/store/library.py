@@ -34,7 +34,7 @@ import pandas as pd
 
 from tagging.analysis import Summary
 from tagging.store._queries import TagSearch
-from tagging.store._store import LibraryEntry
+from tagging.store._rows import LibraryEntry
 
 CDN_MAX_LENGTH = 500
 ALL_OF: Literal["all"] = "all"
