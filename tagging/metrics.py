@@ -47,7 +47,7 @@ import pandas as pd
 from tagging.models import Tag
 from tagging.rules import auto_select
 from tagging.store import FeedbackItem
-from tagging.store._tune import TuneRows  # noqa: F401 - re-exported for callers
+from tagging.store._tune import TuneRows, summed  # noqa: F401 - TuneRows re-exported for callers
 
 THRESHOLDS: tuple[int, ...] = tuple(range(101))
 MIN_IMAGES = 5
@@ -427,15 +427,13 @@ class Aggregated:
     def image_counts(self) -> np.ndarray:
         """Per image (in image-key order), TP, FP, FN, TN at every threshold: (images, 101, 4), as ``image_counts``."""
         r = self.rows
-        events = np.zeros((r.images, 2, len(THRESHOLDS)), dtype=np.int64)
-        np.add.at(events, (r.event_image, r.event_acc, r.event_x), r.event_ds)
+        events = summed((r.images, 2, len(THRESHOLDS)), (r.event_image, r.event_acc, r.event_x), r.event_ds)
         return self._counts(r.base, r.n, events)
 
     def totals(self) -> np.ndarray:
         """TP, FP, FN, TN summed over images at every threshold: (101, 4)."""
         r = self.rows
-        events = np.zeros((2, len(THRESHOLDS)), dtype=np.int64)
-        np.add.at(events, (r.event_acc, r.event_x), r.event_ds)
+        events = summed((2, len(THRESHOLDS)), (r.event_acc, r.event_x), r.event_ds)
         return self._counts(r.base.sum(axis=0), r.n.sum(axis=0), events)
 
     def curve(self) -> pd.DataFrame:
@@ -457,9 +455,9 @@ class Aggregated:
         if len(r.tag_rows):
             tag, bins, acc, lo2, n = (r.tag_rows[:, j] for j in range(5))
             by_floor = lo2 <= int(threshold)
-            np.add.at(picked, (tag[by_floor], acc[by_floor]), n[by_floor])
+            picked = summed((tags, 2), (tag[by_floor], acc[by_floor]), n[by_floor])
             rest = ~by_floor
-            np.add.at(binned, (tag[rest], acc[rest], np.clip(bins[rest], 0, width - 1)), n[rest])
+            binned = summed((tags, 2, width), (tag[rest], acc[rest], np.clip(bins[rest], 0, width - 1)), n[rest])
         reach = np.flip(np.cumsum(np.flip(binned, -1), -1), -1)[..., : len(THRESHOLDS)]
         tp = picked[:, 1, None] + reach[:, 1, :]
         fp = picked[:, 0, None] + reach[:, 0, :]

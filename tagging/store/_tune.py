@@ -35,6 +35,18 @@ from tagging.store import _schema as s
 from tagging.store._db import POSTGRESQL
 from tagging.store._schema import REVIEWED
 
+
+def summed(shape: tuple[int, ...], index: tuple[np.ndarray, ...], values: np.ndarray) -> np.ndarray:
+    """``np.add.at(zeros(shape), index, values)`` as one ``bincount`` (an order of magnitude faster on millions of
+    rows). Exact for integer sums below 2**53."""
+    size = int(np.prod(shape))
+    if not len(values):
+        return np.zeros(shape, dtype=np.int64)
+    flat = np.ravel_multi_index(tuple(np.asarray(i, dtype=np.int64) for i in index), shape)
+    total = np.bincount(flat, weights=np.asarray(values, dtype=float), minlength=size)
+    return np.rint(total).astype(np.int64).reshape(shape)
+
+
 NEVER = 101  # lo2 of a verdict the floor never picks
 
 
@@ -202,24 +214,20 @@ def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: 
         table.drop(conn)
     images = int(image_rows[:, 0].max()) + 1 if len(image_rows) else 0
     im, acc = image_rows[:, 0], image_rows[:, 1]
-    n = np.zeros((images, 2), dtype=np.int64)
-    base = np.zeros((images, 2), dtype=np.int64)
-    np.add.at(n, (im, acc), image_rows[:, 3])
-    np.add.at(base, (im, acc), image_rows[:, 4])
+    n = summed((images, 2), (im, acc), image_rows[:, 3])
+    base = summed((images, 2), (im, acc), image_rows[:, 4])
     moving_rows = image_rows[image_rows[:, 5] != 0]
-    tags = tuple(sorted({r[0] for r in tag_frame}))
-    index = {t: j for j, t in enumerate(tags)}
-    tag_rows = np.array([(index[r[0]], r[1], r[2], r[3], r[4]) for r in tag_frame], dtype=np.int64).reshape(-1, 5)
-    count = np.zeros(len(tags), dtype=np.int64)
-    total = np.zeros(len(tags), dtype=float)
-    for r in tag_frame:
-        count[index[r[0]]] += int(r[4])
-        total[index[r[0]]] += float(r[5])
+    frame = pd.DataFrame(tag_frame, columns=["tag", "bin", "acc", "lo2", "n", "conf"])
+    codes, names = pd.factorize(frame["tag"], sort=True)  # tags in name order, as their numbers
+    tags = tuple(str(t) for t in names)
+    tag_rows = np.column_stack([codes.astype(np.int64), frame[["bin", "acc", "lo2", "n"]].to_numpy(dtype=np.int64)])
+    count = np.rint(np.bincount(codes, weights=frame["n"].to_numpy(dtype=float), minlength=len(tags)))
+    total = np.bincount(codes, weights=frame["conf"].to_numpy(dtype=float), minlength=len(tags))
     return TuneRows(
         images=images, base=base, n=n,
         event_image=moving_rows[:, 0].astype(np.int64), event_acc=moving_rows[:, 1].astype(np.int64),
         event_x=moving_rows[:, 2].astype(np.int64), event_ds=moving_rows[:, 5].astype(np.int64),
-        tags=tags, tag_rows=tag_rows, tag_count=count, tag_confidence_sum=total,
+        tags=tags, tag_rows=tag_rows.reshape(-1, 5), tag_count=count.astype(np.int64), tag_confidence_sum=total,
     )
 
 
