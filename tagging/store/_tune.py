@@ -217,7 +217,7 @@ def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: 
     n = summed((images, 2), (im, acc), image_rows[:, 3])
     base = summed((images, 2), (im, acc), image_rows[:, 4])
     moving_rows = image_rows[image_rows[:, 5] != 0]
-    frame = pd.DataFrame(tag_frame, columns=["tag", "bin", "acc", "lo2", "n", "conf"])
+    frame = pd.DataFrame(list(map(tuple, tag_frame)), columns=["tag", "bin", "acc", "lo2", "n", "conf"])
     codes, names = pd.factorize(frame["tag"], sort=True)  # tags in name order, as their numbers
     tags = tuple(str(t) for t in names)
     tag_rows = np.column_stack([codes.astype(np.int64), frame[["bin", "acc", "lo2", "n"]].to_numpy(dtype=np.int64)])
@@ -246,7 +246,7 @@ def _fetch(conn: Any, query: Any) -> np.ndarray:
         buffer.seek(0)
         frame = pd.read_csv(buffer, header=None, dtype={0: str}, keep_default_na=False)
     else:
-        frame = pd.DataFrame(conn.execute(query).all())
+        frame = pd.DataFrame(list(map(tuple, conn.execute(query).all())))  # tuples: pandas reads Rows slowly
         if frame.empty:
             return np.zeros((0, 6), dtype=np.int64)
     numbers, _ = pd.factorize(frame.iloc[:, 0], sort=False)
