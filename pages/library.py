@@ -52,7 +52,7 @@ def _delete(image_key: str, label: str) -> None:
     except PermissionDeniedError as exc:
         st.session_state["lib_notice"] = ("error", literal(exc))
         return
-    st.session_state["lib_notice"] = ("success", f"Deleted {label} and its {count(verdicts, 'tag verdict')}.")
+    st.session_state["lib_notice"] = ("success", f"Deleted {literal(label)} and its {count(verdicts, 'tag verdict')}.")
 
 
 config, store = start_page()
@@ -72,7 +72,7 @@ st.radio("Verdicts", list(PROVENANCE_FILTERS), format_func=PROVENANCE_FILTERS.__
                                "from a batch without review.")
 notice = st.session_state.pop("lib_notice", None)
 if notice:
-    getattr(st, notice[0])(literal(notice[1]))  # names a file: shown as typed, never as Markdown
+    getattr(st, notice[0])(notice[1])  # Markdown-safe when stored: a file's name is escaped there (literal)
 if not records_all:
     if provenance != "all":
         st.info(f"No {PROVENANCE_FILTERS[provenance].lower()} records.")
@@ -99,7 +99,10 @@ children = s2.checkbox(
 )
 size = s3.selectbox("Per page", PAGE_SIZES, key="lib_page_size")
 
-analysis_filters = library_analysis.filters(store)
+try:
+    analysis_filters = library_analysis.filters(store)
+except StoreError as exc:
+    _fail(database_problem(config, exc, "read the colours of the analysed images"))
 search = dataclasses.replace(
     library.search_of(query, mode, [t for t, _ in tag_list], tree if children else None, scope), **analysis_filters
 )

@@ -260,3 +260,24 @@ def test_analysis_columns_and_filters(app, typed, isolated_env):
     at.radio(key="lib_faces").set_value("yes").run()
     assert results(at) == ["cat.jpg"]
     assert not at.exception and not at.error
+
+
+def test_a_failed_delete_says_so_once_escaped_and_keeps_the_image(app, typed, isolated_env, monkeypatch):
+    """The notice after a callback is shown as stored (already Markdown-safe): no doubled escapes on the page."""
+    from tagging.errors import StoreError
+
+    store = seed(isolated_env)
+    at = open_library(app)
+    ask_delete_on_the_tile(at, "cat.jpg")
+
+    def down(self, image_key):
+        raise StoreError("the database went away (test).")
+
+    monkeypatch.setattr(Store, "delete_image", down)
+    at.button(key="lib_delete_yes").click().run()
+    assert not at.exception
+    errors = [str(e.value) for e in at.error]
+    assert any("Could not delete the image's record" in e for e in errors)
+    assert not any("\\\\" in e for e in errors)  # escaped once: the page shows no backslash
+    assert "the database went away (test)." in shown(at.error)
+    assert store.counts()[0] == 4
