@@ -23,7 +23,8 @@ VIEWS = {"table": "Table", "gallery": "Gallery"}
 
 
 def _fail(message: str) -> None:
-    st.error(literal(message))
+    """Show ``message`` (Markdown-safe: ``database_problem``'s) and stop the run."""
+    st.error(message)
     st.stop()
 
 

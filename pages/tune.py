@@ -23,7 +23,8 @@ REVIEW_SOURCES = {ALL_REVIEWS: "Every review", BLIND_ONLY: "Blind reviews only"}
 
 
 def _fail(message: str) -> None:
-    st.error(literal(message))
+    """Show ``message`` (Markdown-safe: ``database_problem``'s) and stop the run."""
+    st.error(message)
     st.stop()
 
 
@@ -70,7 +71,8 @@ def _set_override(clear: bool) -> None:
     except PermissionDeniedError as exc:
         st.session_state["tune_notice"] = ("error", literal(exc))
         return
-    text = f"Removed the override of “{tag}”." if clear else f"“{tag}” now uses threshold {value:g} on every page."
+    name = literal(tag)  # a tag is shown as it is, never as Markdown
+    text = f"Removed the override of “{name}”." if clear else f"“{name}” now uses threshold {value:g} on every page."
     st.session_state["tune_notice"] = ("success", text)
 
 
@@ -99,7 +101,7 @@ st.caption(
 )
 notice = st.session_state.pop("tune_notice", None)
 if notice:
-    getattr(st, notice[0])(literal(notice[1]))  # names a tag: shown as it is, never as Markdown
+    getattr(st, notice[0])(notice[1])  # Markdown-safe when stored (a tag's name through literal)
 
 if not groups:
     st.info("No reviewed feedback saved yet. Open the **Tag** page, tag a few photos and press **Save feedback**; "

@@ -200,3 +200,22 @@ def test_settings_shows_the_database_with_its_password_hidden(app, pg_cluster, p
         at = None
         pg_cluster.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         pg_cluster.execute("DROP ROLE settings_analyst")
+
+
+@pytest.mark.parametrize("page", ["pages/library.py", "pages/tune.py"])
+def test_a_database_error_after_the_page_opened_is_one_message_escaped_once(app, isolated_env, monkeypatch, page):
+    from tagging.errors import StoreError
+
+    Store(isolated_env).save_feedback(image_key="k", filename="k.jpg", source="Upload", backend="embedded",
+                                      language="en", threshold=60, min_tags=3, items=[FeedbackItem("cat", 90, True)])
+
+    def gone(self):
+        raise StoreError("the server closed the connection (test).")
+
+    monkeypatch.setattr(Store, "data_version", gone)
+    at = app()
+    at.switch_page(page).run()
+    assert not at.exception
+    [error] = [str(e.value) for e in at.error]
+    assert error.startswith("Could not read the")
+    assert "\\\\" not in error and "the server closed the connection \\(test\\)\\." in error  # escaped once
