@@ -71,7 +71,7 @@ def test_every_store_method_is_either_a_read_or_checked_by_the_guard():
     from tagging.auth._guard import READS
 
     unclassified = {name for name in dir(Store) if not name.startswith("_")} - READS - set(vars(GuardedStore))
-    # raw access and maintenance (the command line's rebuild-totals): never through the guard
+    # raw access and maintenance (copy-library and bench rebuild the totals): never through the guard
     assert unclassified == {"close", "migrate", "reading", "rebuild_totals", "writing"}
 
 
