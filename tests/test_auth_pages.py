@@ -61,3 +61,15 @@ def test_the_tag_page_says_when_the_daily_cap_is_reached_and_sends_nothing(app, 
         assert "midnight UTC" in texts(at.error) and not at.exception
         assert standin.count("POST", "/v2/tags") == 1
     assert spent_today(Store(isolated_env), at.session_state["analyst_session"]) == 1
+
+
+def test_the_shipped_config_listens_on_loopback_only():
+    """A fresh clone's app (scripts/run-app.sh) is the single-user default: not reachable from the network,
+    so it has nothing to warn about."""
+    import tomllib
+    from pathlib import Path
+
+    from ui.auth import LOOPBACK
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] in LOOPBACK
