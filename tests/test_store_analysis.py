@@ -8,10 +8,10 @@ from tagging.analysis import Summary
 from tagging.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
+    TagSearch,
     analysis_condition,
     analysis_summaries,
     colour_names,
-    filter_entries,
     save_analysis,
 )
 from tagging.store import _schema as s
@@ -49,7 +49,7 @@ def test_save_replaces_and_needs_a_known_image(open_db):
     assert analysis_summaries(store, ["a"]) == {}
 
 
-def test_filters_in_sql_and_on_entries_agree(open_db):
+def test_the_librarys_paged_query_filters_by_the_analysis(open_db):
     store = open_db()
     for key, summary in [("portrait", Summary(1, "navy", "blue", False)),
                          ("sign", Summary(0, "firebrick", "red", True)),
@@ -57,8 +57,6 @@ def test_filters_in_sql_and_on_entries_agree(open_db):
         save(store, key, items=ITEMS)
         save_analysis(store, key, "embedded", summary)
     save(store, "unanalysed")
-    entries = store.library_entries()
-    summaries = analysis_summaries(store, [e.image_key for e in entries])
     v = s.verdict_sets
     for filters, expected in [
         ({"colour": "blue"}, {"portrait", "sky"}),
@@ -69,9 +67,10 @@ def test_filters_in_sql_and_on_entries_agree(open_db):
         ({"colour": "blue", "text": False, "faces": False}, {"sky"}),
         ({}, {"portrait", "sign", "sky", "unanalysed"}),
     ]:
-        on_entries = {e.image_key for e in filter_entries(entries, summaries, **filters)}
+        paged = {e.image_key for e in store.library_page(TagSearch(**filters), 100)}
         query = sa.select(v.c.image_key).where(analysis_condition(v.c.image_key, v.c.backend, **filters)) \
             if filters else sa.select(v.c.image_key)
         with store._read() as conn:
             in_sql = set(conn.execute(query).scalars())
-        assert on_entries == in_sql == expected, filters
+        assert paged == in_sql == expected, filters
+        assert store.library_size(TagSearch(**filters)) == (len(expected), len(expected)), filters

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from tagging.analysis import Summary
-from tagging.store import LibraryEntry, Store, analysis_summaries, colour_names, filter_entries
+from tagging.store import LibraryEntry, Store, analysis_summaries, colour_names
 
 ANY = "any"
 PRESENCE = {ANY: "Any", "yes": "With", "no": "Without"}
@@ -23,7 +23,7 @@ def summaries(store: Store, entries: Sequence[LibraryEntry]) -> dict[tuple[str, 
 
 
 def filters(store: Store) -> dict[str, Any]:
-    """The colour and faces/text filter widgets; their values as ``filter_entries`` keywords."""
+    """The colour and faces/text filter widgets; their values as ``TagSearch``'s colour, faces and text."""
     options = [ANY, *colour_names(store)]
     f1, f2, f3 = st.columns(3)
     colour = f1.selectbox("Dominant colour", options, format_func=lambda c: "Any" if c == ANY else c,
@@ -33,12 +33,6 @@ def filters(store: Store) -> dict[str, Any]:
     text = f3.radio("Text", list(PRESENCE), format_func=PRESENCE.__getitem__, key="lib_text", horizontal=True)
     return {"colour": None if colour == ANY else colour,
             "faces": None if faces == ANY else faces == "yes", "text": None if text == ANY else text == "yes"}
-
-
-def apply(entries: Sequence[LibraryEntry], found: Mapping[tuple[str, str], Summary], chosen: Mapping[str, Any]
-          ) -> list[LibraryEntry]:
-    """The entries the filters keep (all of them when no filter is set)."""
-    return filter_entries(entries, found, **chosen)
 
 
 def columns(entries: Sequence[LibraryEntry], found: Mapping[tuple[str, str], Summary]) -> pd.DataFrame:

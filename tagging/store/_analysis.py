@@ -1,13 +1,13 @@
 """Analysis summaries in the store: face count, dominant colour and text found per image and backend.
 
 Small functions over the ``image_analysis`` table, kept apart from the Library's queries so they combine with
-any of them: ``analysis_condition`` is a SQL condition on an image key (and backend) column for a paged query,
-``filter_entries`` the same test on entries already read.
+any of them: ``analysis_condition`` is a SQL condition on an image key (and backend) column, which the
+Library's paged query (``TagSearch``'s colour, faces and text) adds to its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -108,25 +108,3 @@ def analysis_condition(
         conditions.append(a.c.text_found.is_(sa.true()) if text else a.c.text_found.is_(sa.false()))
     return sa.exists().where(*conditions)
 
-
-def matches(summary: Summary | None, *, colour: str | None = None, faces: bool | None = None,
-            text: bool | None = None) -> bool:
-    """``analysis_condition`` on a summary already read."""
-    if colour is None and faces is None and text is None:
-        return True
-    if summary is None:
-        return False
-    if colour:
-        wanted = colour.strip().casefold()
-        if wanted not in {(summary.dominant_parent or "").casefold(), (summary.dominant_color or "").casefold()}:
-            return False
-    if faces is not None and (summary.face_count is None or (summary.face_count > 0) != faces):
-        return False
-    return text is None or (summary.text_found is not None and summary.text_found == text)
-
-
-def filter_entries(entries: Sequence[Any], summaries: Mapping[tuple[str, str], Summary], *,
-                   colour: str | None = None, faces: bool | None = None, text: bool | None = None) -> list[Any]:
-    """Library entries (anything with ``image_key`` and ``backend``) whose analysis matches the filters."""
-    return [e for e in entries
-            if matches(summaries.get((e.image_key, e.backend)), colour=colour, faces=faces, text=text)]
