@@ -209,7 +209,6 @@ def test_analysis_columns_in_table_exports_and_library(app, isolated_env):
     import csv
     import json
 
-    from tagging.store import analysis_summaries
 
     astronaut = (SAMPLES / "astronaut.jpg").read_bytes()
     red = io.BytesIO()
@@ -240,7 +239,7 @@ def test_analysis_columns_in_table_exports_and_library(app, isolated_env):
     assert images["red.png"]["dominant_color_parent"] == "red" and images["red.png"]["text_found"] is False
     at.button(key="batch_save").click().run()
     store = Store(isolated_env)
-    kept = analysis_summaries(store, [r.image_key for r in job.results()])  # red.png has no tags: not listed
+    kept = store.analysis_summaries([r.image_key for r in job.results()])  # red.png has no tags: not listed
     assert sorted((s.face_count, s.dominant_parent, s.text_found) for s in kept.values())[0] == (0, "red", False)
     assert len(kept) == 2
 

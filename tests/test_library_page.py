@@ -238,12 +238,11 @@ def test_review_mode_missing_tags_gallery_and_no_none(app, typed, isolated_env):
 
 def test_analysis_columns_and_filters(app, typed, isolated_env):
     from tagging.analysis import Summary
-    from tagging.store import save_analysis
 
     store = seed(isolated_env)
-    save_analysis(store, "cat", "embedded", Summary(1, "sienna", "brown", False))
-    save_analysis(store, "coffee", "embedded", Summary(0, "firebrick", "red", True))
-    save_analysis(store, "car", "imagga", Summary(0, "red", "red", False))
+    store.save_analysis("cat", "embedded", Summary(1, "sienna", "brown", False))
+    store.save_analysis("coffee", "embedded", Summary(0, "firebrick", "red", True))
+    store.save_analysis("car", "imagga", Summary(0, "red", "red", False))
     at = open_library(app)
     table = frame_with(at, "thumbnail").set_index("file")
     assert table.loc["cat.jpg", "faces"] == "1" and table.loc["cat.jpg", "dominant colour"] == "sienna"

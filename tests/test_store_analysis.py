@@ -10,9 +10,6 @@ from tagging.store import (
     SCHEMA_VERSION,
     TagSearch,
     analysis_condition,
-    analysis_summaries,
-    colour_names,
-    save_analysis,
 )
 from tagging.store import _schema as s
 from tests.test_store import ITEMS, save, sql
@@ -30,23 +27,23 @@ def test_migration_from_the_version_before_keeps_everything(open_db):
     assert store.migrate(MIGRATION.version) == MIGRATION.version
     assert before == {t: sql(store, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
     assert sql(store, "SELECT COUNT(*) FROM image_analysis") == [(0,)]
-    assert save_analysis(store, "a", "embedded", Summary(2, "navy", "blue", True))
-    assert analysis_summaries(store, ["a", "b"]) == {("a", "embedded"): Summary(2, "navy", "blue", True)}
+    assert store.save_analysis("a", "embedded", Summary(2, "navy", "blue", True))
+    assert store.analysis_summaries(["a", "b"]) == {("a", "embedded"): Summary(2, "navy", "blue", True)}
     store.migrate(SCHEMA_VERSION)
 
 
 def test_save_replaces_and_needs_a_known_image(open_db):
     store = open_db()
     save(store, "a")
-    assert not save_analysis(store, "unknown", "embedded", Summary(1, "red", "red", False))
-    assert save_analysis(store, "a", "embedded", Summary(1, "red", "red", False))
-    assert save_analysis(store, "a", "embedded", Summary(0, "white", "white", None))
-    assert save_analysis(store, "a", "imagga", Summary(None, "gold", "yellow", None))
-    assert analysis_summaries(store, ["a"]) == {
+    assert not store.save_analysis("unknown", "embedded", Summary(1, "red", "red", False))
+    assert store.save_analysis("a", "embedded", Summary(1, "red", "red", False))
+    assert store.save_analysis("a", "embedded", Summary(0, "white", "white", None))
+    assert store.save_analysis("a", "imagga", Summary(None, "gold", "yellow", None))
+    assert store.analysis_summaries(["a"]) == {
         ("a", "embedded"): Summary(0, "white", "white", None), ("a", "imagga"): Summary(None, "gold", "yellow", None)}
-    assert colour_names(store) == ["gold", "white", "yellow"]
+    assert store.colour_names() == ["gold", "white", "yellow"]
     store.delete_image("a")
-    assert analysis_summaries(store, ["a"]) == {}
+    assert store.analysis_summaries(["a"]) == {}
 
 
 def test_the_librarys_paged_query_filters_by_the_analysis(open_db):
@@ -55,7 +52,7 @@ def test_the_librarys_paged_query_filters_by_the_analysis(open_db):
                          ("sign", Summary(0, "firebrick", "red", True)),
                          ("sky", Summary(0, "skyblue", "blue", False))]:
         save(store, key, items=ITEMS)
-        save_analysis(store, key, "embedded", summary)
+        store.save_analysis(key, "embedded", summary)
     save(store, "unanalysed")
     v = s.verdict_sets
     for filters, expected in [

@@ -34,7 +34,6 @@ from tagging.analysis import (
 from tagging.backends import IMAGGA, LABELS, TagRequest, analysis_request_key
 from tagging.errors import StoreError, TaggingError
 from tagging.images import LoadedImage
-from tagging.store import save_analysis
 from ui import resources, state
 from ui.text import literal
 
@@ -211,7 +210,7 @@ def _keep_summary(store: Any, image_key: str, backend: str, answers: Mapping[str
     if st.session_state.get("tag_analysis_kept") == marker:
         return
     try:
-        if save_analysis(store, image_key, backend, summary):
+        if store.save_analysis(image_key, backend, summary):
             st.session_state["tag_analysis_kept"] = marker
     except StoreError as exc:
         st.warning(f"The analysis could not be kept for the Library: {literal(exc)}")

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from tagging.backends import LABELS
-from tagging.store import LibraryEntry, Store, TagSearch, analysis_summaries, cursor_of, library
+from tagging.store import LibraryEntry, Store, TagSearch, cursor_of, library
 from tagging.store.library import TagTree
 from ui.text import literal
 
@@ -115,7 +115,7 @@ def export(store: Store, search: TagSearch, kind: str) -> Callable[[], BinaryIO]
         target = tempfile.TemporaryFile()
         chunks = store.iter_library(search)
         def analysis_of(chunk: Sequence[LibraryEntry]) -> dict:
-            return analysis_summaries(store, [e.image_key for e in chunk])
+            return store.analysis_summaries([e.image_key for e in chunk])
 
         stream = library.stream_csv if kind == "csv" else library.stream_json
         library.write_export(stream(chunks, analysis_of), target)

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from tagging.analysis import Summary
-from tagging.store import LibraryEntry, Store, analysis_summaries, colour_names
+from tagging.store import LibraryEntry, Store
 
 ANY = "any"
 PRESENCE = {ANY: "Any", "yes": "With", "no": "Without"}
@@ -19,12 +19,12 @@ COLUMNS = ("faces", "dominant colour", "colour family", "text found")
 
 def summaries(store: Store, entries: Sequence[LibraryEntry]) -> dict[tuple[str, str], Summary]:
     """The stored analysis of the entries' images (read once per run)."""
-    return analysis_summaries(store, [e.image_key for e in entries])
+    return store.analysis_summaries([e.image_key for e in entries])
 
 
 def filters(store: Store) -> dict[str, Any]:
     """The colour and faces/text filter widgets; their values as ``TagSearch``'s colour, faces and text."""
-    options = [ANY, *colour_names(store)]
+    options = [ANY, *store.colour_names()]
     f1, f2, f3 = st.columns(3)
     colour = f1.selectbox("Dominant colour", options, format_func=lambda c: "Any" if c == ANY else c,
                           key="lib_colour", help="A palette colour or its family (red, blue ...), from the analysis "

@@ -20,7 +20,7 @@ from tagging.batch._engine import BatchItem, ItemResult
 from tagging.errors import BadImageError, StoreError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
 from tagging.rules import auto_select
-from tagging.store import AUTOMATIC, FeedbackItem, Store, save_analysis
+from tagging.store import AUTOMATIC, FeedbackItem, Store
 
 
 # --- views of the results ----------------------------------------------------------------
@@ -264,7 +264,7 @@ def save_batch(
                 saved_by=saved_by, batch=batch,
             )
             if analysis is not None and r.image_key in analysis:
-                save_analysis(store, r.image_key, backend, analysis[r.image_key])
+                store.save_analysis(r.image_key, backend, analysis[r.image_key])
         except StoreError as exc:
             summary.failed.append(f"{r.name}: {exc}")
             continue

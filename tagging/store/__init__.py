@@ -10,9 +10,6 @@ from pathlib import Path
 
 from tagging.store._analysis import (
     analysis_condition,
-    analysis_summaries,
-    colour_names,
-    save_analysis,
 )
 from tagging.store._cache import (
     CACHE_FILENAME,
@@ -59,7 +56,7 @@ __all__ = [
     "MIGRATIONS", "Migration", "NEAREST", "NEWEST", "OLDEST", "OutboxEntry", "PREFILLED", "PROVENANCES", "REVIEWED",
     "REVIEW_MODES", "REVIEW_ORDERS", "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage",
     "SCHEMA_VERSION", "SaveResult", "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "analysis_condition",
-    "analysis_summaries", "cache_key", "cache_path_for", "colour_names", "save_analysis",
+    "cache_key", "cache_path_for",
     "cursor_of", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
     "store_backend", "without_password",
 ]

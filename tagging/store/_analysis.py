@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -17,9 +17,6 @@ from tagging.analysis import Summary
 from tagging.store import _counters
 from tagging.store import _schema as s
 from tagging.store._rows import _insert
-
-if TYPE_CHECKING:
-    from tagging.store._store import Store
 
 
 class AnalysisQueries:
@@ -68,21 +65,6 @@ class AnalysisQueries:
             parents = conn.execute(sa.select(a.c.dominant_parent).distinct()).scalars().all()
             names = conn.execute(sa.select(a.c.dominant_color).distinct()).scalars().all()
         return sorted({n for n in (*parents, *names) if n})
-
-
-def save_analysis(store: Store, image_key: str, backend: str, summary: Summary) -> bool:
-    """``store.save_analysis``: works on a ``Store`` and on a guarded one alike."""
-    return store.save_analysis(image_key, backend, summary)
-
-
-def analysis_summaries(store: Store, image_keys: Iterable[str]) -> dict[tuple[str, str], Summary]:
-    """``store.analysis_summaries``."""
-    return store.analysis_summaries(image_keys)
-
-
-def colour_names(store: Store) -> list[str]:
-    """``store.colour_names``."""
-    return store.colour_names()
 
 
 def analysis_condition(

@@ -302,7 +302,7 @@ def _record(entry: LibraryEntry, analysis: Mapping[tuple[str, str], Summary] | N
 
 
 Analysis = Mapping[tuple[str, str], Summary]
-"""(image key, backend) -> the stored analysis summary (``tagging.store.analysis_summaries``)."""
+"""(image key, backend) -> the stored analysis summary (``Store.analysis_summaries``)."""
 
 
 def export_json(entries: Sequence[LibraryEntry], analysis: Analysis | None = None) -> str:
