@@ -7,10 +7,9 @@ signs in, the reasons shown beside a disabled action, and the warning of an expo
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -20,9 +19,9 @@ from tagging.auth import ADMIN, LOCAL, OIDC, PROXY, TAG_IMAGGA, AuthSettings, Id
 from tagging.config import ANALYST_MAX_LENGTH, Settings
 from tagging.errors import PermissionDeniedError
 from tagging.store import Store
+from ui import persist
 
 COOKIE = "tagging_analyst"  # the name an analyst typed, remembered by this browser (no sign-in only)
-COOKIE_DAYS = 365
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 MODE_LABELS = {LOCAL: "no sign-in", OIDC: "OpenID Connect (st.login)", PROXY: "a trusted proxy's header"}
 
@@ -128,10 +127,7 @@ def remember_name() -> None:
     browser_has = st.session_state.get("_cookie_set", _cookie())
     if name == browser_has:
         return
-    value = json.dumps(quote(name, safe=""))  # a JS string literal of percent-encoded text: nothing to inject
-    expiry = f"max-age={COOKIE_DAYS * 86400}" if name else "max-age=0"
-    st.html(f"<script>document.cookie = '{COOKIE}=' + {value} + '; path=/; {expiry}; SameSite=Lax';</script>",
-            unsafe_allow_javascript=True, width="content")
+    persist.set_cookie(COOKIE, name)  # an empty name clears it
     st.session_state["_cookie_set"] = name
 
 

@@ -12,8 +12,10 @@ opened in another browser of the same server, finds them while they are kept.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -98,8 +100,22 @@ def kept_upload(sha256: str | None) -> tuple[str, bytes] | None:
     return UPLOADS.get(sha256)
 
 
-# --- small flags this browser keeps (cookies), for what should not come back every session -----------------
-FLAG_DAYS = 365
+# --- what this browser keeps (cookies): the analyst's name, flags that should not come back every session --------
+COOKIE_DAYS = 365
+
+
+def set_cookie(name: str, value: str, days: int = COOKIE_DAYS) -> None:
+    """Have the browser keep ``value`` under ``name`` (the app's own word) for ``days``; an empty value clears it.
+
+    The value goes into the page's script percent-encoded, as a JSON string literal: nothing in it can end the
+    string or the script. Read it back with ``st.context.cookies`` and ``urllib.parse.unquote``.
+    """
+    if not name.isidentifier():
+        raise ValueError(f"a cookie name is a plain word, not {name!r}")
+    literal = json.dumps(quote(value, safe=""))
+    expiry = f"max-age={days * 86400}" if value else "max-age=0"
+    st.html(f"<script>document.cookie = '{name}=' + {literal} + '; path=/; {expiry}; SameSite=Lax';</script>",
+            unsafe_allow_javascript=True, width="content")
 
 
 def browser_flag(name: str) -> bool:
@@ -108,8 +124,5 @@ def browser_flag(name: str) -> bool:
 
 
 def set_browser_flag(name: str) -> None:
-    """Have the browser keep the flag ``name`` for a year (a cookie; ``name`` is the app's own word)."""
-    if not name.isidentifier():
-        raise ValueError(f"a flag name is a plain word, not {name!r}")
-    st.html(f"<script>document.cookie = 'tagging_{name}=1; path=/; max-age={FLAG_DAYS * 86400}; "
-            "SameSite=Lax';</script>", unsafe_allow_javascript=True, width="content")
+    """Have the browser keep the flag ``name`` for a year."""
+    set_cookie(f"tagging_{name}", "1")
