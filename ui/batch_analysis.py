@@ -11,6 +11,7 @@ from tagging.analysis import Summary
 from tagging.backends import EMBEDDED
 from tagging.batch import analyse_batch
 from ui import resources
+from ui.library_analysis import faces_cell, text_cell
 
 COLUMNS = ["faces", "dominant colour", "text found"]
 
@@ -43,7 +44,7 @@ def thumbnails() -> dict[str, bytes]:
 def shown(frame: pd.DataFrame) -> pd.DataFrame:
     """The analysis columns as the table shows them: blanks where an image was not analysed, never "None"."""
     frame = frame.copy()
-    frame["faces"] = [("" if pd.isna(v) else str(int(v))) for v in frame["faces"]]
+    frame["faces"] = [faces_cell(v) for v in frame["faces"]]
     frame["dominant colour"] = frame["dominant colour"].fillna("")
-    frame["text found"] = [("" if pd.isna(v) else "yes" if v else "no") for v in frame["text found"]]
+    frame["text found"] = [text_cell(v) for v in frame["text found"]]
     return frame

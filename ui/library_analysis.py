@@ -40,8 +40,18 @@ def columns(entries: Sequence[LibraryEntry], found: Mapping[tuple[str, str], Sum
     analysed (never "None" on the page)."""
     rows = [found.get((e.image_key, e.backend)) or Summary() for e in entries]
     return pd.DataFrame({
-        "faces": ["" if r.face_count is None else str(r.face_count) for r in rows],
+        "faces": [faces_cell(r.face_count) for r in rows],
         "dominant colour": [r.dominant_color or "" for r in rows],
         "colour family": [r.dominant_parent or "" for r in rows],
-        "text found": [{True: "yes", False: "no"}.get(r.text_found, "") for r in rows],
+        "text found": [text_cell(r.text_found) for r in rows],
     })
+
+
+def faces_cell(count: object) -> str:
+    """A face count as a table cell: blank when not analysed (None or a missing value), never "None"."""
+    return "" if count is None or pd.isna(count) else str(int(count))
+
+
+def text_cell(found: object) -> str:
+    """Whether text was found, as a table cell: "yes", "no", or blank when not analysed."""
+    return "" if found is None or pd.isna(found) else ("yes" if found else "no")
