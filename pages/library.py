@@ -101,7 +101,7 @@ children = s2.checkbox(
 size = s3.selectbox("Per page", PAGE_SIZES, key="lib_page_size")
 
 try:
-    analysis_filters = library_analysis.filters(store)
+    analysis_filters = library_analysis.filters(store, version)
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the colours of the analysed images"))
 search = dataclasses.replace(

@@ -22,9 +22,15 @@ def summaries(store: Store, entries: Sequence[LibraryEntry]) -> dict[tuple[str, 
     return store.analysis_summaries([e.image_key for e in entries])
 
 
-def filters(store: Store) -> dict[str, Any]:
+@st.cache_data(max_entries=16, show_spinner=False)
+def colour_names(_store: Store, url: str, version: int) -> list[str]:
+    """The colour filter's names, read again only when the data version moves (a changed summary moves it)."""
+    return _store.colour_names()
+
+
+def filters(store: Store, version: int) -> dict[str, Any]:
     """The colour and faces/text filter widgets; their values as ``TagSearch``'s colour, faces and text."""
-    options = [ANY, *store.colour_names()]
+    options = [ANY, *colour_names(store, store.url, version)]
     f1, f2, f3 = st.columns(3)
     colour = f1.selectbox("Dominant colour", options, format_func=lambda c: "Any" if c == ANY else c,
                           key="lib_colour", help="A palette colour or its family (red, blue ...), from the analysis "
