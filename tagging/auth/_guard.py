@@ -120,12 +120,13 @@ class GuardedStore:
         require(self.identity, SEND_FEEDBACK)
         self._store.mark_failed(*args, **kwargs)
 
-    # --- admin actions, each in the trail ------------------------------------------------------
+    # --- derived data, open to every role ---------------------------------------------------------
     def save_analysis(self, image_key: str, backend: str, summary: Any) -> bool:
         """Open to every role: what an image shows (faces, colour, text) is derived data, like the result
         cache, kept whoever looked; it decides nothing."""
         return self._store.save_analysis(image_key, backend, summary)
 
+    # --- admin actions, each in the trail ------------------------------------------------------
     def delete_image(self, image_key: str) -> int:
         require(self.identity, DELETE)
         removed = self._store.delete_image(image_key)
