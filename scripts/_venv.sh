@@ -26,16 +26,3 @@ ensure_venv() {
   fi
 }
 
-# Install Debian packages (as root, else through sudo) unless `check` already succeeds.
-# Usage: ensure_debian "check command" package...
-ensure_debian() {
-  local check="$1"; shift
-  if eval "$check" >/dev/null 2>&1; then
-    return 0
-  fi
-  local sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >/dev/null
-}
-

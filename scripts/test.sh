@@ -8,8 +8,14 @@ cd "$(dirname "$0")/.."
 # Debian's Chromium drives the browser tests (Playwright never downloads a browser here),
 # WordNet's plain-text data lets a test rebuild the committed hypernym table, and Debian's
 # PostgreSQL server runs the store's tests on a throwaway cluster (tests/pgcluster.py).
-ensure_debian '[ -x /usr/bin/chromium ] && [ -f /usr/share/wordnet/data.noun ] \
-  && compgen -G "/usr/lib/postgresql/*/bin/initdb"' chromium wordnet-base postgresql
+if [ ! -x /usr/bin/chromium ] || [ ! -f /usr/share/wordnet/data.noun ] \
+   || ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq \
+    chromium wordnet-base postgresql >/dev/null
+fi
 
 ensure_venv requirements-dev.txt
 .venv/bin/ruff check .
