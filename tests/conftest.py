@@ -17,6 +17,23 @@ ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_M
              "IMAGGA_BACKOFF_FACTOR")
 
 
+BROWSER_GROUP = "browser"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (scripts/test.sh: -n 2 --dist loadgroup)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Work units for pytest-xdist: every browser test in one, every other test file in its own.
+
+    A worker runs a unit's tests in order, so module-scoped fixtures start once and tests that
+    follow one another in a file still do. The browser tests run one after another on one worker
+    (one Chromium and one Streamlit server busy at a time, as in a serial run) while the other
+    worker runs the rest.
+    """
+    for item in items:
+        in_browser = item.get_closest_marker("browser") is not None or "tests/browser/" in item.nodeid
+        item.add_marker(pytest.mark.xdist_group(BROWSER_GROUP if in_browser else item.nodeid.split("::", 1)[0]))
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No developer key, secrets file or database leaks into a test; each test gets its own DB.

@@ -174,7 +174,9 @@ def test_encrypted_members_and_symlinks_are_skipped():
     assert "symbolic link" in reasons["link.png"]
 
 
-@pytest.mark.parametrize("data", [b"", b"PK\x03\x04 truncated", b"not a zip at all", os.urandom(64)])
+# Named ids: random bytes in a test id differ between pytest-xdist workers, which then refuse to run.
+@pytest.mark.parametrize("data", [b"", b"PK\x03\x04 truncated", b"not a zip at all", os.urandom(64)],
+                         ids=["empty", "truncated", "not-a-zip", "random-bytes"])
 def test_unreadable_archive_raises_archive_error_with_advice(data):
     with pytest.raises(ArchiveError, match="not a zip archive that can be read"):
         extract_images(data, "broken.zip")
