@@ -20,6 +20,5 @@ fi
 ensure_venv requirements-dev.txt
 .venv/bin/ruff check .
 # Two worker processes (pytest-xdist): one runs the browser tests, the other the rest, each test file whole
-# and in order (the groups are set in tests/conftest.py; the browser group, collected first, starts first).
-# TEST_WORKERS=0 runs everything in this process (for pdb).
-exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup --no-loadscope-reorder "$@"
+# and in order (the work units are made in tests/conftest.py). TEST_WORKERS=0 runs all in this process (pdb).
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -20,18 +20,39 @@ ENV_NAMES = ("IMAGGA_API_KEY", "IMAGGA_API_SECRET", "IMAGGA_API_URL", "TAGGING_M
 BROWSER_GROUP = "browser"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (scripts/test.sh: -n 2 --dist loadgroup)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Work units for pytest-xdist: every browser test in one, every other test file in its own.
+class _WorkUnits:
+    """pytest-xdist's work units under ``--dist loadgroup`` (scripts/test.sh): every browser test in one,
+    every other test file in its own.
 
-    A worker runs a unit's tests in order, so module-scoped fixtures start once and tests that
-    follow one another in a file still do. The browser tests run one after another on one worker
-    (one Chromium and one Streamlit server busy at a time, as in a serial run) while the other
-    worker runs the rest.
+    A worker runs a unit's tests in collection order, so module-scoped fixtures start once and tests that
+    follow one another in a file still do. The browser tests (collected first, so started first) run one
+    after another on one worker, one Chromium and one Streamlit server busy at a time as in a serial run,
+    while the other worker runs the rest. Done here rather than with ``xdist_group`` marks, which
+    pytest-xdist 3.8 cannot apply under pytest 9 (it renames a node id attribute pytest 9 no longer reads).
     """
-    for item in items:
-        in_browser = item.get_closest_marker("browser") is not None or "tests/browser/" in item.nodeid
-        item.add_marker(pytest.mark.xdist_group(BROWSER_GROUP if in_browser else item.nodeid.split("::", 1)[0]))
+
+    @staticmethod
+    def unit(nodeid: str) -> str:
+        path = nodeid.split("::", 1)[0]
+        return BROWSER_GROUP if path.startswith("tests/browser/") else path
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log):
+        if config.getvalue("dist") != "loadgroup":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class Scheduler(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return _WorkUnits.unit(nodeid)
+
+        config.option.loadscopereorder = False  # keep collection order: the long browser unit first
+        return Scheduler(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_WorkUnits(), "tagging-work-units")
 
 
 @pytest.fixture(autouse=True)
