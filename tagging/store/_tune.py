@@ -48,6 +48,11 @@ def summed(shape: tuple[int, ...], index: tuple[np.ndarray, ...], values: np.nda
 
 
 NEVER = 101  # lo2 of a verdict the floor never picks
+BINS = 101  # integer thresholds 0..100
+DIMS = 2 * BINS + 4
+"""An image as a vector: its events per acc and bin (``acc * BINS + x``), then base (2) and verdicts (2)."""
+UNRECORDED = ""
+"""``review_mode`` of sets saved before the mode was recorded (NULL in ``verdict_sets``), as a filter and key."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,74 @@ class TuneRows:
     tag_rows: np.ndarray  # int64 (rows, 5)
     tag_count: np.ndarray
     tag_confidence_sum: np.ndarray
+    tag_row_confidence: np.ndarray  # float, the confidence sum of each of ``tag_rows``
+
+
+@dataclass(frozen=True)
+class TuneSums:
+    """What Tune needs of many images, summed over them (so kept in step with saves; see ``_tune_sums``).
+
+    ``vector`` (DIMS,) is the sum of every image's vector (see ``image_vectors``), ``moments``
+    (DIMS, DIMS) the sum of their outer products (the bootstrap's covariance), ``images`` how many
+    images were summed; the per-tag rows are those of ``TuneRows``.
+    """
+
+    images: int
+    vector: np.ndarray
+    moments: np.ndarray
+    tags: tuple[str, ...]
+    tag_rows: np.ndarray
+    tag_count: np.ndarray
+    tag_confidence_sum: np.ndarray
+    tag_row_confidence: np.ndarray
+
+
+def image_vectors(rows: TuneRows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each image as a sparse vector over ``DIMS``: (image, dimension, value), sorted by image."""
+    images = np.arange(rows.images)
+    image = np.concatenate([rows.event_image, images, images, images, images])
+    dim = np.concatenate([rows.event_acc * BINS + rows.event_x, np.full(rows.images, 2 * BINS),
+                          np.full(rows.images, 2 * BINS + 1), np.full(rows.images, 2 * BINS + 2),
+                          np.full(rows.images, 2 * BINS + 3)])
+    value = np.concatenate([rows.event_ds, rows.base[:, 0], rows.base[:, 1], rows.n[:, 0], rows.n[:, 1]])
+    order = np.argsort(image, kind="stable")
+    return image[order], dim[order].astype(np.int64), value[order].astype(np.int64)
+
+
+def second_moments(image: np.ndarray, dim: np.ndarray, value: np.ndarray, images: int) -> np.ndarray:
+    """The sum over images of each image's outer product, from sparse vectors sorted by image: (DIMS, DIMS).
+
+    Pairs of one image's entries are taken ``step`` apart, for every step up to the longest image,
+    so the cost grows with entries per image, never with images squared. Exact below 2**53.
+    """
+    size = DIMS * DIMS
+    second = np.zeros(size)
+    if not len(image):
+        return np.zeros((DIMS, DIMS), dtype=np.int64)
+    per_image = np.bincount(image, minlength=images)
+    after = np.cumsum(per_image)[image] - np.arange(len(image)) - 1  # entries after it in its image
+    order = np.argsort(-after, kind="stable")
+    reach = -after[order]
+    values = value.astype(float)
+    for step in range(int(after.max()) + 1):
+        first = order[: np.searchsorted(reach, -step, side="right")]
+        a, b = dim[first], dim[first + step]
+        product = values[first] * values[first + step]
+        second += np.bincount(a * DIMS + b, weights=product, minlength=size)
+        if step:
+            second += np.bincount(b * DIMS + a, weights=product, minlength=size)
+    return np.rint(second).astype(np.int64).reshape(DIMS, DIMS)
+
+
+def sums_of(rows: TuneRows) -> TuneSums:
+    """``rows`` summed over its images."""
+    image, dim, value = image_vectors(rows)
+    return TuneSums(
+        images=rows.images, vector=np.bincount(dim, weights=value, minlength=DIMS).round().astype(np.int64),
+        moments=second_moments(image, dim, value, rows.images), tags=rows.tags, tag_rows=rows.tag_rows,
+        tag_count=rows.tag_count, tag_confidence_sum=rows.tag_confidence_sum,
+        tag_row_confidence=rows.tag_row_confidence,
+    )
 
 
 def _bin(conn: Any, confidence: Any) -> Any:
@@ -81,8 +154,14 @@ def _bin(conn: Any, confidence: Any) -> Any:
     return sa.cast(confidence, sa.Integer)
 
 
+def _mode_condition(v: Any, review_mode: str | None) -> Any:
+    if review_mode is None:
+        return sa.true()
+    return v.c.review_mode.is_(None) if review_mode == UNRECORDED else v.c.review_mode == review_mode
+
+
 def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float],
-            review_mode: str | None = None) -> Any:
+            review_mode: str | None = None, images: Any = None) -> Any:
     """Every reviewed verdict with its place in its image and what the rule needs to know about it."""
     f, v = s.feedback, s.verdict_sets
     names = sorted(overrides)
@@ -99,7 +178,7 @@ def _ranked(conn: Any, backend: str, language: str, min_tags: int, overrides: Ma
         .select_from(f.join(v, sa.and_(f.c.image_key == v.c.image_key, f.c.backend == v.c.backend,
                                        f.c.language == v.c.language)))
         .where(v.c.provenance == REVIEWED, f.c.backend == backend, f.c.language == language,
-               sa.true() if review_mode is None else v.c.review_mode == review_mode)
+               _mode_condition(v, review_mode), sa.true() if images is None else f.c.image_key.in_(images))
         .subquery("base")
     )
     b = base.c
@@ -177,10 +256,11 @@ def _selection(e: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float],
-              review_mode: str | None = None) -> TuneRows:
+              review_mode: str | None = None, images: Any = None) -> TuneRows:
     """Read Tune's aggregates in two grouped queries (per image and bin, per tag and bin); ``review_mode`` keeps
-    only the sets reviewed that way (None: every reviewed set)."""
-    ranked, k, need, need2 = _ranked(conn, backend, language, min_tags, overrides, review_mode)
+    only the sets reviewed that way (None: every reviewed set; ``UNRECORDED``: those without a mode);
+    ``images`` (image keys, or a query of them) only those images' verdicts."""
+    ranked, k, need, need2 = _ranked(conn, backend, language, min_tags, overrides, review_mode, images)
     e = _ends(conn, ranked, need, need2, min_tags).c
     c, s_, x, lo2 = _selection(e)
     # Events at x = 100 hold for every threshold: they join the base; x = -1 never holds.
@@ -188,6 +268,9 @@ def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: 
     moving = sa.case((sa.and_(x >= 0, x < 100), s_), else_=0)
     per_verdict = sa.select(e.image_key, e.acc, x.label("x"), constant.label("c"), moving.label("ds"),
                             e.tag, e.bin, lo2.label("lo2"), e.conf)
+    if images is not None:  # a few images (a save): no temporary table, whose DDL would churn the catalogue
+        p = per_verdict.cte("tune_verdicts").c
+        return _rows(_fetch(conn, _image_query(p), copy=False), conn.execute(_tag_query(p)).all())
     # Computed once into a temporary table, then grouped twice (per image and bin, per tag and bin).
     m = sa.MetaData()
     table = sa.Table("tune_verdicts", m, sa.Column("image_key", sa.Text), sa.Column("acc", sa.Integer),
@@ -195,23 +278,30 @@ def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: 
                      sa.Column("tag", sa.Text), sa.Column("bin", sa.Integer), sa.Column("lo2", sa.Integer),
                      sa.Column("conf", sa.Float), prefixes=["TEMPORARY"])
     p = table.c
-    image_query = (
-        sa.select(p.image_key, p.acc, p.x, sa.func.count(), sa.func.sum(p.c), sa.func.sum(p.ds))
-        .group_by(p.image_key, p.acc, p.x).order_by(p.image_key, p.acc, p.x)
-    )
-    tag_query = (
-        sa.select(p.tag, p.bin, p.acc, p.lo2, sa.func.count(), sa.func.sum(p.conf))
-        .group_by(p.tag, p.bin, p.acc, p.lo2).order_by(p.tag, p.bin, p.acc, p.lo2)
-    )
     if conn.dialect.name == POSTGRESQL:
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")  # the window sort stays in memory
     table.create(conn)
     try:
         conn.execute(table.insert().from_select([c.name for c in table.columns], per_verdict))
-        image_rows = _fetch(conn, image_query)
-        tag_frame = conn.execute(tag_query).all()
+        image_rows = _fetch(conn, _image_query(p))
+        tag_frame = conn.execute(_tag_query(p)).all()
     finally:
         table.drop(conn)
+    return _rows(image_rows, tag_frame)
+
+
+def _image_query(p: Any) -> Any:
+    return (sa.select(p.image_key, p.acc, p.x, sa.func.count(), sa.func.sum(p.c), sa.func.sum(p.ds))
+            .group_by(p.image_key, p.acc, p.x).order_by(p.image_key, p.acc, p.x))
+
+
+def _tag_query(p: Any) -> Any:
+    return (sa.select(p.tag, p.bin, p.acc, p.lo2, sa.func.count(), sa.func.sum(p.conf))
+            .group_by(p.tag, p.bin, p.acc, p.lo2).order_by(p.tag, p.bin, p.acc, p.lo2))
+
+
+def _rows(image_rows: np.ndarray, tag_frame: Any) -> TuneRows:
+    """``TuneRows`` from the per-image rows (image number first) and the per-tag rows."""
     images = int(image_rows[:, 0].max()) + 1 if len(image_rows) else 0
     im, acc = image_rows[:, 0], image_rows[:, 1]
     n = summed((images, 2), (im, acc), image_rows[:, 3])
@@ -228,13 +318,14 @@ def tune_rows(conn: Any, backend: str, language: str, min_tags: int, overrides: 
         event_image=moving_rows[:, 0].astype(np.int64), event_acc=moving_rows[:, 1].astype(np.int64),
         event_x=moving_rows[:, 2].astype(np.int64), event_ds=moving_rows[:, 5].astype(np.int64),
         tags=tags, tag_rows=tag_rows.reshape(-1, 5), tag_count=count.astype(np.int64), tag_confidence_sum=total,
+        tag_row_confidence=frame["conf"].to_numpy(dtype=float),
     )
 
 
-def _fetch(conn: Any, query: Any) -> np.ndarray:
+def _fetch(conn: Any, query: Any, copy: bool = True) -> np.ndarray:
     """The per-image rows as integers, the image key replaced by its number in key order (the rows come
-    sorted by it); on PostgreSQL through COPY (millions of rows, no Python row objects)."""
-    if conn.dialect.name == POSTGRESQL:
+    sorted by it); on PostgreSQL through COPY (millions of rows, no Python row objects) unless ``copy`` is off."""
+    if copy and conn.dialect.name == POSTGRESQL:
         sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         buffer = io.BytesIO()
         raw = conn.connection.dbapi_connection
