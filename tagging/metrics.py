@@ -562,7 +562,7 @@ def tune_data(store: Any, backend: str, language: str, min_tags: int, overrides:
     """Tune's metrics from a ``Store`` (or a guarded one): a large library from the sums kept in step with saves
     (a few thousand numbers, whatever its size); a small one, or a floor the sums are not kept for, from per-image
     rows, so its bootstrap resamples images exactly."""
-    sums = store.tune_sums(backend, language, min_tags, dict(overrides), review_mode)
-    if sums is not None and sums.images > EXACT_BOOTSTRAP_IMAGES:
+    sums = store.tune_sums(backend, language, min_tags, dict(overrides), review_mode, more_than=EXACT_BOOTSTRAP_IMAGES)
+    if sums is not None:
         return Aggregated.from_sums(sums)
     return Aggregated(store.tune_rows(backend, language, min_tags, dict(overrides), review_mode))

@@ -165,3 +165,20 @@ def test_concurrent_saves_and_override_changes_keep_the_sums_exact(pg_database):
     assert_sums_match(stores[0])
     for store in stores:
         store.close()
+
+
+def test_tune_data_reads_sums_only_above_the_exact_bootstrap_size(db_target, monkeypatch):
+    store = Store(db_target)
+    rng = random.Random(3)
+    for j in range(12):
+        random_save(store, rng, f"m{j}")
+    images = store.tune_sums("embedded", "en", 3, {}).images
+    assert store.tune_sums("embedded", "en", 3, {}, more_than=images) is None
+    assert store.tune_sums("embedded", "en", 3, {}, more_than=images - 1).images == images
+    small = metrics.tune_data(store, "embedded", "en", 3, {})
+    assert small.rows is not None  # per-image rows: the exact bootstrap
+    monkeypatch.setattr(metrics, "EXACT_BOOTSTRAP_IMAGES", images - 1)
+    large = metrics.tune_data(store, "embedded", "en", 3, {})
+    assert large.rows is None and large.images == images
+    pd.testing.assert_frame_equal(large.curve(), small.curve())
+    assert metrics.tune_data(store, "embedded", "en", 4, {}).rows is not None  # another floor: from the verdicts

@@ -400,14 +400,17 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
         with self._read() as conn, conn.begin():
             return tune_rows(conn, backend, language, int(min_tags), dict(overrides or {}), review_mode)
 
-    def tune_sums(self, backend: str, language: str, min_tags: int,
-                  overrides: Mapping[str, float] | None = None, review_mode: str | None = None) -> TuneSums | None:
+    def tune_sums(self, backend: str, language: str, min_tags: int, overrides: Mapping[str, float] | None = None,
+                  review_mode: str | None = None, *, more_than: int = 0) -> TuneSums | None:
         """Tune's sums over the reviewed images of one backend and language, kept in step with saves (see
-        ``_tune_sums``); None when they are not kept for this floor and these overrides (use ``tune_rows``)."""
+        ``_tune_sums``); None when they are not kept for this floor and these overrides, or hold no more than
+        ``more_than`` images (use ``tune_rows``)."""
         if int(min_tags) != _tune_sums.SUMS_FLOOR:
             return None
         with self._read() as conn, conn.begin():
             if _tune_sums.stored_overrides(conn) != dict(overrides or {}):
+                return None
+            if more_than and _tune_sums.images(conn, backend, language, review_mode) <= more_than:
                 return None
             return _tune_sums.read(conn, backend, language, review_mode)
 
@@ -546,11 +549,10 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
             else:
                 overrides[tag] = float(threshold)
             if overrides != old:  # only the images carrying the tag change
-                carrying = sa.select(s.feedback.c.image_key).where(s.feedback.c.tag == tag)
-                tune_before = _tune_sums.contribution(conn, carrying, old)
+                tune_before = _tune_sums.contribution(conn, None, old, carrying=tag)
                 conn.execute(t.update().where(t.c.key == "tag_overrides")
                              .values(value=json.dumps(overrides, sort_keys=True)))
-                _tune_sums.apply(conn, tune_before, _tune_sums.contribution(conn, carrying, overrides))
+                _tune_sums.apply(conn, tune_before, _tune_sums.contribution(conn, None, overrides, carrying=tag))
         return overrides
 
     # --- settings ----------------------------------------------------------------

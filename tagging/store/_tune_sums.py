@@ -16,7 +16,7 @@ floor computes from the verdicts. Writers are serialised by the data-version row
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,16 @@ from tagging.rules import DEFAULT_MIN_TAGS
 from tagging.store import _schema as s
 from tagging.store._db import POSTGRESQL
 from tagging.store._schema import REVIEWED
-from tagging.store._tune import DIMS, UNRECORDED, TuneSums, sums_of, tune_rows
+from tagging.store._tune import (
+    CARRYING,
+    DIMS,
+    IMAGE_KEYS,
+    UNRECORDED,
+    TuneSums,
+    images_condition,
+    sums_of,
+    tune_rows,
+)
 
 SUMS_FLOOR = DEFAULT_MIN_TAGS
 """The floor the sums are kept for (Tune at another floor computes from the verdicts)."""
@@ -48,19 +57,24 @@ def stored_overrides(conn: Connection) -> dict[str, float]:
     return {str(tag): float(value) for tag, value in (json.loads(raw) if raw else {}).items()}
 
 
-def contribution(conn: Connection, images: Any, overrides: dict[str, float] | None = None) -> Contribution:
-    """The sums of ``images`` (image keys, or a query of them): one windowed read per reviewed set kind they have."""
+def contribution(conn: Connection, image_keys: Sequence[str] | None = None, overrides: dict[str, float] | None = None,
+                 *, carrying: str | None = None) -> Contribution:
+    """The sums of the images ``image_keys``, or of those ``carrying`` a tag: one windowed read per kind of
+    reviewed set they have."""
     if overrides is None:
         overrides = stored_overrides(conn)
     v = s.verdict_sets
+    image_filter = IMAGE_KEYS if image_keys is not None else CARRYING
+    params = {IMAGE_KEYS: list(image_keys)} if image_keys is not None else {CARRYING: carrying}
     kinds = conn.execute(
         sa.select(v.c.backend, v.c.language, v.c.review_mode)
-        .where(v.c.provenance == REVIEWED, v.c.image_key.in_(images)).distinct()
+        .where(v.c.provenance == REVIEWED, images_condition(v.c.image_key, image_filter)).distinct(), params
     ).all()
     found = Contribution()
     for backend, language, mode in kinds:
         mode = UNRECORDED if mode is None else str(mode)
-        rows = tune_rows(conn, backend, language, SUMS_FLOOR, overrides, mode, images=images)
+        rows = tune_rows(conn, backend, language, SUMS_FLOOR, overrides, mode, image_keys=image_keys,
+                         carrying=carrying)
         if rows.images:
             found.parts[(backend, language, mode)] = sums_of(rows)
     return found
@@ -141,15 +155,26 @@ def rebuild(conn: Connection) -> None:
     apply(conn, Contribution(), total)
 
 
+def _where(table: sa.Table, backend: str, language: str, review_mode: str | None) -> list[Any]:
+    found = [table.c.backend == backend, table.c.language == language]
+    if review_mode is not None:
+        found.append(table.c.review_mode == review_mode)
+    return found
+
+
+def images(conn: Connection, backend: str, language: str, review_mode: str | None) -> int:
+    """How many reviewed images the kept sums hold (one indexed read)."""
+    vec = s.tune_vector
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(vec.c.total), 0))
+                            .where(*_where(vec, backend, language, review_mode), vec.c.dim == DIMS)).scalar_one())
+
+
 def read(conn: Connection, backend: str, language: str, review_mode: str | None) -> TuneSums:
     """The kept sums of one backend and language, over every review mode (None) or one."""
     vec, mom, tags = s.tune_vector, s.tune_moments, s.tune_tags
 
     def where(table: sa.Table) -> list[Any]:
-        found = [table.c.backend == backend, table.c.language == language]
-        if review_mode is not None:
-            found.append(table.c.review_mode == review_mode)
-        return found
+        return _where(table, backend, language, review_mode)
 
     vector = np.zeros(DIMS + 1, dtype=np.int64)
     for dim, total in conn.execute(sa.select(vec.c.dim, sa.func.sum(vec.c.total)).where(*where(vec))
