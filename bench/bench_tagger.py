@@ -2,12 +2,13 @@
 
 Run from the repository root (after ``bash bench/install_eval_photos.sh``)::
 
-    .venv/bin/python bench/bench_tagger.py [--half report] [--baseline 00986ac] [--runs 5] [--venv]
+    .venv/bin/python bench/bench_tagger.py [--half report] [--baseline 00986ac] [--runs 5] [--venv] [--augmented]
 
 The baseline is the ``tagging/embedded`` package at a git ref (default: the commit issue 17 started from),
 extracted with ``git archive`` and imported under another name, so old and new run in one process on the same
 photos. Prints, for the chosen half of ``bench/eval_set.py`` (``report`` unless told; choices are made on
-``calibration``), old beside new:
+``calibration``; ``--augmented`` scores six views of each photo, ``eval_set.views``, as those choices were),
+old beside new:
 
 * quality: median tags per photo (>= 15), accepted words found among the tags at any confidence (>= 45% of the
   labelled words), photos without tags (none), photos with an accepted word at 60 or more (>= 70%), precision of
@@ -198,15 +199,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no per-photo lines")
     parser.add_argument("--no-timing", action="store_true", help="quality only")
     parser.add_argument("--venv", action="store_true", help="also measure a fresh runtime venv (needs the registry)")
+    parser.add_argument("--augmented", action="store_true",
+                        help="score six views of each photo (eval_set.views), as the calibration choices were")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     from tagging.embedded import EmbeddedTagger
 
     photos = list(eval_set.available(args.half))
+    if args.augmented:
+        photos = [(photo, view) for photo, image in photos for view in eval_set.views(image)]
     missing = eval_set.missing_sources(args.half)
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load average "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    print(f"{args.half} half: {len(photos)} of {len(eval_set.photos(args.half))} photos"
+    print(f"{args.half} half: {len(photos)} {'views of ' if args.augmented else ''}"
+          f"{len(eval_set.photos(args.half))} photos"
           + (f" (missing: {', '.join(missing)}; run bench/install_eval_photos.sh)" if missing else ""))
     with tempfile.TemporaryDirectory(prefix="baseline-tagger-") as tmp:
         old = load_baseline(args.baseline, Path(tmp))()

@@ -14,7 +14,8 @@ How the tags are made (details in ``_vocabulary.py`` and ``_people.py``):
 * the vocabulary turns them into terms: hypernyms, scene and context words, each a weighted sum of class
   probabilities, calibrated for how sure the model is and how many classes a term covers;
 * BlazeFace finds faces: "face" (parent "person") at the best face's score, "person" combining it with the
-  classifier's cue for people (worn clothes) as independent evidence, and "people" for two or more faces;
+  classifier's cue for people (worn clothes) as independent evidence, and "people" for two or more faces (faces
+  scoring under ``FACE_TAG_SCORE`` make no tags);
 * NanoDet finds COCO objects (``_objects.py``): boxes in ``result.objects`` (Imagga's detections shape), each
   class a suggested tag at half its score, a detected body more evidence of a person, two of them "people";
 * whole-picture words (``_picture.py``: black and white, colour names, colourful) as capped suggestions;
@@ -77,6 +78,11 @@ PIPELINE_CHUNK = 4
 """Images per classifier run when ``tag_batch`` pipelines resizing with the forward pass."""
 FACE_THREADS = 1
 """BlazeFace's convolutions are too small to share: on two threads it measured slower than on one."""
+FACE_TAG_SCORE = 0.6
+"""A face makes the tags face, person and people only from this BlazeFace score up (the detector's own floor,
+0.5, still lists it in ``result.faces``). On six views of each calibration photo the faces on photos without
+people scored 0.52 to 0.57 (moss, dandelion clocks, two spaniels), and the best face on the photo with people
+0.69 to 0.79: at 0.5 moss was tagged "person 56, face 56" and the floor selected both."""
 
 
 def face_confidence(score: float) -> float:
@@ -270,17 +276,18 @@ class EmbeddedTagger:
                 vocabulary.depths[index],
                 None if parent < 0 else vocabulary.names[parent],
             )
-        if faces:
-            face = face_confidence(faces[0].score)
+        faces_seen = [face for face in faces if face.score >= FACE_TAG_SCORE]
+        if faces_seen:
+            face = face_confidence(faces_seen[0].score)
             cue = float(confidences[self._person]) if self._person is not None else 0.0
             # A face and the classifier's cue (worn clothes) are independent evidence of a person.
             person = 100.0 * (1.0 - (1.0 - face / 100.0) * (1.0 - cue / 100.0))
             held = best.get("person")
             best["person"] = _Candidate(person, 0, held.parent if held else None)
             best["face"] = _Candidate(face, (held.depth if held else 0) + 1, "person")
-            if len(faces) >= 2:
+            if len(faces_seen) >= 2:
                 # Confidence that at least two faces are there: the weaker of the top two.
-                best["people"] = _Candidate(face_confidence(faces[1].score), 0, None)
+                best["people"] = _Candidate(face_confidence(faces_seen[1].score), 0, None)
 
         counted: dict[str, list[DetectedObject]] = {}
         for found in objects or []:
