@@ -117,7 +117,7 @@ def test_the_tagger_tags_text_and_carries_the_lines() -> None:
 
     tagger = EmbeddedTagger()
     try:
-        answer = tagger.tag(sign("OPEN 24", (160, 170)))["result"]
+        answer = tagger.tag(sign("OPEN 24", (100, 120), size=(480, 300)))["result"]
         tags = {item["tag"]["en"]: item["confidence"] for item in answer["tags"]}
         assert tags["text"] >= TEXT_CONFIDENCE
         assert [line["data"].replace(" ", "") for line in answer["text"]] == ["OPEN24"]
@@ -128,7 +128,7 @@ def test_the_tagger_tags_text_and_carries_the_lines() -> None:
         assert all(item["confidence"] < TEXT_CONFIDENCE for item in answer["tags"] if item["tag"]["en"] == "text")
         off = EmbeddedTagger(read_text=False)
         try:
-            assert "text" not in off.tag(sign("OPEN 24", (160, 170)))["result"]
+            assert "text" not in off.tag(sign("OPEN 24", (100, 120), size=(480, 300)))["result"]
         finally:
             off.close()
     finally:
