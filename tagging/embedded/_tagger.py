@@ -19,9 +19,10 @@ How the tags are made (details in ``_vocabulary.py`` and ``_people.py``):
 * NanoDet finds COCO objects (``_objects.py``): boxes in ``result.objects`` (Imagga's detections shape), each
   class a suggested tag at half its score, a detected body more evidence of a person, two of them "people";
 * whole-picture words (``_picture.py``: black and white, colour names, colourful) as capped suggestions;
-* text: RapidOCR's text detector glances at a small copy of each photo (``text_share``); where text covers
-  ``TEXT_SHARE`` of it, the lines are read, "text" is tagged and the lines go in ``result.text`` (Imagga's
-  ``/v2/text`` item shape, pixel boxes);
+* text: RapidOCR's text detector glances at a small copy of each photo whose classes hint at text
+  (``TEXT_CUE``; ``TextReader.glance``); where text
+  covers ``TEXT_SHARE`` of it, the largest lines are read, "text" is tagged and the lines go in
+  ``result.text`` (Imagga's ``/v2/text`` item shape, pixel boxes);
 * never empty: when nothing reaches ``min_confidence`` the best ``NEVER_FEWER`` terms come back anyway;
 * tags below the manifest's ``min_confidence`` are dropped and at most ``max_tags`` returned, most confident
   first (ties: more general term first, then by name).
@@ -84,14 +85,15 @@ FACE_THREADS = 1
 """BlazeFace's convolutions are too small to share: on two threads it measured slower than on one."""
 TEXT_SHARE = 0.05
 """A photo whose text (as the detector marks it on a small copy) covers this share of it is read and tagged
-"text". On six views of each calibration photo: 33 views reached it, 32 of them on photos labelled "text" (the
-other a fig); between 0.02 and 0.05 came a bus's small print and a graffito, not labelled "text"."""
+"text". On six views of each calibration photo: 34 views reached it, all on photos labelled "text"; under it
+came a bus's small print and a graffito (0.006 and 0.03), not labelled "text"."""
+TEXT_CUE = 0.002
+"""The glance costs about 17 ms, so it runs only on photos whose classifier probabilities give the term "text"
+(book jackets, menus, web sites, crosswords ...) at least this mass. On six views of each calibration photo this
+skipped 162 of 288 glances and none of the 34 that found text (the least cue among those: 0.0042)."""
 TEXT_CONFIDENCE = 90.0
-"""The "text" tag's confidence when the glance found text, raised to the best line's when one is read: the
-glance was right on 32 of those 33 views (97%)."""
-TEXT_READ_SIDE = 640
-"""The lines are read from a copy this long (boxes mapped back to the photo): 0.1 to 0.6 s on the calibration
-photos with text, which a full-size read takes up to 1 s on."""
+"""The "text" tag's confidence when the glance found text, raised to the best line's when one is read: below the
+glance's record on the calibration views (34 of 34), as 34 views are few."""
 FACE_TAG_SCORE = 0.6
 """A face makes the tags face, person and people only from this BlazeFace score up (the detector's own floor,
 0.5, still lists it in ``result.faces``). On six views of each calibration photo the faces on photos without
@@ -163,7 +165,8 @@ class EmbeddedTagger:
         use_objects = self.manifest.objects if detect_objects is None else detect_objects
         self.objects: ObjectDetector | None = ObjectDetector(threads=FACE_THREADS) if use_objects else None
         self.text: TextReader | None = shared_reader() if read_text else None
-        use_worker = use_faces or use_objects or read_text
+        self._text_term = self.vocabulary.index.get("text")
+        use_worker = use_faces or use_objects
         self._face_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") if use_worker else None
         self._person = self.vocabulary.index.get("person")
         self.views = VIEWS if views is None else max(1, views)
@@ -192,9 +195,11 @@ class EmbeddedTagger:
         if worker is None:
             pixels = self._prepare(images)
             words = [picture_words(to_rgb(row, self.manifest.input)) for row in pixels[:: self.views]]
+            probabilities = self._classify(pixels)
+            texts = [self.read_text(image, row) for image, row in zip(images, probabilities, strict=True)]
             return [
-                self.response(row, [], image.size, extra)
-                for row, extra, image in zip(self._classify(pixels), words, images, strict=True)
+                self.response(row, [], image.size, extra, None, text)
+                for row, extra, image, text in zip(probabilities, words, images, texts, strict=True)
             ]
         chunks = [images[i : i + PIPELINE_CHUNK] for i in range(0, len(images), PIPELINE_CHUNK)]
         futures: list[Future[Any]] = []
@@ -221,9 +226,10 @@ class EmbeddedTagger:
         words = [
             picture_words(to_rgb(pixels, self.manifest.input)) for batch in inputs for pixels in batch[:: self.views]
         ]
+        texts = [self.read_text(image, row) for image, row in zip(images, probabilities, strict=True)]
         return [
             self.response(row, faces, image.size, extra, objects, text)
-            for row, (faces, objects, text), extra, image in zip(probabilities, seen, words, images, strict=True)
+            for row, (faces, objects), extra, image, text in zip(probabilities, seen, words, images, texts, strict=True)
         ]
 
     def _prepare(self, images: list[Image.Image]) -> np.ndarray:
@@ -248,21 +254,26 @@ class EmbeddedTagger:
         """Faces found in one image, best first (empty when face detection is off)."""
         return self.detect_faces_batch([image])[0]
 
-    def detect_batch(
-        self, images: list[Image.Image]
-    ) -> list[tuple[list[Face], list[DetectedObject], list[TextRegion] | None]]:
-        """Faces, objects and text found in each image (what the worker thread does beside the classifier)."""
+    def detect_batch(self, images: list[Image.Image]) -> list[tuple[list[Face], list[DetectedObject]]]:
+        """Faces and objects found in each image (what the worker thread does beside the classifier)."""
         faces = self.detect_faces_batch(images)
         objects = self.objects.detect_batch(images) if self.objects is not None else [[] for _ in images]
-        text = [self.read_text(image) for image in images]
-        return list(zip(faces, objects, text, strict=True))
+        return list(zip(faces, objects, strict=True))
 
-    def read_text(self, image: Image.Image) -> list[TextRegion] | None:
+    def read_text(self, image: Image.Image, probabilities: np.ndarray | None = None) -> list[TextRegion] | None:
         """The lines of text in one image, read only when a glance finds text covering ``TEXT_SHARE`` of it;
-        None when it does not (or text reading is off), possibly empty when the read finds no line."""
-        if self.text is None or self.text.text_share(image) < TEXT_SHARE:
+        None when it does not (or text reading is off), possibly empty when the read finds no line.
+
+        With the classifier's ``probabilities`` for the image, the glance is skipped when they give the term
+        "text" less than ``TEXT_CUE`` of their mass.
+        """
+        if self.text is None:
             return None
-        return self.text.read(image, TEXT_READ_SIDE)
+        if probabilities is not None and self._text_term is not None:
+            if self.vocabulary.masses(probabilities)[self._text_term] < TEXT_CUE:
+                return None
+        share, lines = self.text.glance(image, read_from=TEXT_SHARE)
+        return lines if share >= TEXT_SHARE else None
 
     def detect_faces_batch(self, images: list[Image.Image]) -> list[list[Face]]:
         """Faces found in each image (one forward pass)."""
