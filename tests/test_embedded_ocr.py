@@ -133,3 +133,25 @@ def test_the_tagger_tags_text_and_carries_the_lines() -> None:
             off.close()
     finally:
         tagger.close()
+
+
+def test_the_glance_waits_for_a_hint_of_text_from_the_classifier() -> None:
+    import numpy as np
+
+    from tagging.embedded import EmbeddedTagger
+    from tagging.embedded._tagger import TEXT_CUE
+
+    tagger = EmbeddedTagger(detect_faces=False)
+    try:
+        vocabulary, plate = tagger.vocabulary, sign("OPEN 24", (100, 120), size=(480, 300))
+        text_class = min(vocabulary.classes_of("text"))
+        cat = np.zeros(tagger.num_classes)
+        cat[281] = 1.0  # tabby: nothing of "text" in it
+        assert vocabulary.masses(cat)[vocabulary.index["text"]] < TEXT_CUE
+        assert tagger.read_text(plate, cat) is None
+        hint = np.zeros(tagger.num_classes)
+        hint[text_class] = 1.0
+        assert [line.text.replace(" ", "") for line in tagger.read_text(plate, hint)] == ["OPEN24"]
+        assert tagger.read_text(plate) is not None  # no probabilities: the glance runs
+    finally:
+        tagger.close()
