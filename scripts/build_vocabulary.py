@@ -270,7 +270,6 @@ RELATED: dict[str, tuple[tuple[str, float], ...]] = {
 # photo of the key (weight 1) or of most (below 1). Added to the keys above (and the new keys "rock", "space",
 # "sky" there).
 for _key, _more in {
-    "insect": (("invertebrate", 1.0), ("arthropod", 1.0)),
     "dog": (("domestic dog", 1.0),),
     "landscape": (("nature", 0.8), ("trees", 0.4), ("tree", 0.4), ("clouds", 0.3)),
     "street sign": (("signpost", 0.6), ("direction", 0.4)),
