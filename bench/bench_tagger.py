@@ -16,7 +16,8 @@ old beside new:
   floor 3; <= 1 per 10 photos), portraits with person >= 60 (all), photos without people with person, face or
   people >= 50 (none);
 * cost: ``tag()`` median per photo, image decoded (<= 150 ms), in-process ``tag_batch`` throughput in chunks
-  of 4 (>= 15 img/s), and with ``--venv`` the runtime venv's size (``bench/bench_venv.py``, <= 900 MB).
+  of 4 (>= 15 img/s), old and new taking turns, and with ``--venv`` the runtime venv's size
+  (``bench/bench_venv.py``, <= 900 MB).
 """
 
 from __future__ import annotations
@@ -172,15 +173,25 @@ def quality_rows(t: Totals) -> list[tuple[str, str]]:
     ]
 
 
-def time_tagger(tagger: Any, images: list[Any], runs: int) -> tuple[float, float]:
-    """(median ms of tag() over the photos, each the median of ``runs``; tag_batch img/s in chunks of 4)."""
-    per_photo = []
+def time_taggers(taggers: dict[str, Any], images: list[Any], runs: int) -> dict[str, tuple[float, float]]:
+    """Per tagger: (median ms of tag() over the photos, each the median of ``runs``; tag_batch img/s in chunks
+    of 4). The taggers take turns photo by photo and chunk by chunk, so load from other work on a shared machine
+    falls on both alike and the ratio holds even when the absolute times do not."""
+    per_photo: dict[str, list[float]] = {label: [] for label in taggers}
     for image in images:
-        tagger.tag(image)
-        per_photo.append(statistics.median(timed(lambda image=image: tagger.tag(image))[0] for _ in range(runs)))
+        for label, tagger in taggers.items():
+            tagger.tag(image)
+            per_photo[label].append(
+                statistics.median(timed(lambda image=image, tagger=tagger: tagger.tag(image))[0] for _ in range(runs))
+            )
     chunks = [images[i : i + BATCH_CHUNK] for i in range(0, len(images), BATCH_CHUNK)]
-    total_ms = sum(timed(lambda chunk=chunk: tagger.tag_batch(chunk))[0] for chunk in chunks)
-    return statistics.median(per_photo), len(images) * 1000.0 / total_ms
+    total_ms = dict.fromkeys(taggers, 0.0)
+    for chunk in chunks:
+        for label, tagger in taggers.items():
+            total_ms[label] += timed(lambda chunk=chunk, tagger=tagger: tagger.tag_batch(chunk))[0]
+    return {
+        label: (statistics.median(per_photo[label]), len(images) * 1000.0 / total_ms[label]) for label in taggers
+    }
 
 
 def print_table(title: str, rows_old: list[tuple[str, str]], rows_new: list[tuple[str, str]]) -> None:
@@ -228,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(f"\nQuality on the {args.half} half", quality_rows(results["old"]), quality_rows(results["new"]))
         if not args.no_timing:
             images = [image for _, image in photos]
-            cost = {label: time_tagger(tagger, images, args.runs) for label, tagger in (("old", old), ("new", new))}
+            cost = time_taggers({"old": old, "new": new}, images, args.runs)
             print_table(
                 f"\nCost (median of {args.runs} runs per photo, decoded images)",
                 [("tag() median per photo, ms (<= 150)", f"{cost['old'][0]:.1f}"),
