@@ -155,3 +155,22 @@ def test_the_glance_waits_for_a_hint_of_text_from_the_classifier() -> None:
         assert tagger.read_text(plate) is not None  # no probabilities: the glance runs
     finally:
         tagger.close()
+
+
+def test_without_the_ocr_package_the_tagger_still_tags(monkeypatch) -> None:
+    import sys
+
+    from tagging.embedded import EmbeddedTagger, _ocr
+    from tagging.errors import BackendError
+
+    monkeypatch.setitem(sys.modules, "rapidocr_onnxruntime", None)  # as if it were not installed
+    monkeypatch.setattr(_ocr, "_SHARED", None)
+    tagger = EmbeddedTagger(detect_faces=False)
+    try:
+        assert tagger.text is None and "rapidocr-onnxruntime" in tagger.text_unavailable
+        answer = tagger.tag(sign("OPEN 24", (100, 120), size=(480, 300)))["result"]
+        assert answer["tags"] and "text" not in answer
+    finally:
+        tagger.close()
+    with pytest.raises(BackendError, match="rapidocr-onnxruntime"):
+        EmbeddedTagger(detect_faces=False, read_text=True)

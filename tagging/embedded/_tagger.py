@@ -51,7 +51,7 @@ from tagging.embedded._people import Face, FaceDetector, faces_json
 from tagging.embedded._picture import picture_words
 from tagging.embedded._preprocess import InputSpec, preprocess
 from tagging.embedded._vocabulary import Vocabulary, flat_vocabulary, load_vocabulary, normalised_entropy
-from tagging.errors import BadImageError
+from tagging.errors import BackendError, BadImageError
 
 MIN_CONFIDENCE = 5.0
 """Default floor (percent) of the shipped manifest: below it, tags on unsure photos are noise (bench)."""
@@ -129,11 +129,13 @@ class EmbeddedTagger:
         detect_faces: bool = True,
         detect_objects: bool | None = None,
         views: int | None = None,
-        read_text: bool = True,
+        read_text: bool | None = None,
     ) -> None:
         """Load the model (the shipped one without ``manifest``), its vocabulary, the face and object detectors.
 
-        ``read_text`` glances for text and reads it (``TEXT_SHARE``; the reader is loaded once per process).
+        ``read_text`` glances for text and reads it (``TEXT_SHARE``; the reader is loaded once per process):
+        None (the default) when the OCR package can be loaded (``text_unavailable`` then says why not, and the
+        tags come without text), True to require it, False to skip it.
         ``detect_objects`` defaults to the manifest's ``objects`` (off for the shipped model: the detector costs
         about six times the classifier and did not pay on the calibration half; see ``OBJECT_SURE_SCORE``).
 
@@ -164,7 +166,15 @@ class EmbeddedTagger:
         self.faces: FaceDetector | None = FaceDetector(threads=FACE_THREADS) if use_faces else None
         use_objects = self.manifest.objects if detect_objects is None else detect_objects
         self.objects: ObjectDetector | None = ObjectDetector(threads=FACE_THREADS) if use_objects else None
-        self.text: TextReader | None = shared_reader() if read_text else None
+        self.text: TextReader | None = None
+        self.text_unavailable: str | None = None
+        if read_text is not False:
+            try:
+                self.text = shared_reader()
+            except BackendError as exc:
+                if read_text:
+                    raise
+                self.text_unavailable = str(exc)
         self._text_term = self.vocabulary.index.get("text")
         use_worker = use_faces or use_objects
         self._face_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") if use_worker else None
