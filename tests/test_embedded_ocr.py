@@ -174,3 +174,29 @@ def test_without_the_ocr_package_the_tagger_still_tags(monkeypatch) -> None:
         tagger.close()
     with pytest.raises(BackendError, match="rapidocr-onnxruntime"):
         EmbeddedTagger(detect_faces=False, read_text=True)
+
+
+def test_text_seen_lifts_the_words_drawn_with_it() -> None:
+    import numpy as np
+
+    from tagging.embedded import EmbeddedTagger
+    from tagging.embedded._tagger import TEXT_CONFIDENCE, companions
+
+    tagger = EmbeddedTagger(detect_faces=False, read_text=False)
+    try:
+        # The table's related words of "text" (scripts/build_vocabulary.py), not "menu" or "crossword puzzle",
+        # which are drawn from one class each.
+        assert set(companions(tagger.vocabulary, "text")) == {"letters", "words", "font", "print"}
+        assert companions(tagger.vocabulary, "no such word") == {}
+        flat = np.full(tagger.num_classes, 1.0 / tagger.num_classes)
+
+        def tags(text):
+            answer = tagger.response(flat, [], (100, 100), None, None, text)
+            return {item["tag"]["en"]: item["confidence"] for item in answer["result"]["tags"]}
+
+        before, after = tags(None), tags([])
+        assert after["text"] == TEXT_CONFIDENCE
+        assert before.get("letters", 0.0) < after["letters"] < after["text"]
+        assert after["letters"] > after["words"] > after["font"]  # 0.6, 0.5 and 0.4 of "text"
+    finally:
+        tagger.close()

@@ -176,6 +176,7 @@ class EmbeddedTagger:
                     raise
                 self.text_unavailable = str(exc)
         self._text_term = self.vocabulary.index.get("text")
+        self._text_words = companions(self.vocabulary, "text")
         use_worker = use_faces or use_objects
         self._face_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces") if use_worker else None
         self._person = self.vocabulary.index.get("person")
@@ -363,7 +364,10 @@ class EmbeddedTagger:
                 self._raise(best, word, confidence)
 
         if text is not None:
-            self._raise(best, "text", max([TEXT_CONFIDENCE] + [line.confidence for line in text]))
+            seen = max([TEXT_CONFIDENCE] + [line.confidence for line in text])
+            self._raise(best, "text", seen)
+            for word, share in self._text_words.items():  # letters, words, font ... at their share of "text"
+                self._raise(best, word, share * seen)
 
         for word, confidence in (extra or {}).items():
             held = best.get(word)
@@ -428,6 +432,28 @@ def to_rgb(pixels: np.ndarray, spec: InputSpec) -> np.ndarray:
     if spec.layout == "NCHW":
         raw = raw.transpose(1, 2, 0)
     return raw[:, :, ::-1] if spec.channel_order == "BGR" else raw
+
+
+def companions(vocabulary: Vocabulary, word: str) -> dict[str, float]:
+    """The words the vocabulary draws from exactly the classes of ``word``, each at one share of its weight on
+    every one of them (the related words of ``scripts/build_vocabulary.py``: "letters" is 0.6 of "text"), by
+    that share; empty when ``word`` is not in the vocabulary."""
+    term = vocabulary.index.get(word)
+    if term is None:
+        return {}
+    weights: dict[int, dict[int, float]] = {}
+    for klass, other, weight in zip(vocabulary.pair_classes, vocabulary.pair_terms, vocabulary.pair_weights,
+                                    strict=True):
+        weights.setdefault(int(other), {})[int(klass)] = float(weight)
+    mine = weights[term]
+    found = {}
+    for other, theirs in weights.items():
+        if other == term or theirs.keys() != mine.keys():
+            continue
+        shares = {round(theirs[k] / mine[k], 6) for k in mine}
+        if len(shares) == 1 and (share := shares.pop()) < 1.0:
+            found[vocabulary.names[other]] = share
+    return found
 
 
 def object_confidence(score: float) -> float:
