@@ -44,6 +44,8 @@ PAGES = {
     "library": '[data-testid="stDataFrame"]',
     "settings": '[data-testid="stMarkdown"]',
 }
+# A synthetic library (--db) stores no pictures: its Review card shows a notice instead of an image.
+SYNTHETIC = {**PAGES, "review": '[data-testid="stButton"]'}
 SEED = ROOT / "tests" / "browser" / "pages_seed.py"
 
 
@@ -67,14 +69,28 @@ def seed_with(code_root: Path, db: Path) -> None:
     subprocess.run([sys.executable, "-c", script], check=True, cwd=str(code_root))
 
 
-def open_page(browser, url: str, name: str) -> float:
+def server_memory(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MB of the server process (``python -m streamlit run``)."""
+    def status(p: int) -> dict[str, float]:
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:
+            return {}
+        return {k: float(v.split()[0]) / 1024 for k, _, v in (line.partition(":") for line in lines)
+                if k in ("VmRSS", "VmHWM")}
+
+    found = status(pid)
+    return found.get("VmRSS", float("nan")), found.get("VmHWM", float("nan"))
+
+
+def open_page(browser, url: str, name: str, pages: dict[str, str] = PAGES) -> float:
     """Seconds from navigation until the page's content is drawn and nothing is stale, in a new session."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
         start = time.perf_counter()
         page.goto(f"{url}/{'' if name == 'tag' else name}")
-        page.locator(PAGES[name]).first.wait_for(state="visible", timeout=TIMEOUT)
+        page.locator(pages[name]).first.wait_for(state="visible", timeout=TIMEOUT)
         page.wait_for_function(SETTLED, timeout=TIMEOUT)
         return time.perf_counter() - start
     finally:
@@ -113,12 +129,14 @@ def main(argv: list[str] | None = None) -> int:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 for name in PAGES:
                     for label, app in apps.items():
-                        first[label][name] = open_page(browser, app.url, name)
+                        first[label][name] = open_page(browser, app.url, name, SYNTHETIC if args.db else PAGES)
                 for _ in range(args.visits):
                     for name in PAGES:
                         for label, app in apps.items():
-                            later[label][name].append(open_page(browser, app.url, name))
+                            later[label][name].append(open_page(browser, app.url, name,
+                                                                SYNTHETIC if args.db else PAGES))
                 browser.close()
+            memory = {label: server_memory(app.process.proc.pid) for label, app in apps.items()}
         finally:
             for app in apps.values():
                 app.stop()
@@ -129,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in PAGES:
             print(f"{name:<10}{first['new'][name]:>8.2f}s{statistics.median(later['new'][name]):>8.2f}s"
                   f"{max(later['new'][name]):>8.2f}s")
+        print(f"server RSS after every page: {memory['new'][0]:.0f} MB (peak {memory['new'][1]:.0f} MB)")
         return 0
     print(f"Page open in Chromium (1400x1000, a new session per visit), {args.baseline} (old) beside this tree "
           f"(new); median of {args.visits} visits after the first")

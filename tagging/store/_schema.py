@@ -518,8 +518,19 @@ def _v12_tune_sums(conn: Connection, ctx: Context) -> None:
     """Tune's sums kept in step with saves, so its first open reads a few thousand sums instead of windowing every
     reviewed verdict. New tables, filled here from the verdicts already saved; nothing existing changes."""
     m = sa.MetaData()
-    for table in _tune_sum_tables(m):
-        table.create(conn)
+
+    def key() -> list[sa.Column]:  # a frozen copy of the tables as this version defines them
+        return [sa.Column(name, sa.Text, primary_key=True) for name in ("backend", "language", "review_mode")]
+
+    sa.Table("tune_vector", m, *key(), sa.Column("dim", sa.Integer, primary_key=True),
+             sa.Column("total", sa.BigInteger, nullable=False))
+    sa.Table("tune_moments", m, *key(), sa.Column("a", sa.Integer, primary_key=True),
+             sa.Column("b", sa.Integer, primary_key=True), sa.Column("total", sa.BigInteger, nullable=False))
+    sa.Table("tune_tags", m, *key(), sa.Column("tag", sa.Text, primary_key=True),
+             sa.Column("bin", sa.Integer, primary_key=True), sa.Column("acc", sa.Integer, primary_key=True),
+             sa.Column("lo2", sa.Integer, primary_key=True), sa.Column("n", sa.BigInteger, nullable=False),
+             sa.Column("conf", sa.Float, nullable=False))
+    m.create_all(conn)
     from tagging.store._tune_sums import rebuild  # it reads this module's names
 
     rebuild(conn)
