@@ -9,6 +9,11 @@ after the server starts is reported apart (it loads the model, fills caches); th
 alternating old and new, and their median.
 
     .venv/bin/python bench/bench_pages.py [--baseline main] [--visits 3]
+
+With ``--db URL`` only this tree runs, on that database (a synthetic library of a million images built by
+``python -m tagging bench URL --images 1000000``): the issue 16 page targets, in the browser.
+
+    .venv/bin/python bench/bench_pages.py --db postgresql://... [--visits 3]
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ PAGES = {
     "library": '[data-testid="stDataFrame"]',
     "settings": '[data-testid="stMarkdown"]',
 }
+# A synthetic library (--db) stores no pictures: its Review card shows a notice instead of an image.
+SYNTHETIC = {**PAGES, "review": '[data-testid="stButton"]'}
 SEED = ROOT / "tests" / "browser" / "pages_seed.py"
 
 
@@ -62,14 +69,28 @@ def seed_with(code_root: Path, db: Path) -> None:
     subprocess.run([sys.executable, "-c", script], check=True, cwd=str(code_root))
 
 
-def open_page(browser, url: str, name: str) -> float:
+def server_memory(pid: int) -> tuple[float, float]:
+    """(resident, peak resident) MB of the server process (``python -m streamlit run``)."""
+    def status(p: int) -> dict[str, float]:
+        try:
+            lines = Path(f"/proc/{p}/status").read_text().splitlines()
+        except OSError:
+            return {}
+        return {k: float(v.split()[0]) / 1024 for k, _, v in (line.partition(":") for line in lines)
+                if k in ("VmRSS", "VmHWM")}
+
+    found = status(pid)
+    return found.get("VmRSS", float("nan")), found.get("VmHWM", float("nan"))
+
+
+def open_page(browser, url: str, name: str, pages: dict[str, str] = PAGES) -> float:
     """Seconds from navigation until the page's content is drawn and nothing is stale, in a new session."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     try:
         start = time.perf_counter()
         page.goto(f"{url}/{'' if name == 'tag' else name}")
-        page.locator(PAGES[name]).first.wait_for(state="visible", timeout=TIMEOUT)
+        page.locator(pages[name]).first.wait_for(state="visible", timeout=TIMEOUT)
         page.wait_for_function(SETTLED, timeout=TIMEOUT)
         return time.perf_counter() - start
     finally:
@@ -80,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="main", help="git ref of the old code (default: main)")
     parser.add_argument("--visits", type=int, default=3)
+    parser.add_argument("--db", help="run only this tree, on this database (TAGGING_DB), e.g. a million images")
     args = parser.parse_args(argv)
     spec = importlib.util.find_spec("playwright")
     if spec is None:
@@ -89,13 +111,16 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
         tmp_path = Path(tmp)
-        old_root = export_baseline(args.baseline, tmp_path / "old-code")
-        roots = {"old": old_root, "new": ROOT}
+        roots = {"new": ROOT} if args.db else {"old": export_baseline(args.baseline, tmp_path / "old-code"),
+                                               "new": ROOT}
         apps = {}
         try:
             for label, root in roots.items():
                 work = tmp_path / label
                 work.mkdir()
+                if args.db:
+                    apps[label] = start_app(work, {"TAGGING_DB": args.db}, root=root)
+                    continue
                 seed_with(root, work / "tagging.db")
                 apps[label] = start_app(work, root=root)
             first: dict[str, dict[str, float]] = {label: {} for label in apps}
@@ -104,15 +129,26 @@ def main(argv: list[str] | None = None) -> int:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
                 for name in PAGES:
                     for label, app in apps.items():
-                        first[label][name] = open_page(browser, app.url, name)
+                        first[label][name] = open_page(browser, app.url, name, SYNTHETIC if args.db else PAGES)
                 for _ in range(args.visits):
                     for name in PAGES:
                         for label, app in apps.items():
-                            later[label][name].append(open_page(browser, app.url, name))
+                            later[label][name].append(open_page(browser, app.url, name,
+                                                                SYNTHETIC if args.db else PAGES))
                 browser.close()
+            memory = {label: server_memory(app.process.proc.pid) for label, app in apps.items()}
         finally:
             for app in apps.values():
                 app.stop()
+    if args.db:
+        print(f"Page open in Chromium (1400x1000, a new session per visit) on {args.db.split('@')[-1]}; "
+              f"median of {args.visits} visits after the first")
+        print(f"{'page':<10}{'first':>9}{'median':>9}{'max':>9}")
+        for name in PAGES:
+            print(f"{name:<10}{first['new'][name]:>8.2f}s{statistics.median(later['new'][name]):>8.2f}s"
+                  f"{max(later['new'][name]):>8.2f}s")
+        print(f"server RSS after every page: {memory['new'][0]:.0f} MB (peak {memory['new'][1]:.0f} MB)")
+        return 0
     print(f"Page open in Chromium (1400x1000, a new session per visit), {args.baseline} (old) beside this tree "
           f"(new); median of {args.visits} visits after the first")
     print(f"{'page':<10}{'old first':>11}{'new first':>11}{'old':>9}{'new':>9}{'new/old':>9}")

@@ -111,7 +111,9 @@ def old_tune(store, timer) -> None:
     timer("Tune, first open", first_open)
 
 
-def new_tune(store, timer) -> None:
+def new_tune(store, timer, from_rows: bool = False) -> None:
+    """Tune as the page computes it (``metrics.tune_data``: the sums kept at save time), or with ``from_rows``
+    as it did before the sums (the window query over every reviewed verdict)."""
     from tagging import metrics
 
     state = {}
@@ -120,7 +122,11 @@ def new_tune(store, timer) -> None:
         store.data_version()
         store.feedback_groups()
         store.awaiting_review()
-        data = metrics.Aggregated(store.tune_rows("embedded", "en", 3))
+        overrides = store.tag_overrides()
+        if from_rows:
+            data = metrics.Aggregated(store.tune_rows("embedded", "en", 3, overrides))
+        else:
+            data = metrics.tune_data(store, "embedded", "en", 3, overrides)
         curve = data.curve()
         data.tag_stats(60)
         data.evidence()
@@ -202,6 +208,40 @@ def new_counts(store, timer) -> None:
     timer("Tag-page slider move (its count)", store.counts)
 
 
+def rows_tune(store, timer) -> None:
+    new_tune(store, timer, from_rows=True)
+
+
+def new_save(store, timer, sums: bool = True) -> None:
+    """A reviewed save of a new image with 10 tags, then of the same image again (a re-review), then its deletion:
+    with Tune's sums kept (``sums``) or with their upkeep switched off in this process, for the cost it adds."""
+    from tagging.store import FeedbackItem, _tune_sums
+
+    if not sums:
+        _tune_sums.apply = lambda conn, before, after: None
+        _tune_sums.contribution = lambda conn, images, overrides=None: _tune_sums.Contribution()
+    items = [FeedbackItem(f"tag{j:04d}", 95 - 9 * j, j % 3 != 0) for j in range(10)]
+
+    def save(key: str = "bench-save"):
+        store.save_feedback(image_key=key, filename="b.jpg", source="Upload", backend="embedded",
+                            language="en", threshold=60, min_tags=3, items=items, review_mode="prefilled")
+
+    save("bench-warm")  # a warm server: connections, compiled statements
+    store.delete_image("bench-warm")
+    timer("save a reviewed image (new)", save)
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        save()
+        runs.append(time.perf_counter() - start)
+    timer("save it again (re-review, median of 5)", lambda: time.sleep(sorted(runs)[2]))
+    timer("delete it", lambda: store.delete_image("bench-save"))
+
+
+def nosums_save(store, timer) -> None:
+    new_save(store, timer, sums=False)
+
+
 def new_export(store, timer) -> None:
     from tagging.store import TagSearch, library
 
@@ -215,7 +255,9 @@ def new_export(store, timer) -> None:
 SUITES = {
     "old": {"library": old_library, "tune": old_tune, "compare": old_compare, "counts": old_counts},
     "new": {"library": new_library, "tune": new_tune, "compare": new_compare, "counts": new_counts,
-            "export": new_export},
+            "export": new_export, "save": new_save},
+    # Tune before its sums were kept at save time, and a save without their upkeep: the "previous" column.
+    "previous": {"tune": rows_tune, "save": nosums_save},
 }
 
 
@@ -262,25 +304,30 @@ def run_size(label: str, target: str, images: int, old_timeout: float, new_timeo
     else:
         built = build(target, images)
         print(f"# {label} {images:,} images: built in {built:.0f} s (load {os.getloadavg()[0]:.1f})", flush=True)
-    for suite in ("library", "tune", "compare", "counts"):
-        old = measure(target, "old", [suite], old_timeout)
+    for suite in ("library", "tune", "compare", "counts", "save"):
+        old = measure(target, "old", [suite], old_timeout) if suite in SUITES["old"] else {}
+        previous = measure(target, "previous", [suite], old_timeout) if suite in SUITES["previous"] else {}
         new = measure(target, "new", [suite], new_timeout)
         names = list((new.get("times") or {}).keys()) or [suite]
         for name in names:
-            rows.append((label, images, name, _cell(old, name), _cell(new, name)))
-            print(f"{label:10} {images:>9,} {name:34} old {rows[-1][3]:>12}   new {rows[-1][4]:>10}", flush=True)
+            rows.append((label, images, name, _cell(old, name), _cell(previous, name), _cell(new, name)))
+            print(f"{label:10} {images:>9,} {name:34} old {rows[-1][3]:>12}   previous {rows[-1][4]:>10}   "
+                  f"new {rows[-1][5]:>10}", flush=True)
     every = measure(target, "new", ["library", "tune", "compare", "counts"], new_timeout)
     export = measure(target, "new", ["export"], new_timeout * 4)
-    rows.append((label, images, "RSS after every page (new)", "", f"{every.get('rss_mb', float('nan')):.0f} MB"))
-    rows.append((label, images, "full CSV export (new)", "", f"{_cell(export, 'full CSV export')}, "
+    rows.append((label, images, "RSS after every page (new)", "", "",
+                 f"{every.get('rss_mb', float('nan')):.0f} MB"))
+    rows.append((label, images, "full CSV export (new)", "", "", f"{_cell(export, 'full CSV export')}, "
                  f"{export.get('rss_mb', float('nan')):.0f} MB RSS"))
     for row in rows[-2:]:
-        print(f"{label:10} {images:>9,} {row[2]:34} {'':>16}   new {row[4]}", flush=True)
+        print(f"{label:10} {images:>9,} {row[2]:34} {'':>16}   new {row[5]}", flush=True)
 
 
 def _cell(result: dict, name: str) -> str:
     if "timeout" in result:
         return f"> {result['timeout']:.0f} s"
+    if not result:
+        return ""
     if "error" in result:
         return "error: " + result["error"][:60]
     value = result.get("times", {}).get(name)
@@ -321,9 +368,10 @@ def main() -> None:
         url, _, images = item.rpartition("=")
         run_size("PostgreSQL", url, int(images), args.old_timeout, args.new_timeout, rows, reuse=True)
     print(f"\nload average at end: {os.getloadavg()}\n")
-    print("| database | images | what | old | new |\n|---|---|---|---|---|")
-    for label, images, name, old, new in rows:
-        print(f"| {label} | {images:,} | {name} | {old} | {new} |")
+    print("| database | images | what | old (before issue 16) | previous (no Tune sums) | new |\n"
+          "|---|---|---|---|---|---|")
+    for label, images, name, old, previous, new in rows:
+        print(f"| {label} | {images:,} | {name} | {old} | {previous} | {new} |")
 
 
 if __name__ == "__main__":

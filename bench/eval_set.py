@@ -569,3 +569,22 @@ def available(which: str = "all") -> Iterator[tuple[Photo, Image.Image]]:
 def missing_sources(which: str = "all") -> list[str]:
     """Sources whose photos cannot be read here (their package is not installed)."""
     return sorted({p.source for p in photos(which) if load(p) is None})
+
+
+def views(image: Image.Image) -> list[Image.Image]:
+    """Six views of one photo that keep its labels true: the whole, mirrored, the central 80%, the top-left and
+    bottom-right 85%, and half size.
+
+    Choices made on the calibration half are scored on these views too (``bench_tagger.py --augmented``): 48
+    photos are few, and a setting that only looks good on them (the way the photo happens to be framed) does
+    worse on their views. The labels are the photo's: a view never hides its subject.
+    """
+    width, height = image.size
+    return [
+        image,
+        ImageOps.mirror(image),
+        image.crop((round(0.1 * width), round(0.1 * height), round(0.9 * width), round(0.9 * height))),
+        image.crop((0, 0, round(0.85 * width), round(0.85 * height))),
+        image.crop((round(0.15 * width), round(0.15 * height), width, height)),
+        image.resize((max(1, width // 2), max(1, height // 2)), Image.Resampling.BILINEAR),
+    ]

@@ -150,7 +150,7 @@ try:
     group_awaiting = tune.awaiting(store, store.url, version, group.backend, group.language)
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the feedback"))
-if not data.rows.images:
+if not data.images:
     st.info("No blind review of this tagger yet: review on the **Review** page with **Blind review** on.")
     st.stop()
 if group_awaiting:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,7 @@ import pandas as pd
 from tagging.models import Tag
 from tagging.rules import auto_select
 from tagging.store import FeedbackItem
-from tagging.store._tune import TuneRows, summed  # noqa: F401 - TuneRows re-exported for callers
+from tagging.store._tune import TuneRows, TuneSums, summed, sums_of  # noqa: F401 - re-exported for callers
 
 THRESHOLDS: tuple[int, ...] = tuple(range(101))
 MIN_IMAGES = 5
@@ -401,21 +402,43 @@ _WEIGHT_CHUNK = 8  # exact resamples weighed at once
 
 
 class Aggregated:
-    """Tune's metrics from ``Store.tune_rows``: per-image counts in confidence bins, never a verdict loop.
+    """Tune's metrics from ``Store.tune_rows`` (per-image counts in confidence bins, never a verdict loop) or from
+    ``Store.tune_sums`` (those summed over images, kept in step with saves: ``from_sums``).
 
     Equal to ``threshold_curve``, ``image_counts``, ``evidence`` and ``tag_stats`` of the same
     feedback (mean confidence up to float rounding); ``stability`` resamples images through the
-    per-image bins. Treat as immutable: pages share one per data version.
+    per-image bins (or, from sums, always through the normal approximation). Treat as immutable:
+    pages share one per data version.
     """
 
-    def __init__(self, rows: TuneRows) -> None:
+    def __init__(self, rows: TuneRows | None, sums: TuneSums | None = None) -> None:
         self.rows = rows
+        self._sums = sums
+        self._sampled: np.ndarray | None = None
+        if rows is None:
+            return
         order = np.lexsort((rows.event_x, rows.event_acc))
         self._image = rows.event_image[order]
         self._ds = rows.event_ds[order]
         slot = rows.event_acc[order] * len(THRESHOLDS) + rows.event_x[order]
         self._slots, self._starts = np.unique(slot, return_index=True)
-        self._sampled: np.ndarray | None = None
+
+    @classmethod
+    def from_sums(cls, sums: TuneSums) -> Aggregated:
+        """The metrics from sums over images alone (no per-image rows: ``image_counts`` is not available)."""
+        return cls(None, sums)
+
+    @property
+    def sums(self) -> TuneSums:
+        """The rows summed over images (computed once)."""
+        if self._sums is None:
+            assert self.rows is not None
+            self._sums = sums_of(self.rows)
+        return self._sums
+
+    @property
+    def images(self) -> int:
+        return self.sums.images if self.rows is None else self.rows.images
 
     def _counts(self, base: np.ndarray, n: np.ndarray, events: np.ndarray) -> np.ndarray:
         """TP, FP, FN, TN at every threshold from (…, 2) base and verdicts and (…, 2, 101) events per bin."""
@@ -427,12 +450,19 @@ class Aggregated:
     def image_counts(self) -> np.ndarray:
         """Per image (in image-key order), TP, FP, FN, TN at every threshold: (images, 101, 4), as ``image_counts``."""
         r = self.rows
+        if r is None:
+            raise ValueError("per-image counts need per-image rows (Store.tune_rows), not sums")
         events = summed((r.images, 2, len(THRESHOLDS)), (r.event_image, r.event_acc, r.event_x), r.event_ds)
         return self._counts(r.base, r.n, events)
 
     def totals(self) -> np.ndarray:
         """TP, FP, FN, TN summed over images at every threshold: (101, 4)."""
         r = self.rows
+        if r is None:
+            width = 2 * len(THRESHOLDS)
+            vector = self.sums.vector
+            return self._counts(vector[width:width + 2], vector[width + 2:width + 4],
+                                vector[:width].reshape(2, len(THRESHOLDS)))
         events = summed((2, len(THRESHOLDS)), (r.event_acc, r.event_x), r.event_ds)
         return self._counts(r.base.sum(axis=0), r.n.sum(axis=0), events)
 
@@ -442,12 +472,16 @@ class Aggregated:
 
     def evidence(self) -> Evidence:
         """``evidence`` of the same feedback."""
+        if self.rows is None:
+            width = 2 * len(THRESHOLDS)
+            vector = self.sums.vector
+            return _judge(self.sums.images, int(vector[width + 2] + vector[width + 3]), int(vector[width + 3]))
         n = self.rows.n
         return _judge(int(np.count_nonzero(n.sum(axis=1))), int(n.sum()), int(n[:, 1].sum()))
 
     def tag_stats(self, threshold: int) -> pd.DataFrame:
         """``tag_stats`` at the integer ``threshold`` (the Tag page's slider), from per-tag bins."""
-        r = self.rows
+        r = self.rows if self.rows is not None else self.sums
         tags = len(r.tags)
         width = len(THRESHOLDS) + 1
         picked = np.zeros((tags, 2), dtype=np.int64)  # by the floor whatever the tag's own threshold
@@ -479,50 +513,24 @@ class Aggregated:
         frame["best_threshold"] = frame["best_threshold"].astype("Int64")
         return frame.sort_values(["suggested", "tag"], ascending=[False, True], ignore_index=True)
 
-    def _vectors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each image as a sparse vector over (events per acc and bin, base, verdicts): (image, dimension, value)."""
-        r = self.rows
-        width = 2 * len(THRESHOLDS)
-        images = np.arange(r.images)
-        image = np.concatenate([r.event_image, images, images, images, images])
-        dim = np.concatenate([r.event_acc * len(THRESHOLDS) + r.event_x,
-                              np.full(r.images, width), np.full(r.images, width + 1),
-                              np.full(r.images, width + 2), np.full(r.images, width + 3)])
-        value = np.concatenate([r.event_ds, r.base[:, 0], r.base[:, 1], r.n[:, 0], r.n[:, 1]]).astype(float)
-        order = np.argsort(image, kind="stable")
-        return image[order], dim[order], value[order]
-
     def _normal_resamples(self, rng: np.random.Generator, resamples: int) -> np.ndarray:
         """Resampled totals from the bootstrap's normal approximation (see EXACT_BOOTSTRAP_IMAGES)."""
-        images = self.rows.images
-        size = 2 * len(THRESHOLDS) + 4
-        image, dim, value = self._vectors()
-        mean = np.bincount(dim, weights=value, minlength=size) / images
-        second = np.zeros(size * size)
-        per_image = np.bincount(image, minlength=images)
-        after = np.cumsum(per_image)[image] - np.arange(len(image)) - 1  # entries after it in its image
-        order = np.argsort(-after, kind="stable")
-        reach = -after[order]
-        for step in range(int(after.max()) + 1 if len(after) else 0):  # pairs of one image's entries, step apart
-            first = order[: np.searchsorted(reach, -step, side="right")]
-            a, b = dim[first], dim[first + step]
-            product = value[first] * value[first + step]
-            second += np.bincount(a * size + b, weights=product, minlength=size * size)
-            if step:
-                second += np.bincount(b * size + a, weights=product, minlength=size * size)
-        covariance = second.reshape(size, size) / images - np.outer(mean, mean)
+        sums = self.sums
+        images = sums.images
+        mean = sums.vector / images
+        covariance = sums.moments / images - np.outer(mean, mean)
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         scale = eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None) * images)
-        drawn = images * mean + rng.standard_normal((resamples, size)) @ scale.T
-        events = drawn[:, : 2 * len(THRESHOLDS)].reshape(resamples, 2, len(THRESHOLDS))
+        drawn = images * mean + rng.standard_normal((resamples, len(mean))) @ scale.T
         width = 2 * len(THRESHOLDS)
+        events = drawn[:, :width].reshape(resamples, 2, len(THRESHOLDS))
         return self._counts(drawn[:, width:width + 2], drawn[:, width + 2:], events)
 
     def resampled_counts(self, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
         """TP, FP, FN, TN at every threshold of each bootstrap resample of the images: (resamples, 101, 4)."""
         r = self.rows
         rng = np.random.default_rng(seed)
-        if r.images > EXACT_BOOTSTRAP_IMAGES:
+        if r is None or r.images > EXACT_BOOTSTRAP_IMAGES:
             return self._normal_resamples(rng, resamples)
         parts = []
         for start in range(0, resamples, _WEIGHT_CHUNK):
@@ -537,7 +545,7 @@ class Aggregated:
     def stability(self, method: str = BEST_F1, target_precision: float | None = None, *,
                   resamples: int = DEFAULT_RESAMPLES, seed: int = 0, current: float | None = None) -> Stability:
         """``threshold_stability`` through the per-image bins; the resamples are drawn once and kept."""
-        if not self.rows.images:
+        if not self.images:
             return Stability(None, 0, None, None, math.nan, 0)
         if self._sampled is None or len(self._sampled) != resamples or seed != 0:
             sampled = self.resampled_counts(resamples, seed)
@@ -547,3 +555,14 @@ class Aggregated:
             sampled = self._sampled
         return _stability(self.totals().astype(float), sampled.astype(float), method, target_precision, resamples,
                           _index(current))
+
+
+def tune_data(store: Any, backend: str, language: str, min_tags: int, overrides: Mapping[str, float],
+              review_mode: str | None = None) -> Aggregated:
+    """Tune's metrics from a ``Store`` (or a guarded one): a large library from the sums kept in step with saves
+    (a few thousand numbers, whatever its size); a small one, or a floor the sums are not kept for, from per-image
+    rows, so its bootstrap resamples images exactly."""
+    sums = store.tune_sums(backend, language, min_tags, dict(overrides), review_mode, more_than=EXACT_BOOTSTRAP_IMAGES)
+    if sums is not None:
+        return Aggregated.from_sums(sums)
+    return Aggregated(store.tune_rows(backend, language, min_tags, dict(overrides), review_mode))

@@ -79,7 +79,7 @@ def test_large_libraries_resample_through_the_normal_approximation_of_the_same_b
         images, rng.integers(0, 3, (images, 2)), rng.integers(3, 9, (images, 2)) + 3,
         np.sort(rng.integers(0, images, events)), rng.integers(0, 2, events), rng.integers(0, 100, events),
         rng.choice([-1, 1, 1, 2], events), (), np.zeros((0, 5), dtype=np.int64), np.zeros(0, dtype=np.int64),
-        np.zeros(0))
+        np.zeros(0), np.zeros(0))
     data = metrics.Aggregated(rows)
     exact = data.resampled_counts(400)
     monkeypatch.setattr(metrics, "EXACT_BOOTSTRAP_IMAGES", 100)

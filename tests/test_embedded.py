@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from tagging.embedded import MAX_TAGS, EmbeddedTagger, face_confidence
+from tagging.embedded import MAX_TAGS, EmbeddedTagger, Face, FaceDetector, face_confidence
+from tagging.embedded._tagger import FACE_TAG_SCORE
 from tagging.errors import BadImageError
 from tagging.parse import parse_tags
 from tagging.rules import auto_select
@@ -103,6 +104,41 @@ def test_a_blank_image_has_no_face_and_few_tags(tagger):
     tags = confidences(tagger.tag(blank))
     assert not {"person", "face", "people"} & set(tags)
     assert all(c < 60 for c in tags.values()), tags  # nothing to be sure about
+
+
+def test_a_weak_face_is_listed_but_makes_no_person(tagger):
+    # A flat "nothing" answer from the classifier, and one face the detector is unsure about (0.56, what it said
+    # about moss on the calibration half): its box is reported, but no face, person or people tag is made.
+    probabilities = np.full(tagger.num_classes, 1.0 / tagger.num_classes)
+    weak = Face(score=FACE_TAG_SCORE - 0.04, box=(0.4, 0.4, 0.5, 0.5))
+    response = tagger.response(probabilities, [weak, weak], (200, 100))
+    assert len(response["result"]["faces"]) == 2
+    assert not {"person", "face", "people"} & set(confidences(response))
+    sure = Face(score=FACE_TAG_SCORE + 0.04, box=(0.4, 0.4, 0.5, 0.5))
+    tags = confidences(tagger.response(probabilities, [sure, weak], (200, 100)))
+    assert tags["face"] == pytest.approx(100 * sure.score, abs=1e-3) and tags["person"] >= tags["face"]
+    assert "people" not in tags  # the second face is the weak one
+    tags = confidences(tagger.response(probabilities, [sure, sure], (200, 100)))
+    assert "people" in tags
+
+
+def close_up(astronaut: Image.Image) -> Image.Image:
+    """Eileen Collins' face filling a 112 px greyscale square (a passport crop, an old thumbnail)."""
+    (face,) = FaceDetector(zoom_out=False).detect(astronaut)
+    x0, y0, x1, y1 = face.pixel_box(astronaut.size)
+    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.55 * (x1 - x0)
+    crop = astronaut.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
+    return ImageOps.grayscale(crop.resize((112, 112))).convert("RGB")
+
+
+def test_a_face_filling_a_small_grey_photo_is_a_person(tagger, images):
+    photo = close_up(images["astronaut"])
+    # The full-range model alone is unsure of a face this close; the zoomed-out second look is not.
+    first_look = FaceDetector(zoom_out=False).detect(photo)
+    assert not first_look or first_look[0].score < FACE_TAG_SCORE
+    (face,) = tagger.detect_faces(photo)
+    assert face.score >= FACE_TAG_SCORE and face.width > 0.5
+    assert confidences(tagger.tag(photo))["person"] >= 60
 
 
 def test_face_box_is_in_image_fractions(tagger, images):

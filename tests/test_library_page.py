@@ -16,6 +16,7 @@ import streamlit_tags
 from tagging.store import FeedbackItem as F
 from tagging.store import Store
 from tests.markdown import shown
+from ui.library import NO_PICTURE
 
 LIBRARY = "pages/library.py"
 CAT = [F("animal", 96, True), F("feline", 95, True, "animal"), F("cat", 94, True, "feline"),
@@ -214,7 +215,17 @@ def test_thumbnails_that_cannot_be_loaded_are_reported_and_the_list_still_shows(
     assert "Could not load the thumbnails" in shown(at.warning) and "thumbnail" in shown(at.warning)
     table = frame_with(at, "thumbnail")
     assert sorted(table["file"]) == ["car.jpg", "cat.jpg", "coffee.jpg", "lynx.jpg"]
-    assert table["thumbnail"].isna().all()
+    assert (table["thumbnail"] == NO_PICTURE).all()  # says so in the cell, never "None"
+
+
+def test_an_image_saved_without_a_picture_says_so_in_its_cell(app, typed, isolated_env):
+    store = seed(isolated_env)
+    store.save_feedback(image_key="bare", filename="bare.jpg", source="batch", backend="embedded", language="en",
+                        threshold=60, min_tags=3, items=CAR)
+    table = frame_with(open_library(app), "thumbnail").set_index("file")
+    assert table.loc["bare.jpg", "thumbnail"] == NO_PICTURE
+    assert table.loc["cat.jpg", "thumbnail"].startswith("data:image/jpeg;base64,")
+    assert not table["thumbnail"].isna().any()
 
 
 def test_review_mode_missing_tags_gallery_and_no_none(app, typed, isolated_env):

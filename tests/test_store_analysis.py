@@ -20,8 +20,15 @@ MIGRATION = next(m for m in MIGRATIONS if m.apply is s._v11_image_analysis)
 def test_migration_from_the_version_before_keeps_everything(open_db):
     store = open_db(migrate=False)
     store.migrate(MIGRATION.version - 1)
-    save(store, "a")
-    save(store, "b", backend="imagga")
+    # Rows as that version held them (today's save also keeps later tables in step).
+    sql(store, "INSERT INTO images (image_key, filename, source, created_at, updated_at) VALUES "
+               "('a', 'a.jpg', 'Upload', 't0', 't0'), ('b', 'b.jpg', 'Upload', 't0', 't0')")
+    sql(store, "INSERT INTO verdict_sets (image_key, backend, language, provenance, threshold, min_tags, saved_at) "
+               "VALUES ('a', 'embedded', 'en', 'reviewed', 60, 3, 't1'), "
+               "('b', 'imagga', 'en', 'reviewed', 60, 3, 't1')")
+    sql(store, "INSERT INTO feedback (image_key, backend, language, tag, confidence, accepted, threshold, min_tags, "
+               "saved_at) VALUES ('a', 'embedded', 'en', 'cat', 90, :t, 60, 3, 't1'), "
+               "('b', 'imagga', 'en', 'dog', 40, :f, 60, 3, 't1')", t=True, f=False)
     tables = ("images", "feedback", "verdict_sets")
     before = {t: sql(store, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
     assert store.migrate(MIGRATION.version) == MIGRATION.version

@@ -21,6 +21,13 @@ GALLERY_COLUMNS = 4
 THUMB_ROW_HEIGHT = 96  # px: a table row tall enough to see what the thumbnail shows
 
 
+NO_PICTURE = "data:image/svg+xml;base64," + base64.b64encode(
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="96" height="72"><rect width="96" height="72" fill="#f0f2f6"/>'
+    b'<text x="48" y="40" font-family="sans-serif" font-size="11" fill="#808495" text-anchor="middle">'
+    b'no picture</text></svg>').decode("ascii")
+"""What the table's image column shows for an image saved without a picture (a blank cell reads "None")."""
+
+
 def data_url(jpeg: bytes | None) -> str | None:
     """A JPEG as a ``data:`` URL for an image column."""
     return None if not jpeg else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
@@ -38,7 +45,7 @@ def results_frame(entries: Sequence[LibraryEntry], thumbnails: Mapping[str, byte
     """One row per entry: thumbnail, file, accepted tags, backend, language, date."""
     return pd.DataFrame(
         {
-            "thumbnail": [data_url(thumbnails.get(e.image_key)) for e in entries],
+            "thumbnail": [data_url(thumbnails.get(e.image_key)) or NO_PICTURE for e in entries],
             "file": [e.filename for e in entries],
             "tags": [", ".join(e.tags) for e in entries],
             "backend": [LABELS.get(e.backend, e.backend) for e in entries],

@@ -36,10 +36,10 @@ def awaiting(_store: Store, url: str, version: int, backend: str | None = None, 
 @st.cache_resource(max_entries=8, show_spinner="Computing the curve…")
 def aggregated(_store: Store, url: str, version: int, backend: str, language: str, min_tags: int,
                overrides: Overrides, review_mode: str | None = None) -> metrics.Aggregated:
-    """Tune's aggregates of one backend and language, computed in the database once per data version, floor
-    and overrides (and review mode: blind reviews only); shared by every session (read only), so the bootstrap's
-    resamples are drawn once."""
-    return metrics.Aggregated(_store.tune_rows(backend, language, min_tags, dict(overrides), review_mode))
+    """Tune's aggregates of one backend and language, once per data version, floor and overrides (and review
+    mode: blind reviews only); shared by every session (read only), so the bootstrap's resamples are drawn once
+    (see ``metrics.tune_data``: sums kept at save time for a large library)."""
+    return metrics.tune_data(_store, backend, language, min_tags, dict(overrides), review_mode)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -40,7 +40,7 @@ READS = frozenset({
     "verdict_sets_of", "url", "dialect", "path",
     # issue 16: the library paged and counted in SQL, Tune from aggregates
     "data_version", "iter_library", "library_page", "library_size", "library_tags", "subtree_images", "totals",
-    "tune_rows",
+    "tune_rows", "tune_sums",
     # issue 18: review modes and missing-tags notes
     "missing_notes", "review_modes", "reviewed_backends",
     # issue 21: the images' analysis summaries

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from tagging.store import _counters
+from tagging.store import _counters, _tune_sums
 from tagging.store import _schema as s
 from tagging.store._db import SQLITE
 from tagging.store._rows import (
@@ -181,9 +181,11 @@ class ReviewQueue:
             conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key).with_for_update())
             before = _counters.image_state(conn, image_key)
             _counters.bump_version(conn)
+            tune_before = _tune_sums.contribution(conn, [image_key])
             removed = conn.execute(f.delete().where(_set_key(f, image_key, backend, language))).rowcount
             conn.execute(v.delete().where(_set_key(v, image_key, backend, language)))
             _counters.apply_change(conn, before, _counters.image_state(conn, image_key))
+            _tune_sums.apply(conn, tune_before, _tune_sums.contribution(conn, [image_key]))
         return int(removed)
 
     def review_facets(self) -> ReviewFacets:

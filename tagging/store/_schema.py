@@ -172,6 +172,27 @@ tag_parent_links = sa.Table(
     sa.Column("parent", sa.Text, primary_key=True),
     sa.Column("times", sa.BigInteger, nullable=False),
 )
+_SUM_KEY = ("backend", "language", "review_mode")  # review_mode "" for sets saved before it was recorded
+
+
+def _tune_sum_tables(m: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """Tune's sums over reviewed images (see ``_tune_sums``): the images' vectors, their outer products, per-tag
+    bins; BIGINT sums of integers, so adding and removing an image is exact."""
+    def key() -> list[sa.Column]:
+        return [sa.Column(name, sa.Text, primary_key=True) for name in _SUM_KEY]
+
+    vector = sa.Table("tune_vector", m, *key(), sa.Column("dim", sa.Integer, primary_key=True),
+                      sa.Column("total", sa.BigInteger, nullable=False))
+    moments = sa.Table("tune_moments", m, *key(), sa.Column("a", sa.Integer, primary_key=True),
+                       sa.Column("b", sa.Integer, primary_key=True), sa.Column("total", sa.BigInteger, nullable=False))
+    tags = sa.Table("tune_tags", m, *key(), sa.Column("tag", sa.Text, primary_key=True),
+                    sa.Column("bin", sa.Integer, primary_key=True), sa.Column("acc", sa.Integer, primary_key=True),
+                    sa.Column("lo2", sa.Integer, primary_key=True), sa.Column("n", sa.BigInteger, nullable=False),
+                    sa.Column("conf", sa.Float, nullable=False))
+    return vector, moments, tags
+
+
+tune_vector, tune_moments, tune_tags = _tune_sum_tables(metadata)
 ALL_SCOPE = "all"
 """``tag_images.scope`` of every verdict set; the other scopes are the provenances."""
 VERSION, VERDICTS, IMAGES = "version", "verdicts", "images"
@@ -493,6 +514,28 @@ def _v11_image_analysis(conn: Connection, ctx: Context) -> None:
     ).create(conn)
 
 
+def _v12_tune_sums(conn: Connection, ctx: Context) -> None:
+    """Tune's sums kept in step with saves, so its first open reads a few thousand sums instead of windowing every
+    reviewed verdict. New tables, filled here from the verdicts already saved; nothing existing changes."""
+    m = sa.MetaData()
+
+    def key() -> list[sa.Column]:  # a frozen copy of the tables as this version defines them
+        return [sa.Column(name, sa.Text, primary_key=True) for name in ("backend", "language", "review_mode")]
+
+    sa.Table("tune_vector", m, *key(), sa.Column("dim", sa.Integer, primary_key=True),
+             sa.Column("total", sa.BigInteger, nullable=False))
+    sa.Table("tune_moments", m, *key(), sa.Column("a", sa.Integer, primary_key=True),
+             sa.Column("b", sa.Integer, primary_key=True), sa.Column("total", sa.BigInteger, nullable=False))
+    sa.Table("tune_tags", m, *key(), sa.Column("tag", sa.Text, primary_key=True),
+             sa.Column("bin", sa.Integer, primary_key=True), sa.Column("acc", sa.Integer, primary_key=True),
+             sa.Column("lo2", sa.Integer, primary_key=True), sa.Column("n", sa.BigInteger, nullable=False),
+             sa.Column("conf", sa.Float, nullable=False))
+    m.create_all(conn)
+    from tagging.store._tune_sums import rebuild  # it reads this module's names
+
+    rebuild(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "images and per-tag feedback", _v1_images_and_feedback),
     Migration(2, "outbox of remote feedback, key/value settings", _v2_outbox_and_settings),
@@ -510,6 +553,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               _users_roles_audit_spend),
     Migration(11, "per image and backend: face count, dominant colour, text found (Batch and Library columns)",
               _v11_image_analysis),
+    Migration(12, "Tune's sums over reviewed images (vectors, outer products, per-tag bins) kept in step with saves",
+              _v12_tune_sums),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tagging.errors import SchemaVersionError, StoreUnavailableError
-from tagging.store import _counters
+from tagging.store import _counters, _tune_sums
 from tagging.store import _schema as s
 from tagging.store._analysis import AnalysisQueries
 from tagging.store._db import (
@@ -61,7 +61,7 @@ from tagging.store._rows import (
     _verdict_set,
 )
 from tagging.store._schema import AUTOMATIC, PROVENANCES, REVIEWED, SCHEMA_VERSION
-from tagging.store._tune import TuneRows, tune_rows
+from tagging.store._tune import TuneRows, TuneSums, tune_rows
 
 DEFAULT_DB_PATH = Path("data") / "tagging.db"
 
@@ -210,6 +210,9 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
                 return SaveResult(0, 0, False, previous.saved_by, previous.saved_at, previous.provenance, kept=True)
             before = _counters.ImageState() if created else _counters.image_state(conn, image_key)
             _counters.bump_version(conn)
+            overrides = _tune_sums.stored_overrides(conn)
+            tune_before = (_tune_sums.Contribution() if created
+                           else _tune_sums.contribution(conn, [image_key], overrides))
             if not created:
                 known = {k: val for k, val in (("width", width), ("height", height), ("thumbnail", thumbnail),
                                                ("preview", preview))
@@ -232,6 +235,7 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
                     for it in items
                 ])
             _counters.apply_change(conn, before, _counters.image_state(conn, image_key))
+            _tune_sums.apply(conn, tune_before, _tune_sums.contribution(conn, [image_key], overrides))
         replaced = previous is not None
         other = replaced and previous.saved_by is not None and previous.saved_by != saved_by
         return SaveResult(
@@ -280,6 +284,7 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
         """Recount the kept totals from the rows (after rows were written around the store, as a bulk load)."""
         with self._write() as conn:
             _counters.rebuild(conn, s.feedback, s.verdict_sets, s.data_counters, s.tag_images, s.tag_parent_links)
+            _tune_sums.rebuild(conn)
 
     def provenance_counts(self, backend: str | None = None, language: str | None = None) -> dict[str, int]:
         """How many verdict sets are reviewed and automatic (of one backend and language, if given)."""
@@ -395,6 +400,20 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
         with self._read() as conn, conn.begin():
             return tune_rows(conn, backend, language, int(min_tags), dict(overrides or {}), review_mode)
 
+    def tune_sums(self, backend: str, language: str, min_tags: int, overrides: Mapping[str, float] | None = None,
+                  review_mode: str | None = None, *, more_than: int = 0) -> TuneSums | None:
+        """Tune's sums over the reviewed images of one backend and language, kept in step with saves (see
+        ``_tune_sums``); None when they are not kept for this floor and these overrides, or hold no more than
+        ``more_than`` images (use ``tune_rows``)."""
+        if int(min_tags) != _tune_sums.SUMS_FLOOR:
+            return None
+        with self._read() as conn, conn.begin():
+            if _tune_sums.stored_overrides(conn) != dict(overrides or {}):
+                return None
+            if more_than and _tune_sums.images(conn, backend, language, review_mode) <= more_than:
+                return None
+            return _tune_sums.read(conn, backend, language, review_mode)
+
     def library_entries(self, provenance: str | None = None) -> list[LibraryEntry]:
         """Every image with saved feedback, one entry per backend and language, newest first.
 
@@ -493,6 +512,7 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
             conn.execute(sa.select(i.c.image_key).where(i.c.image_key == image_key).with_for_update())
             before = _counters.image_state(conn, image_key)
             _counters.bump_version(conn)
+            tune_before = _tune_sums.contribution(conn, [image_key])
             verdicts = int(conn.execute(
                 sa.select(sa.func.count()).select_from(f).where(f.c.image_key == image_key)
             ).scalar_one())
@@ -501,6 +521,7 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
             conn.execute(s.image_analysis.delete().where(s.image_analysis.c.image_key == image_key))
             conn.execute(i.delete().where(i.c.image_key == image_key))
             _counters.apply_change(conn, before, _counters.ImageState())
+            _tune_sums.apply(conn, tune_before, _tune_sums.Contribution())
         return verdicts
 
     # --- per-tag thresholds ---------------------------------------------------------------
@@ -517,16 +538,21 @@ class Store(LibraryQueries, AnalysisQueries, ReviewQueue, OutboxRows):
         """
         t = s.settings
         with self._write() as conn:
+            _counters.bump_version(conn)  # first, as every writer: saves wait, so Tune's sums are re-summed alone
             conn.execute(_insert(conn, t).values(key="tag_overrides", value="{}")
                          .on_conflict_do_nothing(index_elements=["key"]))
             raw = conn.execute(sa.select(t.c.value).where(t.c.key == "tag_overrides").with_for_update()).scalar_one()
-            overrides = {str(k): float(v) for k, v in json.loads(raw).items()}
+            old = {str(k): float(v) for k, v in json.loads(raw).items()}
+            overrides = dict(old)
             if threshold is None:
                 overrides.pop(tag, None)
             else:
                 overrides[tag] = float(threshold)
-            conn.execute(t.update().where(t.c.key == "tag_overrides")
-                         .values(value=json.dumps(overrides, sort_keys=True)))
+            if overrides != old:  # only the images carrying the tag change
+                tune_before = _tune_sums.contribution(conn, None, old, carrying=tag)
+                conn.execute(t.update().where(t.c.key == "tag_overrides")
+                             .values(value=json.dumps(overrides, sort_keys=True)))
+                _tune_sums.apply(conn, tune_before, _tune_sums.contribution(conn, None, overrides, carrying=tag))
         return overrides
 
     # --- settings ----------------------------------------------------------------
