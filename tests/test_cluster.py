@@ -23,6 +23,7 @@ from tagging.batch import (
     SKIPPED,
     BatchItem,
     FileSource,
+    HeldBytes,
     WorkSpec,
     discover,
     run_batch,
@@ -105,6 +106,22 @@ def test_embedded_on_two_workers_loads_the_model_once_per_worker_and_tags_like_t
     again = run_on_cluster(dask_client, items, spec)
     assert [r.status for r in again.results] == [CACHED] * 10
     assert sum(_delta(after, dask_client.run(worker_counters), "forward_passes").values()) == 0
+
+
+def test_the_same_upload_twice_is_tagged_once_even_in_chunks_on_different_workers(dask_client, tmp_path):
+    # One image per task: without hashing uploads here, both copies could be tagged at once on two workers.
+    spec = WorkSpec(EMBEDDED, REQUEST, "embedded", cache_target=str(tmp_path / "tagging.db"), chunk_size=1)
+    cat = (SAMPLES / "cat.jpg").read_bytes()
+    items = [BatchItem(name, source=HeldBytes(data, name)) for name, data in
+             [("cat.jpg", cat), ("p0.png", _png(0)), ("p1.png", _png(1)), ("cat again.jpg", cat)]]
+    before = dask_client.run(worker_counters)
+
+    report = run_on_cluster(dask_client, items, spec)
+
+    assert [r.status for r in report.results] == [OK, OK, OK, CACHED]
+    assert report.results[3].reason == "same image as “cat.jpg” in this batch"
+    assert report.results[3].tags == report.results[0].tags
+    assert sum(_delta(before, dask_client.run(worker_counters), "forward_passes").values()) == 3
 
 
 def test_imagga_requests_are_capped_across_both_workers_and_a_second_run_is_free(dask_client, standin, tmp_path):

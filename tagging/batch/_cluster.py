@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from tagging.backends import EMBEDDED, EmbeddedBackend, ImaggaBackend, TagRequest
+from tagging.batch._budget import HeldBytes
 from tagging.batch._engine import (
     CACHED,
     DEFAULT_CHUNK_SIZE,
@@ -382,6 +383,11 @@ def _portable(item: BatchItem) -> bool:
     return item.data is not None or getattr(item.source, "portable", True)
 
 
+def _in_memory(item: BatchItem) -> bool:
+    """Whether the item's bytes are in this process already (hashing them reads nothing)."""
+    return item.data is not None or isinstance(item.source, HeldBytes)
+
+
 def _travelling(item: BatchItem) -> BatchItem:
     """The item as it goes to a worker: a source only this process can read travels as its bytes.
 
@@ -471,12 +477,13 @@ def run_on_cluster(
     stop_event = Event(f"tagging-stop:{run_id}", client=client)
     collector = _Collector(batch, on_result, keep_results)
 
-    # Bytes held in memory are hashed already, and a source only this process can read (a member of an
-    # uploaded zip) is hashed here: identical uploads go out once. Portable sources are hashed on the workers.
+    # Bytes in memory (an upload) and a source only this process can read (a member of an uploaded zip)
+    # are hashed here, so identical images go out once: two workers tagging the same image in different
+    # chunks would both pay. Other portable sources (a shared folder) are hashed on the workers.
     first_of: dict[str, int] = {}
     leaders: list[int] = []
     for index, item in enumerate(batch):
-        if not _portable(item):
+        if not _portable(item) or _in_memory(item):
             try:
                 item.sha256  # noqa: B018 - read once, the bytes dropped again
             except SourceReadError as exc:
