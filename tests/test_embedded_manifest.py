@@ -152,6 +152,7 @@ def test_a_changed_model_file_is_refused(colour_manifest):
     ({"output": {"name": "scores", "activation": "relu"}}, "activation"),
     ({"labels": "colours.txt"}, "exactly one of labels and vocabulary"),
     ({"input": {"name": "image", "width": 16, "height": 16, "resize": "stretch"}}, "resize"),
+    ({"calibration": {"trusted": "nature"}}, "calibration.trusted must be a list of words"),
 ])
 def test_invalid_manifests_say_what_is_wrong(colour_manifest, change, message):
     data = json.loads(colour_manifest.read_text())

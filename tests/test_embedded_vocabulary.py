@@ -16,7 +16,14 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from tagging.embedded._vocabulary import Calibration, load_vocabulary, normalised_entropy, vocabulary_from_table
+from tagging.embedded._vocabulary import (
+    SURE,
+    Calibration,
+    lift,
+    load_vocabulary,
+    normalised_entropy,
+    vocabulary_from_table,
+)
 from tagging.errors import BackendError
 from tests.conftest import ROOT
 
@@ -171,6 +178,34 @@ def test_parents_are_never_less_confident_than_children(vocabulary):
         for child, parent in enumerate(vocabulary.parents):
             if parent >= 0:
                 assert conf[parent] >= conf[child] - 1e-9, (vocabulary.names[child], vocabulary.names[parent])
+
+
+def test_lift_stretches_from_the_trusted_start_onto_the_sure_range_and_keeps_the_order():
+    c = np.linspace(0.0, 100.0, 1001)
+    lifted = lift(c, 20.0)
+    assert np.all(np.diff(lifted) > 0)  # monotone: a trusted term's order is kept
+    at = dict(zip(c.round(1), lifted, strict=True))
+    assert at[20.0] == pytest.approx(SURE) and at[100.0] == pytest.approx(100.0)
+    assert at[60.0] == pytest.approx(80.0)  # [20, 100] onto [60, 100]
+    assert at[15.0] == pytest.approx(35.0)  # [10, 20) onto [10, 60)
+    assert at[10.0] == pytest.approx(10.0) and at[4.0] == pytest.approx(4.0)  # lower: unchanged
+    assert np.array_equal(lift(c, 0.0), c) and np.array_equal(lift(c, 60.0), c)  # off, or nothing to stretch
+
+
+def test_only_trusted_terms_are_lifted_and_parents_still_follow(vocabulary, labels):
+    p = np.zeros(1000)
+    for name in ("bee", "ant, emmet, pismire", "fly", "daisy", "tabby, tabby cat"):
+        p[labels.index(name)] = 0.2
+    base = vocabulary.confidences(p, SHIPPED)
+    trusting = Calibration(SHIPPED.chance_weight, SHIPPED.certainty_power, trusted=("insect", "no such word"),
+                           trusted_from=20.0)
+    conf = vocabulary.confidences(p, trusting)
+    i = vocabulary.index
+    assert 20.0 <= base[i["insect"]] < SURE <= conf[i["insect"]]
+    assert conf[i["insect"]] == pytest.approx(float(lift(np.array([base[i["insect"]]]), 20.0)[0]))
+    assert conf[i["animal"]] >= conf[i["insect"]]  # a parent is still at least its child
+    unrelated = [n for n in ("cat", "flower", "bee") if n in i]
+    assert unrelated and all(conf[i[n]] == pytest.approx(base[i[n]]) for n in unrelated)
 
 
 def test_a_table_that_does_not_fit_the_model_is_refused(tmp_path):

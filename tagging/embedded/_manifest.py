@@ -15,7 +15,7 @@ hold (a Places365 or ImageNet-21k classifier, say) by putting ``<id>.manifest.js
       "output": {"name": "logits", "activation": "softmax"},
       "labels": "places365.txt",              # one class name a line (or a JSON list), in output order
       "vocabulary": null,                     # or a table in scripts/build_vocabulary.py's format instead of labels
-      "calibration": {"chance_weight": 0.0, "certainty_power": 0.0},
+      "calibration": {"chance_weight": 0.0, "certainty_power": 0.0, "trusted": [], "trusted_from": 0},
       "min_confidence": 1.0, "max_tags": 50, "faces": true, "objects": false,
       "licence": "...", "provenance": {...}
     }
@@ -193,6 +193,8 @@ def _parse(data: dict[str, Any], path: Path) -> Manifest:
         calibration=Calibration(
             chance_weight=float(calibration.get("chance_weight", 0.0)),
             certainty_power=float(calibration.get("certainty_power", 0.0)),
+            trusted=_names(calibration.get("trusted", []), "calibration.trusted"),
+            trusted_from=float(calibration.get("trusted_from", 0.0)),
         ),
         min_confidence=float(data.get("min_confidence", 1.0)),
         max_tags=int(data.get("max_tags", 50)),
@@ -201,6 +203,12 @@ def _parse(data: dict[str, Any], path: Path) -> Manifest:
         licence=str(data.get("licence", "")),
         provenance=dict(data.get("provenance") or {}),
     )
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{what} must be a list of words")
+    return tuple(value)
 
 
 def read_labels(path: Path) -> list[str]:
