@@ -43,7 +43,9 @@ DEFAULTS: dict[str, Any] = {
 
 
 def init(default_threshold: float | None = None) -> None:
-    """Create the session's state once; ``default_threshold`` comes from stored settings."""
+    """Create the session's state once; ``default_threshold`` comes from stored settings. Called once a run
+    (``ui.page.start_page``), it also counts the runs, which ``bind`` needs."""
+    st.session_state["_run_count"] = st.session_state.get("_run_count", 0) + 1
     if st.session_state.get("_initialised"):
         return
     for key, value in DEFAULTS.items():
@@ -55,16 +57,28 @@ def init(default_threshold: float | None = None) -> None:
 
 
 def bind(widget_key: str, state_key: str) -> None:
-    """Give a widget its value from the persistent key before it is drawn, on every run.
+    """Give a widget its value from the persistent key before it is drawn.
 
-    Always, not only when the widget key is missing: a run that ends in ``st.stop()`` before
-    the widget (the Tag page waiting for an upload) keeps the widget's state on the server,
-    while the browser forgets it and redraws the widget at its default (0). Only a value set
-    through the Session State API is sent to the browser, so writing it each run keeps the two
-    in step. The widget's ``on_change`` (``keep``) has already copied a new value to
-    ``state_key`` when this runs, so an edit is never undone.
+    Only a value set through the Session State API is sent to the browser, and the browser then shows it even
+    over keys pressed since the run started (five quick ArrowRight presses on the Tag page's slider ended at 3
+    when a rerun landed between them). So the value is written only when the browser may not have it: the
+    widget's state is missing or differs from ``state_key`` (changed elsewhere: another page, Tune's "make it
+    the default"), or the widget was not drawn in the previous run of its page or fragment. That last case is a
+    run that ended in ``st.stop()`` before the widget (the Tag page waiting for an upload): the server keeps the
+    widget's state, while the browser forgets it and would redraw the widget at its default (0). The widget's
+    ``on_change`` (``keep``) has already copied a new value to ``state_key`` when this runs, so an edit is never
+    undone.
     """
-    st.session_state[widget_key] = st.session_state[state_key]
+    value = st.session_state[state_key]
+    run = st.session_state.get("_run_count", 0)
+    drawn: dict[str, int] = st.session_state.setdefault("_bound_in_run", {})
+    previous = drawn.get(widget_key)
+    drawn[widget_key] = run
+    # ``run`` counts full runs only; a fragment's rerun (the Tag page's editor) draws again in the same count.
+    drawn_last_run = previous is not None and run - previous <= 1
+    if drawn_last_run and widget_key in st.session_state and st.session_state[widget_key] == value:
+        return
+    st.session_state[widget_key] = value
 
 
 def keep(widget_key: str, state_key: str) -> None:

@@ -243,14 +243,13 @@ def test_quick_slider_moves_keep_following_the_rule(app_server, page: Page):
     page.keyboard.press("Home")
     for _ in range(5):
         page.keyboard.press("ArrowRight")
-    # On a loaded machine a rerun may land between presses and the slider keeps fewer of them (seen: 3 of 5 with
-    # the other test worker busy); whatever it settles on, the rule must follow it and nothing counts as an edit.
+    # Every press counts, even when a rerun lands between them (the page no longer writes the slider's value
+    # back to the browser when it has not changed: ui.state.bind), and the rule follows the last one.
     value = page.locator('[data-testid="stSliderThumbValue"]')
-    expect(value).to_have_text(re.compile(r"^[1-5]$"))
-    wait_for_tags(page, DEFAULT_SAMPLE)
-    settled = value.inner_text()
-    rule = page.locator('[data-testid="stCaptionContainer"]').filter(has_text=f"following the rule: ≥ {settled} ")
+    expect(value).to_have_text("5")
+    rule = page.locator('[data-testid="stCaptionContainer"]').filter(has_text="following the rule: ≥ 5 ")
     expect(rule).to_be_visible(timeout=TIMEOUT)
     wait_for_tags(page, DEFAULT_SAMPLE)
+    expect(value).to_have_text("5")
     expect(page.locator('[data-testid="stCaptionContainer"]').filter(has_text="edited by hand")).to_have_count(0)
     no_traceback(page)
