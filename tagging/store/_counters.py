@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tagging.store import _schema as s
-from tagging.store._db import POSTGRESQL
+from tagging.store._rows import _insert
 from tagging.store._schema import ALL_SCOPE, IMAGES, PROVENANCES, REVIEWED, VERDICTS, VERSION
 
 SCOPES = (*PROVENANCES, ALL_SCOPE)
@@ -120,13 +120,6 @@ def apply_change(conn: Connection, before: ImageState, after: ImageState) -> Non
         insert = _insert(conn, links)
         conn.execute(insert.on_conflict_do_update(index_elements=["tag", "parent"],
                                                   set_={"times": links.c.times + insert.excluded.times}), link_rows)
-
-
-def _insert(conn: Connection, table: sa.Table):  # noqa: ANN202 - a dialect's Insert
-    from sqlalchemy.dialects import postgresql as pg
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
-
-    return (pg.insert if conn.dialect.name == POSTGRESQL else sqlite_dialect.insert)(table)
 
 
 def rebuild(conn: Connection, f: sa.Table, v: sa.Table, counters: sa.Table, carried: sa.Table,

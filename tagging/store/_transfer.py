@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from tagging.store import _schema as s
 from tagging.store._db import POSTGRESQL
+from tagging.store._rows import _insert
 from tagging.store._store import Store
 
 COPY_CHUNK = 500  # images per transaction
@@ -59,8 +60,6 @@ def _counts(store: Store) -> dict[str, int]:
 
 
 def _upsert_plain(conn: sa.Connection, table: sa.Table, rows: list[dict], keys: list[str]) -> None:
-    from tagging.store._counters import _insert
-
     if rows:
         insert = _insert(conn, table)
         conn.execute(insert.on_conflict_do_nothing(index_elements=keys), rows)

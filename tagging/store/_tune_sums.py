@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from tagging.rules import DEFAULT_MIN_TAGS
 from tagging.store import _schema as s
 from tagging.store._db import POSTGRESQL
+from tagging.store._rows import _insert
 from tagging.store._schema import REVIEWED
 from tagging.store._tune import (
     CARRYING,
@@ -128,8 +129,6 @@ def _tag_bins(part: TuneSums | None) -> Iterable[tuple[tuple[str, int, int, int]
 def _add(conn: Connection, table: sa.Table, keys: list[str], rows: list[dict[str, Any]], totals: set[str]) -> None:
     if not rows:
         return
-    from tagging.store._counters import _insert
-
     insert = _insert(conn, table)
     conn.execute(insert.on_conflict_do_update(
         index_elements=[*s._SUM_KEY, *keys], set_={name: table.c[name] + insert.excluded[name] for name in totals}),
