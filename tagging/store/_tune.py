@@ -26,7 +26,7 @@ import functools
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -338,6 +338,32 @@ def _tag_query(p: Any) -> Any:
             .group_by(p.tag, p.bin, p.acc, p.lo2).order_by(p.tag, p.bin, p.acc, p.lo2))
 
 
+class TagTable(NamedTuple):
+    """Per-tag rows as numbers (the fields of the same names in ``TuneRows`` and ``TuneSums``)."""
+
+    tags: tuple[str, ...]  # in name order: a tag's number is its place here
+    tag_rows: np.ndarray  # int64 (rows, 5): tag number, bin, acc, lo2, n
+    tag_count: np.ndarray  # per tag: verdicts
+    tag_confidence_sum: np.ndarray  # per tag: sum of confidences
+    tag_row_confidence: np.ndarray  # per row: sum of confidences
+
+
+def tag_table(rows: Sequence[Sequence[Any]]) -> TagTable:
+    """``TagTable`` of rows (tag, bin, acc, lo2, n, confidence sum) as the per-tag queries return them."""
+    tags = tuple(sorted({str(r[0]) for r in rows}))
+    number = {name: j for j, name in enumerate(tags)}
+    codes = np.array([number[str(r[0])] for r in rows], dtype=np.int64)
+    numeric = np.array([tuple(r[1:5]) for r in rows], dtype=np.int64).reshape(-1, 4)
+    confidence = np.array([float(r[5]) for r in rows], dtype=float)
+    return TagTable(
+        tags=tags, tag_rows=np.column_stack([codes, numeric]).reshape(-1, 5),
+        tag_count=np.rint(np.bincount(codes, weights=numeric[:, 3].astype(float), minlength=len(tags)))
+        .astype(np.int64),
+        tag_confidence_sum=np.bincount(codes, weights=confidence, minlength=len(tags)),
+        tag_row_confidence=confidence,
+    )
+
+
 def _rows(image_rows: np.ndarray, tag_frame: Any) -> TuneRows:
     """``TuneRows`` from the per-image rows (image number first) and the per-tag rows."""
     images = int(image_rows[:, 0].max()) + 1 if len(image_rows) else 0
@@ -345,20 +371,11 @@ def _rows(image_rows: np.ndarray, tag_frame: Any) -> TuneRows:
     n = summed((images, 2), (im, acc), image_rows[:, 3])
     base = summed((images, 2), (im, acc), image_rows[:, 4])
     moving_rows = image_rows[image_rows[:, 5] != 0]
-    tags = tuple(sorted({str(r[0]) for r in tag_frame}))  # tags in name order, as their numbers
-    number = {name: j for j, name in enumerate(tags)}
-    codes = np.array([number[str(r[0])] for r in tag_frame], dtype=np.int64)
-    numeric = np.array([tuple(r[1:5]) for r in tag_frame], dtype=np.int64).reshape(-1, 4)
-    confidence = np.array([float(r[5]) for r in tag_frame], dtype=float)
-    tag_rows = np.column_stack([codes, numeric])
-    count = np.rint(np.bincount(codes, weights=numeric[:, 3].astype(float), minlength=len(tags)))
-    total = np.bincount(codes, weights=confidence, minlength=len(tags))
     return TuneRows(
         images=images, base=base, n=n,
         event_image=moving_rows[:, 0].astype(np.int64), event_acc=moving_rows[:, 1].astype(np.int64),
         event_x=moving_rows[:, 2].astype(np.int64), event_ds=moving_rows[:, 5].astype(np.int64),
-        tags=tags, tag_rows=tag_rows.reshape(-1, 5), tag_count=count.astype(np.int64), tag_confidence_sum=total,
-        tag_row_confidence=confidence,
+        **tag_table(tag_frame)._asdict(),
     )
 
 

@@ -37,6 +37,7 @@ from tagging.store._tune import (
     TuneSums,
     images_condition,
     sums_of,
+    tag_table,
     tune_rows,
 )
 
@@ -60,13 +61,17 @@ def stored_overrides(conn: Connection) -> dict[str, float]:
 
 def contribution(conn: Connection, image_keys: Sequence[str] | None = None, overrides: dict[str, float] | None = None,
                  *, carrying: str | None = None) -> Contribution:
-    """The sums of the images ``image_keys``, or of those ``carrying`` a tag: one windowed read per kind of
-    reviewed set they have."""
+    """The sums of the images ``image_keys``, or of those ``carrying`` a tag, or (neither given) of every reviewed
+    image: one windowed read per kind of reviewed set they have."""
     if overrides is None:
         overrides = stored_overrides(conn)
     v = s.verdict_sets
-    image_filter = IMAGE_KEYS if image_keys is not None else CARRYING
-    params = {IMAGE_KEYS: list(image_keys)} if image_keys is not None else {CARRYING: carrying}
+    if image_keys is not None:
+        image_filter, params = IMAGE_KEYS, {IMAGE_KEYS: list(image_keys)}
+    elif carrying is not None:
+        image_filter, params = CARRYING, {CARRYING: carrying}
+    else:
+        image_filter, params = None, {}
     kinds = conn.execute(
         sa.select(v.c.backend, v.c.language, v.c.review_mode)
         .where(v.c.provenance == REVIEWED, images_condition(v.c.image_key, image_filter)).distinct(), params
@@ -141,17 +146,7 @@ def rebuild(conn: Connection) -> None:
         conn.execute(table.delete())
     if conn.dialect.name == POSTGRESQL:
         conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
-    overrides = stored_overrides(conn)
-    v = s.verdict_sets
-    kinds = conn.execute(sa.select(v.c.backend, v.c.language, v.c.review_mode)
-                         .where(v.c.provenance == REVIEWED).distinct()).all()
-    total = Contribution()
-    for backend, language, mode in kinds:
-        mode = UNRECORDED if mode is None else str(mode)
-        rows = tune_rows(conn, backend, language, SUMS_FLOOR, overrides, mode)
-        if rows.images:
-            total.parts[(backend, language, mode)] = sums_of(rows)
-    apply(conn, Contribution(), total)
+    apply(conn, Contribution(), contribution(conn))
 
 
 def _where(table: sa.Table, backend: str, language: str, review_mode: str | None) -> list[Any]:
@@ -189,14 +184,4 @@ def read(conn: Connection, backend: str, language: str, review_mode: str | None)
         .group_by(tags.c.tag, tags.c.bin, tags.c.acc, tags.c.lo2).having(n != 0)
         .order_by(tags.c.tag, tags.c.bin, tags.c.acc, tags.c.lo2)
     ).all()
-    names = sorted({r[0] for r in rows})
-    number = {name: j for j, name in enumerate(names)}
-    tag_rows = np.array([(number[r[0]], r[1], r[2], r[3], r[4]) for r in rows], dtype=np.int64).reshape(-1, 5)
-    confidence = np.array([float(r[5]) for r in rows], dtype=float)
-    codes = tag_rows[:, 0]
-    return TuneSums(
-        images=int(vector[DIMS]), vector=vector[:DIMS], moments=moments, tags=tuple(names), tag_rows=tag_rows,
-        tag_count=np.bincount(codes, weights=tag_rows[:, 4], minlength=len(names)).round().astype(np.int64),
-        tag_confidence_sum=np.bincount(codes, weights=confidence, minlength=len(names)),
-        tag_row_confidence=confidence,
-    )
+    return TuneSums(images=int(vector[DIMS]), vector=vector[:DIMS], moments=moments, **tag_table(rows)._asdict())
