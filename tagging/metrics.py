@@ -401,6 +401,14 @@ bin, not per verdict: a million-image library resamples in well under a second."
 _WEIGHT_CHUNK = 8  # exact resamples weighed at once
 
 
+def _split(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(…, DIMS) image vectors (``_tune.image_vectors``: events per acc and bin, base, verdicts) as (…, 2, 101)
+    events, (…, 2) base and (…, 2) verdicts."""
+    width = 2 * len(THRESHOLDS)
+    events = vectors[..., :width].reshape(*vectors.shape[:-1], 2, len(THRESHOLDS))
+    return events, vectors[..., width:width + 2], vectors[..., width + 2:width + 4]
+
+
 class Aggregated:
     """Tune's metrics from ``Store.tune_rows`` (per-image counts in confidence bins, never a verdict loop) or from
     ``Store.tune_sums`` (those summed over images, kept in step with saves: ``from_sums``).
@@ -459,10 +467,8 @@ class Aggregated:
         """TP, FP, FN, TN summed over images at every threshold: (101, 4)."""
         r = self.rows
         if r is None:
-            width = 2 * len(THRESHOLDS)
-            vector = self.sums.vector
-            return self._counts(vector[width:width + 2], vector[width + 2:width + 4],
-                                vector[:width].reshape(2, len(THRESHOLDS)))
+            events, base, n = _split(self.sums.vector)
+            return self._counts(base, n, events)
         events = summed((2, len(THRESHOLDS)), (r.event_acc, r.event_x), r.event_ds)
         return self._counts(r.base.sum(axis=0), r.n.sum(axis=0), events)
 
@@ -473,9 +479,8 @@ class Aggregated:
     def evidence(self) -> Evidence:
         """``evidence`` of the same feedback."""
         if self.rows is None:
-            width = 2 * len(THRESHOLDS)
-            vector = self.sums.vector
-            return _judge(self.sums.images, int(vector[width + 2] + vector[width + 3]), int(vector[width + 3]))
+            _, _, n = _split(self.sums.vector)
+            return _judge(self.sums.images, int(n.sum()), int(n[1]))
         n = self.rows.n
         return _judge(int(np.count_nonzero(n.sum(axis=1))), int(n.sum()), int(n[:, 1].sum()))
 
@@ -522,9 +527,8 @@ class Aggregated:
         eigenvalues, eigenvectors = np.linalg.eigh(covariance)
         scale = eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None) * images)
         drawn = images * mean + rng.standard_normal((resamples, len(mean))) @ scale.T
-        width = 2 * len(THRESHOLDS)
-        events = drawn[:, :width].reshape(resamples, 2, len(THRESHOLDS))
-        return self._counts(drawn[:, width:width + 2], drawn[:, width + 2:], events)
+        events, base, n = _split(drawn)
+        return self._counts(base, n, events)
 
     def resampled_counts(self, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> np.ndarray:
         """TP, FP, FN, TN at every threshold of each bootstrap resample of the images: (resamples, 101, 4)."""
