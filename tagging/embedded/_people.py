@@ -184,10 +184,10 @@ class FaceDetector:
             return []
         inputs = [letterbox(image, share=share) for image in images for share in self.looks]
         raw_boxes, raw_scores = self.raw(np.stack([pixels for pixels, _ in inputs]))
-        widest = [0.0 if share >= 1.0 else ZOOMED_OUT_MIN_WIDTH for share in self.looks] * len(images)
+        least_width = [0.0 if share >= 1.0 else ZOOMED_OUT_MIN_WIDTH for share in self.looks] * len(images)
         looks = [
             [face for face in self._faces(b, s, geometry) if face.width >= least]
-            for b, s, (_, geometry), least in zip(raw_boxes, raw_scores, inputs, widest, strict=True)
+            for b, s, (_, geometry), least in zip(raw_boxes, raw_scores, inputs, least_width, strict=True)
         ]
         n = len(self.looks)
         return [merge([face for look in looks[i * n : (i + 1) * n] for face in look]) for i in range(len(images))]
