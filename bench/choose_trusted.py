@@ -39,7 +39,9 @@ from bench.bench_tagger import FLOOR, PERSON_WORDS, THRESHOLD, judge  # noqa: E4
 from tagging.embedded import EmbeddedTagger, load_manifest  # noqa: E402
 from tagging.embedded._picture import CAPS, HUES  # noqa: E402
 from tagging.embedded._vocabulary import lift  # noqa: E402
+from tagging.models import Tag  # noqa: E402
 from tagging.parse import parse_tags  # noqa: E402
+from tagging.rules import auto_select  # noqa: E402
 
 MANIFEST = ROOT / "tagging" / "embedded" / "data" / "efficientnet-lite0.manifest.json"
 OTHER_SOURCES = frozenset({*CAPS, *(name for name, _, _ in HUES), *PERSON_WORDS, "text"})
@@ -80,17 +82,13 @@ def score(views: list[View], trusted: set[str], start: float) -> tuple[float, fl
     trusted terms lifted as the tagger would (parents are not re-lifted here: an estimate)."""
     hits = high = high_ok = wrong = 0
     for view in views:
-        tags = sorted(
-            ((float(lift(np.array([c]), start)[0]) if name in trusted else c, name, mark)
-             for name, c, mark in view.tags),
-            reverse=True,
-        )
-        sure = [t for t in tags if t[0] >= THRESHOLD]
-        selected = sure if len(sure) >= FLOOR else tags[:FLOOR]
-        hits += any(mark == "ok" for *_, mark in sure)
+        marks = {name: mark for name, _, mark in view.tags}
+        tags = [Tag(name, float(lift(np.array([c]), start)[0]) if name in trusted else c) for name, c, _ in view.tags]
+        sure = [marks[t.name] for t in tags if t.confidence >= THRESHOLD]
+        hits += "ok" in sure
         high += len(sure)
-        high_ok += sum(mark == "ok" for *_, mark in sure)
-        wrong += sum(mark == "wrong" for *_, mark in selected)
+        high_ok += sure.count("ok")
+        wrong += sum(marks[name] == "wrong" for name in auto_select(tags, THRESHOLD, FLOOR, {}))
     n = max(1, len(views))
     return hits / n, high_ok / max(1, high), 10 * wrong / n
 
