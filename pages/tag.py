@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from pathlib import PurePosixPath
 
 import streamlit as st
@@ -17,6 +18,7 @@ from tagging.backends import (
     LABELS,
     MODE_UPLOAD,
     TagRequest,
+    paid_call,
     plan_upload,
 )
 from tagging.embedded import CATEGORIZERS, NSFW_ID, categorize, parse_categories
@@ -470,11 +472,14 @@ if backend_name == IMAGGA:
             if categorizer and st.session_state.get("categorized") == (image_key, categorizer, language):
 
                 def _categorize() -> list:
-                    ui_auth.meter(config)(1)  # a paid call: charged to this identity's cap, or refused
                     if image is None:
-                        return client.categorize(categorizer, image_url=image_url, language=language)
-                    plan = plan_upload(image, request.downscale_to)
-                    return client.categorize_image(categorizer, plan.data, plan.filename, language=language)
+                        send = partial(client.categorize, categorizer, image_url=image_url, language=language)
+                    else:
+                        plan = plan_upload(image, request.downscale_to)
+                        send = partial(client.categorize_image, categorizer, plan.data, plan.filename,
+                                       language=language)
+                    # a paid call: charged to this identity's cap (or refused), given back if Imagga refused it
+                    return paid_call(ui_auth.meter(config), send)
 
                 try:
                     categories = resources.categories_cached(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from tagging.errors import ApiError, AuthError, BackendUnreachableError, RateLimitError, ServerError
 from tagging.images import LoadedImage, downscale, encode_jpeg
 
 EMBEDDED = "embedded"
@@ -183,6 +184,28 @@ def plan_upload(image: LoadedImage, downscale_to: int | None) -> UploadPlan:
     return UploadPlan(data=image.data, filename=image.filename, original_bytes=original)
 
 
+# Imagga answered with an error, or the request never left: nothing was processed, so a charge for it is
+# given back. A timeout, a broken connection or a 200 that is not a result stays charged: Imagga may have
+# processed (and billed) the image, and the daily cap is there to never spend more than allowed.
+NOT_PROCESSED = (ApiError, AuthError, BackendUnreachableError, RateLimitError, ServerError)
+
+
+def paid_call(meter: Callable[[int], None] | None, call: Callable[[], Any]) -> Any:
+    """Charge one call to ``meter`` (if any), make it, and give the charge back if Imagga cannot have processed it.
+
+    Raises what the meter raises (SpendCapError, PermissionDeniedError) before anything is sent, and what
+    ``call`` raises.
+    """
+    if meter is not None:
+        meter(1)
+    try:
+        return call()
+    except NOT_PROCESSED:
+        if meter is not None:
+            meter(-1)
+        raise
+
+
 class ImaggaBackend:
     """Imagga's v2 API. Every call can raise the client's BackendError subclasses."""
 
@@ -193,11 +216,11 @@ class ImaggaBackend:
         self.client = client
         # Charged before each paid request (``tagging.auth.SpendMeter``): raises SpendCapError or
         # PermissionDeniedError instead of sending, on whatever server or Dask worker the call runs.
+        # ``meter(-1)`` gives a charge back (see NOT_PROCESSED).
         self.meter = meter
 
-    def _charge(self) -> None:
-        if self.meter is not None:
-            self.meter(1)
+    def _paid(self, call: Callable[[], Any]) -> Any:
+        return paid_call(self.meter, call)
 
     def _params(self, request: TagRequest) -> Any:
         from tagging.imagga import TagParams
@@ -217,15 +240,13 @@ class ImaggaBackend:
         """Send the image's bytes (downscaled if asked) and return the response body."""
         plan = plan_upload(image, request.downscale_to)
         params = self._params(request)
-        self._charge()
         if request.mode == MODE_TWO_STEP:
-            return self.client.tag_two_step(plan.data, plan.filename, params=params).raw
-        return self.client.tag_image(plan.data, plan.filename, params=params).raw
+            return self._paid(lambda: self.client.tag_two_step(plan.data, plan.filename, params=params).raw)
+        return self._paid(lambda: self.client.tag_image(plan.data, plan.filename, params=params).raw)
 
     def tag_url(self, url: str, request: TagRequest) -> dict[str, Any]:
         """Let Imagga fetch ``url`` itself and return the response body."""
-        self._charge()
-        return self.client.tag_url(url, params=self._params(request)).raw
+        return self._paid(lambda: self.client.tag_url(url, params=self._params(request)).raw)
 
     def analyse(
         self, endpoint: str, image: LoadedImage | None, request: TagRequest, *,
@@ -241,11 +262,11 @@ class ImaggaBackend:
         """
         from tagging.analysis import rescale
 
-        self._charge()  # one paid call, like a tag request
-        if image is None:
-            return self.client.analyse(endpoint, image_url=image_url, resolutions=resolutions).raw
+        if image is None:  # one paid call, like a tag request
+            return self._paid(lambda: self.client.analyse(endpoint, image_url=image_url,
+                                                          resolutions=resolutions).raw)
         sent = downscale(image.image, request.downscale_to or ANALYSIS_SIDE)
         stem = image.filename.rsplit(".", 1)[0] or "image"
-        body = self.client.analyse(endpoint, data=encode_jpeg(sent), filename=f"{stem}.jpg",
-                                   resolutions=resolutions).raw
+        body = self._paid(lambda: self.client.analyse(endpoint, data=encode_jpeg(sent), filename=f"{stem}.jpg",
+                                                      resolutions=resolutions).raw)
         return rescale(endpoint, body, sent.size, image.image.size)

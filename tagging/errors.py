@@ -67,7 +67,11 @@ class BackendTimeoutError(BackendError):
 
 
 class BackendConnectionError(BackendError):
-    """The backend could not be reached (refused connection, DNS failure)."""
+    """The backend could not be reached, or the connection broke before an answer came."""
+
+
+class BackendUnreachableError(BackendConnectionError):
+    """No connection was made (refused, DNS failure, connect timeout): the request never left."""
 
 
 class ApiError(BackendError):

@@ -7,6 +7,7 @@ loopback stand-in; the cluster test runs on the suite's LocalCluster.
 from __future__ import annotations
 
 import pickle
+import socket
 import threading
 from dataclasses import replace
 
@@ -17,7 +18,13 @@ from tagging import auth
 from tagging.auth import ADMIN, ANALYST, VIEWER, GuardedStore, Identity
 from tagging.backends import IMAGGA, ImaggaBackend, TagRequest, backend_id
 from tagging.batch import CACHED, OK, SKIPPED, PerThreadImagga, run_batch, run_on_cluster
-from tagging.errors import PermissionDeniedError, SpendCapError
+from tagging.errors import (
+    BackendTimeoutError,
+    BackendUnreachableError,
+    PermissionDeniedError,
+    SpendCapError,
+    TaggingError,
+)
 from tagging.images import load_image
 from tagging.imagga import ImaggaClient
 from tagging.models import Tag
@@ -218,6 +225,73 @@ def test_a_metered_imagga_backend_sends_nothing_once_the_cap_is_reached(tmp_path
         with pytest.raises(SpendCapError):
             backend.tag_image(image, TagRequest())
         assert standin.count("POST", "/v2/tags") + standin.count("GET", "/v2/tags") == 2
+
+
+@pytest.mark.parametrize(("mode", "options", "given_back"), [
+    ("server_error", {"status": 503}, True),
+    ("rate_limit", {"retry_after": 1}, True),
+    ("auth", {}, True),
+    ("api_error", {"text": "unsupported image"}, True),
+    ("no_result", {}, False),  # a 200 without a result: Imagga may have processed (and billed) it
+    ("html", {}, False),
+])
+def test_a_call_imagga_answered_with_an_error_is_given_back_and_one_it_may_have_processed_is_not(
+        tmp_path, mode, options, given_back):
+    target = str(tmp_path / "t.db")
+    store = Store(target)
+    GuardedStore(store, ADA).set_cap("bob@example.com", 2)
+    image = load_image(_png(1), "a.png")
+    with serve(ImaggaStandin()) as (standin, url):
+        backend = ImaggaBackend(ImaggaClient(CREDENTIALS, base_url=url, retries=0),
+                                meter=GuardedStore(store, BOB).meter(target))
+        standin.fail(mode, times=1, **options)
+        with pytest.raises(TaggingError):
+            backend.tag_image(image, TagRequest())
+        assert auth.spent_today(store, "bob@example.com") == (0 if given_back else 1)
+        backend.tag_image(image, TagRequest())  # the next one is answered, and charged
+        assert auth.spent_today(store, "bob@example.com") == (1 if given_back else 2)
+        assert standin.count("POST", "/v2/tags") == 2
+
+
+def test_a_timeout_stays_charged_and_an_unreachable_imagga_costs_nothing(tmp_path):
+    target = str(tmp_path / "t.db")
+    store = Store(target)
+    GuardedStore(store, ADA).set_cap("bob@example.com", 2)
+    meter = GuardedStore(store, BOB).meter(target)
+    image = load_image(_png(1), "a.png")
+    with socket.socket() as sock:  # a port nobody listens on: the network is down
+        sock.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{sock.getsockname()[1]}/v2"
+    offline = ImaggaBackend(ImaggaClient(CREDENTIALS, base_url=down, retries=0), meter=meter)
+    for _ in range(5):  # more attempts than the cap allows, none of them reached Imagga
+        with pytest.raises(BackendUnreachableError):
+            offline.tag_url("https://example.com/a.jpg", TagRequest())
+    assert auth.spent_today(store, "bob@example.com") == 0
+    gate = threading.Event()
+    with serve(ImaggaStandin()) as (standin, url):
+        slow = ImaggaBackend(ImaggaClient(CREDENTIALS, base_url=url, retries=0, upload_read_timeout=0.2),
+                             meter=meter)
+        standin.fail("slow", times=1, delay=10, gate=gate)
+        try:
+            with pytest.raises(BackendTimeoutError):
+                slow.tag_image(image, TagRequest())
+        finally:
+            gate.set()
+        assert auth.spent_today(store, "bob@example.com") == 1  # it may have been processed
+        slow.tag_image(image, TagRequest())
+        with pytest.raises(SpendCapError):
+            slow.tag_image(image, TagRequest())
+    assert auth.spent_today(store, "bob@example.com") == 2
+
+
+def test_a_give_back_goes_through_over_the_cap_and_never_below_zero(open_db):
+    store = open_db()
+    GuardedStore(store, ADA).set_cap("bob@example.com", 5)
+    assert auth.charge(store, "bob@example.com", 4) == 4
+    GuardedStore(store, ADA).set_cap("bob@example.com", 1)  # an admin lowers the cap below today's use
+    assert auth.charge(store, "bob@example.com", -1) == 3
+    assert auth.charge(store, "carol@example.com", -1) == 0  # charged yesterday, given back today
+    assert auth.spent_today(store, "carol@example.com") == 0
 
 
 def test_a_batch_stops_at_the_cap_with_the_reason(tmp_path):

@@ -23,6 +23,7 @@ from tagging.errors import (
     AuthError,
     BackendConnectionError,
     BackendTimeoutError,
+    BackendUnreachableError,
     MalformedResponseError,
     RateLimitError,
     ServerError,
@@ -366,10 +367,31 @@ def test_connection_refused() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = make_client(f"http://127.0.0.1:{port}/v2")
-    with pytest.raises(BackendConnectionError, match=f"Could not reach Imagga at 127.0.0.1:{port}") as info:
+    with pytest.raises(BackendUnreachableError, match=f"Could not reach Imagga at 127.0.0.1:{port}") as info:
         client.tag_image(IMAGE)
     assert "IMAGGA_API_URL" in str(info.value)
     assert_clean_exc(info.value)
+
+
+def test_a_connection_cut_after_the_request_is_not_called_unreachable() -> None:
+    """The request may have reached Imagga (and been billed): only a connection never made is unreachable."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def accept_read_and_hang_up() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)  # the request arrives; no answer comes
+
+        thread = threading.Thread(target=accept_read_and_hang_up, daemon=True)
+        thread.start()
+        client = make_client(f"http://127.0.0.1:{port}/v2", retries=0)
+        with pytest.raises(BackendConnectionError, match="Could not reach Imagga") as info:
+            client.tag_url("https://example.com/cat.jpg")
+        thread.join(timeout=5)
+    assert not isinstance(info.value, BackendUnreachableError)
 
 
 def test_html_body_with_200_is_malformed(standin: ImaggaStandin, client: ImaggaClient) -> None:

@@ -202,6 +202,24 @@ def test_categorizer_panel(app, standin):
     assert at.dataframe
 
 
+def test_a_categorizer_call_imagga_refused_is_given_back_to_the_daily_cap(app, standin, isolated_env, monkeypatch):
+    from tagging.auth import spent_today
+
+    monkeypatch.setenv("TAGGING_DAILY_IMAGGA_CAP", "5")
+    at = tag_page_on_cat(app)
+    who = at.session_state["analyst_session"]
+    assert spent_today(Store(isolated_env), who) == 1  # the cat's tags
+    standin.fail("server_error", status=500, path="/v2/categories")
+    at.selectbox(key="tag_categorizer").set_value("personal_photos").run()
+    at.button(key="tag_categorize").click().run()
+    assert "HTTP 500" in shown(at.error) and not at.exception
+    assert spent_today(Store(isolated_env), who) == 1
+    standin.reset()
+    at.button(key="tag_categorize").click().run()
+    assert not at.error and at.dataframe
+    assert spent_today(Store(isolated_env), who) == 2
+
+
 def test_settings_connection_test_and_usage(app, standin):
     at = app().run()
     at.switch_page("pages/settings.py").run()

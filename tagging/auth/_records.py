@@ -192,6 +192,8 @@ def charge(store: Store, identity: str, calls: int = 1, default_cap: int | None 
 
     Read, check and increment happen in one transaction holding the row (SQLite's write lock, a
     PostgreSQL row lock), so servers and Dask workers charging at once never exceed the cap together.
+    A negative ``calls`` gives calls back (never below zero: a call charged before midnight UTC and given
+    back after it leaves the new day untouched at zero).
     """
     day = today()
     with store.writing() as conn:
@@ -200,11 +202,11 @@ def charge(store: Store, identity: str, calls: int = 1, default_cap: int | None 
         used = int(conn.execute(sa.select(spend.c.calls).where(spend.c.identity == identity, spend.c.day == day)
                                 .with_for_update()).scalar_one())
         cap = _cap(conn, identity, default_cap)
-        if cap is not None and used + calls > cap:
+        if calls > 0 and cap is not None and used + calls > cap:  # a give-back always goes through
             raise SpendCapError(
                 f"{identity} has used {used} of the {cap} paid Imagga calls allowed per day; the cap resets at "
                 "midnight UTC, or an admin can raise it on Settings."
             )
-        conn.execute(spend.update().where(spend.c.identity == identity, spend.c.day == day)
-                     .values(calls=spend.c.calls + calls))
-    return used + calls
+        total = max(0, used + calls)
+        conn.execute(spend.update().where(spend.c.identity == identity, spend.c.day == day).values(calls=total))
+    return total

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ResponseError
 from urllib3.util.retry import Retry
 
 from tagging.errors import (
@@ -29,6 +29,7 @@ from tagging.errors import (
     AuthError,
     BackendConnectionError,
     BackendTimeoutError,
+    BackendUnreachableError,
     MalformedResponseError,
     RateLimitError,
     ServerError,
@@ -340,6 +341,15 @@ class _BudgetRetry(Retry):
             raise MaxRetryError(_pool, url, reason)
         new.waited = self.waited + wait
         return new
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether the last attempt failed before a connection existed (refused, DNS), so nothing was sent.
+
+    A connection that broke after it was made ("Connection aborted") may have carried the request.
+    """
+    cause = exc.args[0] if exc.args else None
+    return isinstance(getattr(cause, "reason", cause), NewConnectionError)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -706,7 +716,7 @@ class ImaggaClient:
             )
         except requests.exceptions.ConnectTimeout as exc:
             raise self._error(
-                BackendConnectionError,
+                BackendUnreachableError,
                 f"Could not connect to Imagga at {self._host} within {self._timeout[0]:g} s — "
                 "check the network connection and IMAGGA_API_URL, then try again.",
             ) from exc
@@ -724,7 +734,7 @@ class ImaggaClient:
             ) from exc
         except requests.exceptions.ConnectionError as exc:
             raise self._error(
-                BackendConnectionError,
+                BackendUnreachableError if _never_connected(exc) else BackendConnectionError,
                 f"Could not reach Imagga at {self._host} — check the network connection and "
                 "IMAGGA_API_URL, then try again.",
             ) from exc
