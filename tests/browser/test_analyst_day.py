@@ -4,6 +4,7 @@ an upload cap stated and checked to the byte."""
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -135,6 +136,27 @@ def test_batch_frequency_chart_labels_every_bar(app_server, page: Page, tmp_path
     bars, labels = page.locator(BARS).count(), visible_count(page, Y_LABELS)
     assert bars == 30  # the chart's most frequent 30
     assert labels == bars  # was every other one
+    no_traceback(page)
+
+    # the download is noted in the audit trail, as the Library's exports are
+    from tagging import auth
+    from tagging.store import Store
+
+    with page.expect_download(timeout=TIMEOUT) as download:
+        page.get_by_role("button", name="Download CSV").click()
+    with open(download.value.path(), encoding="utf-8", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(photos)
+    noted = {"what": "batch CSV", "rows": len(photos)}
+    store = Store(str(app_server.db_path))
+    try:
+        for _ in range(150):  # the click's callback writes the note on the server while the file downloads
+            exports = [e.detail for e in auth.audit_entries(store, action="export")]
+            if noted in exports:
+                break
+            page.wait_for_timeout(200)
+    finally:
+        store.close()
+    assert noted in exports
     no_traceback(page)
 
 
