@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import streamlit as st
@@ -11,7 +12,7 @@ from tagging.auth import APPLY_DEFAULT, OVERRIDE
 from tagging.backends import LABELS
 from tagging.errors import PermissionDeniedError, StoreError
 from tagging.rules import DEFAULT_THRESHOLD
-from tagging.store import BLIND
+from tagging.store import BLIND, SUMS_FLOOR
 from ui import auth, state, tune
 from ui.page import database_problem, start_page
 from ui.text import count, literal
@@ -144,9 +145,18 @@ st.caption(tune.modes_text(modes))
 source = st.radio("Use", list(REVIEW_SOURCES), format_func=REVIEW_SOURCES.__getitem__, key="tune_source",
                   horizontal=True, disabled=not modes.get(BLIND),
                   help="Blind reviews started with nothing pre-filled, so the rule's picks could not sway them.")
+reviewed = modes.get(BLIND, 0) if source == BLIND_ONLY else sum(modes.values())
+slow = min_tags != SUMS_FLOOR and reviewed > metrics.EXACT_BOOTSTRAP_IMAGES
+if slow:  # the sums kept at save time are for the default floor; any other reads every verdict
+    st.info(f"Tune keeps running sums for a floor of {SUMS_FLOOR}, the default. At a floor of {min_tags} it reads "
+            f"every verdict of these {count(reviewed, 'reviewed image')}, which takes longer the larger the "
+            f"library (tens of seconds at a million images); set the floor back to {SUMS_FLOOR} for an "
+            "instant answer.")
 try:
-    data = tune.aggregated(store, store.url, version, group.backend, group.language, min_tags, override_key,
-                           None if source == ALL_REVIEWS else BLIND)
+    with st.spinner(f"Reading the verdicts of {count(reviewed, 'reviewed image')}…", show_time=True) if slow \
+            else contextlib.nullcontext():
+        data = tune.aggregated(store, store.url, version, group.backend, group.language, min_tags, override_key,
+                               None if source == ALL_REVIEWS else BLIND)
     group_awaiting = tune.awaiting(store, store.url, version, group.backend, group.language)
 except StoreError as exc:
     _fail(database_problem(config, exc, "read the feedback"))

@@ -91,6 +91,23 @@ def test_floor_and_target_precision(app, isolated_env):
     assert metric(at, "Recommended: keep") == "60"  # 51 reaches 100% too, with the very same picks: keep 60
 
 
+def test_a_floor_without_kept_sums_on_a_large_library_says_it_reads_every_verdict(app, isolated_env, monkeypatch):
+    seed(isolated_env, SMALL)
+    monkeypatch.setattr(metrics, "EXACT_BOOTSTRAP_IMAGES", 1)  # two reviewed images count as a large library
+    at = open_tune(app)
+    assert "running sums" not in texts(at.info)  # the default floor: read from the sums
+    at.number_input(key="tune_min_tags").set_value(4).run()
+    assert not at.exception and not at.error
+    assert ("At a floor of 4 it reads every verdict of these 2 reviewed images" in texts(at.info)
+            and "set the floor back to 3" in texts(at.info))
+    assert at.metric and at.get("vega_lite_chart")  # and the page still answers
+    at.number_input(key="tune_min_tags").set_value(3).run()
+    assert "running sums" not in texts(at.info)
+    monkeypatch.setattr(metrics, "EXACT_BOOTSTRAP_IMAGES", 2)  # a small library: no note at any floor
+    at.number_input(key="tune_min_tags").set_value(4).run()
+    assert "running sums" not in texts(at.info)
+
+
 def test_target_out_of_reach_says_so(app, isolated_env):
     seed(isolated_env, {"a": [F("cat", 90, False), F("pet", 70, True)]})
     at = open_tune(app)

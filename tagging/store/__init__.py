@@ -49,14 +49,15 @@ from tagging.store._schema import (
     Migration,
 )
 from tagging.store._store import DEFAULT_DB_PATH, Store
+from tagging.store._tune_sums import SUMS_FLOOR
 
 __all__ = [
     "ALL", "ANY", "AUTOMATIC", "BLIND", "CACHE_FILENAME", "CachedAnswer", "Cursor", "DEFAULT_DB_PATH",
     "DeliveryReport", "FeedbackGroup", "FeedbackItem", "FeedbackSender", "LEASE_SECONDS", "LibraryEntry", "MAX_PAGE",
     "MIGRATIONS", "Migration", "NEAREST", "NEWEST", "OLDEST", "OutboxEntry", "PREFILLED", "PROVENANCES", "REVIEWED",
     "REVIEW_MODES", "REVIEW_ORDERS", "ResultCache", "ReviewFacets", "ReviewFilters", "ReviewItem", "ReviewPage",
-    "SCHEMA_VERSION", "SaveResult", "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet", "analysis_condition",
-    "cache_key", "cache_path_for",
+    "SCHEMA_VERSION", "SUMS_FLOOR", "SaveResult", "Store", "TagSearch", "UnjudgedAnswer", "VerdictSet",
+    "analysis_condition", "cache_key", "cache_path_for",
     "cursor_of", "deliver_pending", "display", "open_result_cache", "open_store", "queue_feedback",
     "store_backend", "without_password",
 ]
