@@ -52,7 +52,7 @@ from ui.batch import (
     stop_job,
 )
 from ui.library import data_url
-from ui.page import analyst, start_page
+from ui.page import analyst, note_export, start_page
 from ui.text import count, literal
 
 POLL_SECONDS = 0.5
@@ -286,14 +286,6 @@ def _last_batch(job: BatchJob, meta: dict) -> None:
         )
 
 
-def _exported(what: str, rows: int) -> None:
-    try:
-        store.record_export(what, rows)  # in the audit trail, as the Library's exports are
-    except StoreError as exc:
-        st.session_state["batch_export_problem"] = (
-            f"The download could not be noted in the audit trail: {literal(exc)}")
-
-
 def _save(job: BatchJob, meta: dict, results: list, threshold: int, min_tags: int, overrides: dict,
           analysed: dict) -> None:
     """Save every tagged image to the library, with a progress bar; then show the outcome at the top."""
@@ -372,18 +364,19 @@ def _results(job: BatchJob, meta: dict) -> None:
     d1, d2, d3 = st.columns(3)
     d1.download_button(
         "Download CSV", export_csv(results, threshold, min_tags, overrides, analysed), file_name="batch-tags.csv",
-        mime="text/csv", key="batch_download_csv", on_click=_exported, args=("batch CSV", len(results)),
+        mime="text/csv", key="batch_download_csv", on_click=note_export,
+        args=(store, config, "batch CSV", len(results), "batch_export_notice"),
     )
     d2.download_button(
         "Download JSON",
         export_json(results, threshold, min_tags, overrides, backend=meta["backend"], request=meta["request"],
                     analysis=analysed),
-        file_name="batch-tags.json", mime="application/json", key="batch_download_json", on_click=_exported,
-        args=("batch JSON", len(results)),
+        file_name="batch-tags.json", mime="application/json", key="batch_download_json", on_click=note_export,
+        args=(store, config, "batch JSON", len(results), "batch_export_notice"),
     )
-    problem = st.session_state.pop("batch_export_problem", None)
-    if problem:
-        st.warning(problem)
+    notice = st.session_state.pop("batch_export_notice", None)
+    if notice:
+        getattr(st, notice[0])(notice[1])  # Markdown-safe: database_problem's
     tagged = sum(1 for r in results if r.tagged)
     with d3:
         no_save = auth.refused(SAVE)

@@ -13,7 +13,7 @@ from tagging.errors import PermissionDeniedError, StoreError
 from tagging.store import AUTOMATIC, REVIEWED, TagSearch, library
 from ui import auth, library_analysis
 from ui import library as lib_ui
-from ui.page import database_problem, start_page
+from ui.page import database_problem, note_export, start_page
 from ui.text import count, literal
 
 PAGE_SIZES = [10, 25, 50, 100]
@@ -30,13 +30,6 @@ def _fail(message: str) -> None:
 
 def _ask_delete(image_key: str) -> None:
     st.session_state["lib_confirm"] = image_key
-
-
-def _exported(what: str, rows: int) -> None:
-    try:
-        store.record_export(what, rows)  # in the audit trail
-    except StoreError as exc:
-        st.session_state["lib_notice"] = ("warning", database_problem(config, exc, "note the export in the trail"))
 
 
 def _cancel_delete() -> None:
@@ -220,10 +213,10 @@ with tab_export:
     e1, e2 = st.columns(2)
     e1.download_button("Download CSV", lib_ui.export(store, search, "csv"), file_name="library-tags.csv",
                        mime="text/csv", key="lib_export_csv", disabled=not total,
-                       on_click=_exported, args=("library CSV", total))
+                       on_click=note_export, args=(store, config, "library CSV", total, "lib_notice"))
     e2.download_button("Download JSON", lib_ui.export(store, search, "json"), file_name="library-tags.json",
                        mime="application/json", key="lib_export_json", disabled=not total,
-                       on_click=_exported, args=("library JSON", total))
+                       on_click=note_export, args=(store, config, "library JSON", total, "lib_notice"))
     if total and items:
         st.caption("CDN tags of the records on this page:")
         st.dataframe(

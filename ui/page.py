@@ -69,3 +69,17 @@ def analyst(config: Settings) -> str:
     browser), else TAGGING_ANALYST, else this browser session's id."""
     identity = st.session_state.get("identity")
     return identity.subject if identity is not None else auth.local_name(config)
+
+
+def note_export(store: GuardedStore, config: Settings, what: str, rows: int, notice_key: str) -> None:
+    """A download button's ``on_click``: the export in the audit trail. A database that is down leaves a warning
+    under ``notice_key`` (``(kind, message)``) and the download goes ahead.
+
+    A function of this module, not the page's: a callback defined in a page keeps that run's namespace (and
+    what it holds, such as a batch's uploads) alive in the button's state.
+    """
+    try:
+        store.record_export(what, rows)
+    except StoreError as exc:
+        st.session_state[notice_key] = ("warning", database_problem(config, exc, "note the download in the audit "
+                                                                                 "trail"))
