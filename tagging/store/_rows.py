@@ -180,6 +180,14 @@ def _insert(conn: Connection, table: sa.Table) -> Any:
     return (pg.insert if conn.dialect.name == POSTGRESQL else sqlite_dialect.insert)(table)
 
 
+def _one_of(conn: Connection, column: sa.ColumnElement[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
+    """``column IN values`` in this connection's dialect: one array parameter on PostgreSQL, where a thousand
+    separate parameters cost more to bind and plan than the query costs to run; SQLite's ``IN (?, ?, ...)``."""
+    if conn.dialect.name == POSTGRESQL:
+        return column == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(sa.Text)))
+    return column.in_(list(values))
+
+
 def _set_key(table: sa.Table, image_key: str, backend: str, language: str) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.image_key == image_key, table.c.backend == backend, table.c.language == language)
 
