@@ -9,13 +9,16 @@ Both return the body of a v2 ``/tags`` response (a dict), so every view works th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tagging.errors import ApiError, AuthError, BackendUnreachableError, RateLimitError, ServerError
+from tagging.errors import ApiError, AuthError, BackendUnreachableError, RateLimitError, ServerError, StoreError
 from tagging.images import LoadedImage, downscale, encode_jpeg
+
+log = logging.getLogger(__name__)
 
 EMBEDDED = "embedded"
 IMAGGA = "imagga"
@@ -202,7 +205,10 @@ def paid_call(meter: Callable[[int], None] | None, call: Callable[[], Any]) -> A
         return call()
     except NOT_PROCESSED:
         if meter is not None:
-            meter(-1)
+            try:
+                meter(-1)
+            except StoreError as exc:  # the charge stays (the cap errs towards spending less); Imagga's error shows
+                log.warning("could not give back the charge of a call Imagga refused (%s)", type(exc).__name__)
         raise
 
 

@@ -16,13 +16,15 @@ import sqlalchemy as sa
 
 from tagging import auth
 from tagging.auth import ADMIN, ANALYST, VIEWER, GuardedStore, Identity
-from tagging.backends import IMAGGA, ImaggaBackend, TagRequest, backend_id
+from tagging.backends import IMAGGA, ImaggaBackend, TagRequest, backend_id, paid_call
 from tagging.batch import CACHED, OK, SKIPPED, PerThreadImagga, run_batch, run_on_cluster
 from tagging.errors import (
     BackendTimeoutError,
     BackendUnreachableError,
     PermissionDeniedError,
+    ServerError,
     SpendCapError,
+    StoreUnavailableError,
     TaggingError,
 )
 from tagging.images import load_image
@@ -282,6 +284,23 @@ def test_a_timeout_stays_charged_and_an_unreachable_imagga_costs_nothing(tmp_pat
         with pytest.raises(SpendCapError):
             slow.tag_image(image, TagRequest())
     assert auth.spent_today(store, "bob@example.com") == 2
+
+
+def test_a_give_back_the_database_refuses_keeps_the_charge_and_imaggas_error_is_what_the_caller_sees():
+    charges: list[int] = []
+
+    def meter(calls: int) -> None:
+        if calls < 0:
+            raise StoreUnavailableError("the database is down")
+        charges.append(calls)
+
+    def refused() -> dict:
+        raise ServerError("Imagga had a server error (HTTP 503)")
+
+    with pytest.raises(ServerError, match="HTTP 503"):
+        paid_call(meter, refused)
+    assert charges == [1]
+    assert paid_call(meter, lambda: {"result": {}}) == {"result": {}} and charges == [1, 1]
 
 
 def test_a_give_back_goes_through_over_the_cap_and_never_below_zero(open_db):
