@@ -32,23 +32,15 @@ from tagging.batch._cluster import (
     worker_counters,
 )
 from tagging.batch._engine import (
-    CACHED,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CONCURRENCY,
-    FAILED,
     MAX_CONCURRENCY,
-    OK,
-    SKIPPED,
-    STATUSES,
-    BatchItem,
     BatchJob,
-    BatchReport,
-    ByteSource,
-    ItemResult,
     PerThreadImagga,
     Throttle,
     run_batch,
 )
+from tagging.batch._items import CACHED, FAILED, OK, SKIPPED, STATUSES, BatchItem, BatchReport, ByteSource, ItemResult
 from tagging.batch._sources import Discovery, FileSource, ZipMemberSource, discover, require_images, shown_url
 from tagging.batch._views import (
     SaveSummary,

@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 
 from tagging.analysis import COLORS, FACES, TEXT, Summary, colors_response, summarise
-from tagging.batch._engine import BatchItem, ItemResult
+from tagging.batch._items import BatchItem, ItemResult
 from tagging.errors import BackendError, BadImageError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image, make_thumbnail
 

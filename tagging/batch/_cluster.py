@@ -47,16 +47,10 @@ from typing import TYPE_CHECKING, Any
 from tagging.backends import EMBEDDED, EmbeddedBackend, ImaggaBackend, TagRequest
 from tagging.batch._budget import HeldBytes
 from tagging.batch._engine import (
-    CACHED,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CONCURRENCY,
-    FAILED,
     MAX_CONCURRENCY,
-    SKIPPED,
-    BatchItem,
     BatchJob,
-    BatchReport,
-    ItemResult,
     ProgressCallback,
     StopFlag,
     _as_items,
@@ -64,6 +58,7 @@ from tagging.batch._engine import (
     run_batch,
     with_duplicates,
 )
+from tagging.batch._items import CACHED, FAILED, SKIPPED, BatchItem, BatchReport, ItemResult
 from tagging.errors import ClusterError, SourceReadError, StoreUnavailableError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
 

@@ -36,7 +36,7 @@ from tagging.batch._archive import (
     sanitize_member_name,
     sniff_image,
 )
-from tagging.batch._engine import BatchItem
+from tagging.batch._items import BatchItem
 from tagging.errors import BatchInputError, SourceReadError
 from tagging.images import DEFAULT_MAX_BYTES, format_size
 

@@ -16,7 +16,7 @@ import pandas as pd
 from tagging.analysis import Summary
 from tagging.backends import TagRequest
 from tagging.batch._analysis import SUMMARY_COLUMNS, summary_columns
-from tagging.batch._engine import BatchItem, ItemResult
+from tagging.batch._items import BatchItem, ItemResult
 from tagging.errors import BadImageError, StoreError
 from tagging.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, load_image
 from tagging.rules import auto_select

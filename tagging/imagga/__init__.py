@@ -3,22 +3,21 @@
 from tagging.imagga._analysis import DEFAULT_PARAMS, AnalysisResponse, analysis_query
 from tagging.imagga._client import (
     CONNECT_TIMEOUT,
-    DEFAULT_BACKOFF_FACTOR,
     DEFAULT_BASE_URL,
-    DEFAULT_MAX_RETRY_AFTER,
-    DEFAULT_RETRIES,
-    FEEDBACK_IMAGE_KEYS,
     READ_TIMEOUT,
     UPLOAD_READ_TIMEOUT,
+    ImaggaClient,
+)
+from tagging.imagga._retry import DEFAULT_BACKOFF_FACTOR, DEFAULT_MAX_RETRY_AFTER, DEFAULT_RETRIES, retry_after_seconds
+from tagging.imagga._values import (
+    FEEDBACK_IMAGE_KEYS,
     Categorizer,
     Category,
-    ImaggaClient,
     ImaggaCredentials,
     TagParams,
     TagsResponse,
     Usage,
     build_feedback_payload,
-    retry_after_seconds,
 )
 
 __all__ = [

@@ -11,18 +11,13 @@ contains the API key, the secret or the ``Authorization`` header.
 from __future__ import annotations
 
 import base64
-import email.utils
 import logging
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ResponseError
-from urllib3.util.retry import Retry
 
 from tagging.errors import (
     ApiError,
@@ -36,25 +31,27 @@ from tagging.errors import (
     TaggingError,
 )
 from tagging.imagga._analysis import PATHS, AnalysisResponse, ShapeError, analysis_query, checked
+from tagging.imagga._retry import (
+    DEFAULT_BACKOFF_FACTOR,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_RETRIES,
+    RETRY_METHODS,
+    RETRY_STATUSES,
+    BudgetRetry,
+    never_connected,
+    retry_after_seconds,
+)
+from tagging.imagga._values import (
+    Categorizer,
+    Category,
+    ImaggaCredentials,
+    TagParams,
+    TagsResponse,
+    Usage,
+    as_float,
+)
 
-__all__ = [
-    "CONNECT_TIMEOUT",
-    "DEFAULT_BACKOFF_FACTOR",
-    "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_RETRY_AFTER",
-    "DEFAULT_RETRIES",
-    "READ_TIMEOUT",
-    "UPLOAD_READ_TIMEOUT",
-    "Categorizer",
-    "Category",
-    "ImaggaClient",
-    "ImaggaCredentials",
-    "TagParams",
-    "TagsResponse",
-    "Usage",
-    "build_feedback_payload",
-    "retry_after_seconds",
-]
+__all__ = ["CONNECT_TIMEOUT", "DEFAULT_BASE_URL", "READ_TIMEOUT", "UPLOAD_READ_TIMEOUT", "ImaggaClient"]
 
 log = logging.getLogger("tagging.imagga")
 
@@ -71,305 +68,7 @@ READ_TIMEOUT = 10.0
 # links: the socket timeout also applies while the body is being sent.
 UPLOAD_READ_TIMEOUT = 30.0
 
-# Retry policy: at most DEFAULT_RETRIES retries of 429/500/502/503/504 and refused
-# connections, sleeping backoff_factor * 2**(n-1) s between them (0 s before the first
-# retry, then 1 s, 2 s ...) or what ``Retry-After`` asks for. The sleeps of one call
-# add up to at most DEFAULT_MAX_RETRY_AFTER seconds: when the server asks for more
-# than what is left of that budget the client gives up at once, so the page never
-# hangs on a long Retry-After.
-DEFAULT_RETRIES = 3
-DEFAULT_BACKOFF_FACTOR = 0.5
-DEFAULT_MAX_RETRY_AFTER = 10.0
-
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Tagging, categorising, deleting and uploading are idempotent for us (a repeated
-# upload only leaves an extra copy Imagga deletes within 24 h); feedback carries an
-# Idempotency-Key, so POST is retried too.
-_RETRY_METHODS = frozenset({"GET", "POST", "DELETE", "HEAD"})
 _MAX_TEXT = 300  # longest piece of Imagga's own text quoted in a message
-
-
-# --- values -------------------------------------------------------------------------
-@dataclass(frozen=True, repr=False)
-class ImaggaCredentials:
-    """Imagga API key (HTTP Basic user) and secret (password); repr and str mask both.
-
-    Raises:
-        AuthError: if the key or the secret is empty.
-    """
-
-    api_key: str
-    api_secret: str
-
-    def __post_init__(self) -> None:
-        if not (self.api_key or "").strip() or not (self.api_secret or "").strip():
-            raise AuthError(
-                "Imagga credentials are missing — set IMAGGA_API_KEY and IMAGGA_API_SECRET."
-            )
-
-    def __repr__(self) -> str:
-        return "ImaggaCredentials(api_key='***', api_secret='***')"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class TagParams:
-    """Optional parameters of ``/v2/tags``; ``to_query()`` omits the ones left as None.
-
-    ``languages`` becomes ``language=en,de`` (each tag then has one name per language);
-    ``tagger_id`` selects a custom tagger through the path ``/v2/tags/{tagger_id}``.
-
-    Raises:
-        ValueError: for an empty language list, ``limit`` < 1 (other than -1, Imagga's
-            "all") or ``threshold`` outside 0-100.
-    """
-
-    languages: tuple[str, ...] = ("en",)
-    limit: int | None = None
-    threshold: float | None = None
-    decrease_parents: bool | None = None
-    verbose: bool | None = None
-    tagger_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.languages, str):  # TagParams(languages="en") is a common slip
-            object.__setattr__(self, "languages", (self.languages,))
-        langs = tuple(lang.strip() for lang in self.languages if lang and lang.strip())
-        if not langs:
-            raise ValueError("TagParams.languages needs at least one language code")
-        object.__setattr__(self, "languages", langs)
-        if self.limit is not None and self.limit != -1 and self.limit < 1:
-            raise ValueError("TagParams.limit must be a positive number of tags (or -1 for all)")
-        if self.threshold is not None and not 0 <= self.threshold <= 100:
-            raise ValueError("TagParams.threshold is a confidence between 0 and 100")
-        if self.tagger_id is not None and not self.tagger_id.strip():
-            object.__setattr__(self, "tagger_id", None)
-
-    @property
-    def path(self) -> str:
-        """``/tags`` or ``/tags/{tagger_id}`` (relative to the base URL)."""
-        if self.tagger_id:
-            return f"/tags/{quote(self.tagger_id, safe='')}"
-        return "/tags"
-
-    def to_query(self) -> dict[str, str]:
-        """Query parameters for ``/v2/tags``, omitting every parameter left as None."""
-        query = {"language": ",".join(self.languages)}
-        if self.limit is not None:
-            query["limit"] = str(int(self.limit))
-        if self.threshold is not None:
-            query["threshold"] = format(float(self.threshold), "g")
-        if self.decrease_parents is not None:
-            query["decrease_parents"] = "1" if self.decrease_parents else "0"
-        if self.verbose is not None:
-            query["verbose"] = "1" if self.verbose else "0"
-        return query
-
-
-@dataclass(frozen=True)
-class TagsResponse:
-    """A successful ``/v2/tags`` answer: ``tags`` is ``raw["result"]["tags"]`` as sent.
-
-    Parsing the tags into :class:`tagging.models.Tag` is ``tagging.parse``'s job.
-    """
-
-    tags: list[dict[str, Any]]
-    raw: dict[str, Any] = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Categorizer:
-    """One categorizer listed by ``/v2/categorizers``."""
-
-    id: str
-    title: str
-    labels: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Category:
-    """One category of an image; ``name`` is in the requested language when present."""
-
-    name: str
-    confidence: float
-    names: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
-
-
-@dataclass(frozen=True)
-class Usage:
-    """The account's usage from ``/v2/usage``; a field Imagga did not send is None."""
-
-    monthly_limit: int | None = None
-    monthly_processed: int | None = None
-    monthly_requests: int | None = None
-    daily_processed: int | None = None
-    concurrency_max: int | None = None
-    concurrency_now: int | None = None
-    billing_period_start: str | None = None
-    billing_period_end: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def quota_fraction(self) -> float | None:
-        """Share of the monthly limit already processed (0.0-1.0+), None if unknown."""
-        if self.monthly_limit is None or self.monthly_processed is None:
-            return None
-        if self.monthly_limit <= 0:
-            return None
-        return self.monthly_processed / self.monthly_limit
-
-    @classmethod
-    def from_result(cls, result: Mapping[str, Any], raw: dict[str, Any]) -> Usage:
-        """Build from ``/v2/usage``'s ``result``; tolerant of missing and extra fields.
-
-        Older answers carried ``"limits": {"concurrency": 3, "monthly": 70000}``; those
-        are used when the newer fields are missing.
-        """
-        concurrency = result.get("concurrency")
-        concurrency = concurrency if isinstance(concurrency, Mapping) else {}
-        limits = result.get("limits")
-        limits = limits if isinstance(limits, Mapping) else {}
-        monthly_limit = _as_int(result.get("monthly_limit"))
-        if monthly_limit is None:
-            monthly_limit = _as_int(limits.get("monthly"))
-        concurrency_max = _as_int(concurrency.get("max"))
-        if concurrency_max is None:
-            concurrency_max = _as_int(limits.get("concurrency"))
-        return cls(
-            monthly_limit=monthly_limit,
-            monthly_processed=_as_int(result.get("monthly_processed")),
-            monthly_requests=_as_int(result.get("monthly_requests")),
-            daily_processed=_as_int(result.get("daily_processed")),
-            concurrency_max=concurrency_max,
-            concurrency_now=_as_int(concurrency.get("now")),
-            billing_period_start=_as_str(result.get("billing_period_start")),
-            billing_period_end=_as_str(result.get("billing_period_end")),
-            raw=raw,
-        )
-
-
-# --- feedback body --------------------------------------------------------------------
-FEEDBACK_IMAGE_KEYS = ("image_url", "image_upload_id", "image_sha256")
-
-
-def build_feedback_payload(
-    image_ref: Mapping[str, str],
-    accepted: Iterable[str],
-    rejected: Iterable[str],
-    language: str = "en",
-) -> dict[str, Any]:
-    """Shape the JSON body of ``POST /v2/tags/feedback`` — the ONE place that does.
-
-    Imagga documents the endpoint ("positive or negative signal on Imagga tags") but
-    publishes no body, so this is a guess, kept here so it can be changed in one place::
-
-        {"image_url": "https://...",          # or "image_upload_id" / "image_sha256"
-         "language": "en",
-         "tags": [{"tag": "cat", "feedback": "positive"},
-                  {"tag": "dog", "feedback": "negative"}]}
-
-    ``image_ref`` holds exactly one of ``image_url``, ``image_upload_id`` or
-    ``image_sha256`` (an uploaded image is deleted after tagging, so its SHA-256 is the
-    only lasting reference). Tags are stripped, de-duplicated, in the given order,
-    accepted first.
-
-    Raises:
-        ValueError: if ``image_ref`` does not hold exactly one known key with a value,
-            or a tag is both accepted and rejected.
-    """
-    refs = {k: v for k, v in image_ref.items() if k in FEEDBACK_IMAGE_KEYS and v}
-    unknown = set(image_ref) - set(FEEDBACK_IMAGE_KEYS)
-    if len(refs) != 1 or unknown:
-        raise ValueError(
-            "image_ref must hold exactly one of " + ", ".join(FEEDBACK_IMAGE_KEYS)
-        )
-    good = _unique(accepted)
-    bad = _unique(rejected)
-    both = sorted(set(good) & set(bad))
-    if both:
-        raise ValueError(f"tags both accepted and rejected: {', '.join(both)}")
-    items = [{"tag": t, "feedback": "positive"} for t in good]
-    items += [{"tag": t, "feedback": "negative"} for t in bad]
-    return {**refs, "language": language, "tags": items}
-
-
-# --- retries ------------------------------------------------------------------------
-class _BudgetRetry(Retry):
-    """urllib3 ``Retry`` whose sleeps within one call add up to at most ``max_wait`` s.
-
-    Before each retry it works out the coming sleep (``Retry-After`` if the response
-    has one, else the exponential backoff); if that would overrun the budget it gives
-    up at once, so the caller sees the last response (429/5xx) straight away.
-    """
-
-    def __init__(self, *args: Any, max_wait: float = DEFAULT_MAX_RETRY_AFTER,
-                 waited: float = 0.0, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_wait = max_wait
-        self.waited = waited
-
-    def new(self, **kw: Any) -> _BudgetRetry:
-        kw.setdefault("max_wait", self.max_wait)
-        kw.setdefault("waited", self.waited)
-        return super().new(**kw)
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        # urllib3's own parser raises on "1.5" or a malformed date; fall back to backoff.
-        seconds = retry_after_seconds(retry_after)
-        return min(seconds, self.retry_after_max) if seconds else 0.0
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: Any = None,
-        error: Exception | None = None,
-        _pool: Any = None,
-        _stacktrace: Any = None,
-    ) -> _BudgetRetry:
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
-        asked = 0.0
-        if response is not None and self.respect_retry_after_header:
-            asked = retry_after_seconds(response.headers.get("Retry-After")) or 0.0
-        # the same choice urllib3's Retry.sleep() makes: Retry-After if non-zero, else backoff
-        wait = asked if asked else new.get_backoff_time()
-        if self.waited + wait > self.max_wait:
-            reason = error or ResponseError(
-                f"retry would wait {wait:g} s, over the {self.max_wait:g} s budget"
-            )
-            raise MaxRetryError(_pool, url, reason)
-        new.waited = self.waited + wait
-        return new
-
-
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    """Whether the last attempt failed before a connection existed (refused, DNS), so nothing was sent.
-
-    A connection that broke after it was made ("Connection aborted") may have carried the request.
-    """
-    cause = exc.args[0] if exc.args else None
-    return isinstance(getattr(cause, "reason", cause), NewConnectionError)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Seconds asked for by a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 # --- client -------------------------------------------------------------------------
@@ -432,14 +131,14 @@ class ImaggaClient:
         self._host = parts.hostname + (f":{parts.port}" if parts.port else "")
         self._timeout = (connect_timeout, read_timeout)
         self._upload_timeout = (connect_timeout, upload_read_timeout)
-        self._retry = _BudgetRetry(
+        self._retry = BudgetRetry(
             total=retries,
             connect=retries,
             read=False,  # re-raise read timeouts at once (see BackendTimeoutError above)
             status=retries,
             other=0,
-            allowed_methods=_RETRY_METHODS,
-            status_forcelist=_RETRY_STATUSES,
+            allowed_methods=RETRY_METHODS,
+            status_forcelist=RETRY_STATUSES,
             backoff_factor=backoff_factor,
             backoff_max=max_retry_after,
             respect_retry_after_header=True,
@@ -587,7 +286,7 @@ class ImaggaClient:
                 continue
             names = {str(k): str(v) for k, v in names.items()}
             name = names.get(language) or next(iter(names.values()))
-            confidence = _as_float(item.get("confidence"))
+            confidence = as_float(item.get("confidence"))
             categories.append(Category(name=name, confidence=confidence or 0.0, names=names))
         categories.sort(key=lambda c: c.confidence, reverse=True)
         return categories
@@ -734,7 +433,7 @@ class ImaggaClient:
             ) from exc
         except requests.exceptions.ConnectionError as exc:
             raise self._error(
-                BackendUnreachableError if _never_connected(exc) else BackendConnectionError,
+                BackendUnreachableError if never_connected(exc) else BackendConnectionError,
                 f"Could not reach Imagga at {self._host} — check the network connection and "
                 "IMAGGA_API_URL, then try again.",
             ) from exc
@@ -864,39 +563,3 @@ def _about(seconds: float) -> str:
     if seconds < 59.5 * 86400:
         return f"about {round(seconds / 86400)} days"
     return "more than two months"
-
-
-def _unique(tags: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for tag in tags:
-        tag = str(tag).strip()
-        if tag:
-            seen.setdefault(tag, None)
-    return list(seen)
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    try:
-        return int(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _as_str(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
-
