@@ -235,24 +235,14 @@ def _tags_of(conn: Any, sets: Sequence[tuple[str, str, str]]) -> tuple[dict, dic
         sa.select(f.c.image_key, f.c.backend, f.c.language, sa.func.count())
         .where(images).group_by(f.c.image_key, f.c.backend, f.c.language)
     ).all():
-        if (image_key, backend, language) in wanted:
-            counts[(image_key, backend, language)] = int(n)
+        key = (image_key, backend, language)
+        if key in wanted:
+            counts[key] = int(n)
     for image_key, backend, language, tag in conn.execute(
         sa.select(f.c.image_key, f.c.backend, f.c.language, f.c.tag)
         .where(images, f.c.accepted).order_by(f.c.confidence.desc(), f.c.id)
     ).all():
-        if (image_key, backend, language) in wanted:
-            tags.setdefault((image_key, backend, language), []).append(tag)
-    return tags, counts
-    found = conn.execute(
-        sa.select(f.c.image_key, f.c.backend, f.c.language, f.c.tag, f.c.accepted)
-        .where(f.c.image_key.in_(sorted({k[0] for k in wanted})))
-        .order_by(f.c.confidence.desc(), f.c.id)  # the database sorts: an export reads 10 rows an entry
-    ).all()
-    for image_key, backend, language, tag, accepted in found:  # plain tuples: attribute access costs 4x
         key = (image_key, backend, language)
         if key in wanted:
-            counts[key] = counts.get(key, 0) + 1
-            if accepted:
-                tags.setdefault(key, []).append(tag)
+            tags.setdefault(key, []).append(tag)
     return tags, counts
